@@ -1,0 +1,154 @@
+"""Data-quality gate: every schema rule, quarantine with reasons, row-accounting invariant.
+
+Rules (checked on the typed value after null_fill; messages are `column: what`):
+  type        `tenure: cannot parse 'abc' as integer`
+  boolean     `partner: 'maybe' is not a boolean token (true: ..., false: ...)`
+  not_null    `churn: missing value`  (also the id and target columns, always)
+  min / max   `tenure: value 150 above max 120` / `... below min 0`
+  allowed     `contract: 'Weekly' not in allowed values`
+  unique      `subscriber_id: duplicate id (2 rows)`  (other unique columns: duplicate value)
+  CSV shape   `row: malformed CSV record (field count differs from header)`
+
+A row failing any rule is quarantined with its ORIGINAL raw strings (untrimmed, as read)
+plus `dq_reason`, all failed rules joined with '; ', and `dq_raw_record` (the raw CSV line
+for malformed records, else null). A type failure suppresses the min/max/allowed checks of
+that column (there is no value to compare) but never hides other columns' failures.
+
+Duplicate-id policy: every row whose (trimmed) id occurs more than once in the snapshot is
+quarantined - none is kept, because no rule can tell which duplicate is right. This is
+deterministic and independent of file order. Null ids fail not_null instead.
+
+Invariant: rows_in (counted on the input) == rows_curated + rows_quarantined, checked on
+every run; a violation raises InvariantError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from training_jobs.etl import InvariantError
+from training_jobs.schema import ColumnSpec, DatasetSchema
+
+CORRUPT_COLUMN = "__corrupt_record"
+REASON_COLUMN = "dq_reason"
+RAW_RECORD_COLUMN = "dq_raw_record"
+SEPARATOR = "; "
+
+
+def typed_name(column: str) -> str:
+    return f"__typed__{column}"
+
+
+@dataclass
+class QualityResult:
+    annotated: DataFrame
+    curated: DataFrame
+    quarantined: DataFrame
+    rows_in: int
+    rows_curated: int
+    rows_quarantined: int
+    failures_by_column: dict[str, int] = field(default_factory=dict)
+
+
+def _num(x: float) -> str:
+    return repr(int(x)) if float(x).is_integer() else repr(x)
+
+
+def column_rules(spec: ColumnSpec, dup_count: Column | None) -> list[Column]:
+    """One nullable message column per rule of `spec` (null = rule passed)."""
+    raw = F.col(spec.name)
+    trimmed = F.trim(raw)
+    blank = raw.isNull() | (trimmed == "")
+    value = F.col(typed_name(spec.name))
+    cast_failed = ~blank & value.isNull()
+    name = spec.name
+    rules: list[Column] = []
+
+    if spec.type == "boolean":
+        tokens = f"true: {'/'.join(spec.true_values)}, false: {'/'.join(spec.false_values)}"
+        rules.append(F.when(cast_failed, F.concat(
+            F.lit(f"{name}: '"), trimmed, F.lit(f"' is not a boolean token ({tokens})"))))
+    elif spec.type != "string":
+        rules.append(F.when(cast_failed, F.concat(
+            F.lit(f"{name}: cannot parse '"), trimmed, F.lit(f"' as {spec.type}"))))
+    if spec.not_null:
+        rules.append(F.when(value.isNull() & blank, F.lit(f"{name}: missing value")))
+    if spec.min is not None:
+        rules.append(F.when(value < F.lit(spec.min), F.concat(
+            F.lit(f"{name}: value "), trimmed, F.lit(f" below min {_num(spec.min)}"))))
+    if spec.max is not None:
+        rules.append(F.when(value > F.lit(spec.max), F.concat(
+            F.lit(f"{name}: value "), trimmed, F.lit(f" above max {_num(spec.max)}"))))
+    if spec.allowed is not None:
+        as_text = value if spec.type == "string" else value.cast("string")
+        rules.append(F.when(value.isNotNull() & ~as_text.isin(*spec.allowed), F.concat(
+            F.lit(f"{name}: '"), F.coalesce(trimmed, as_text), F.lit("' not in allowed values"))))
+    if dup_count is not None:
+        what = "duplicate id" if spec.role == "id" else "duplicate value"
+        rules.append(F.when(dup_count > 1, F.concat(
+            F.lit(f"{name}: {what} ("), dup_count.cast("string"), F.lit(" rows)"))))
+    return rules
+
+
+def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
+         where: str = "input") -> QualityResult:
+    """Annotate every row with its failed rules, split, count and check the invariant.
+
+    `typed` holds the declared raw string columns, CORRUPT_COLUMN and one typed column per
+    declared column (see conform.typed_frame). `curated_columns` is the projection applied
+    to passing rows.
+    """
+    unique_cols = [c for c in schema.columns if c.unique]
+    frame = typed
+    dup_cols: dict[str, Column] = {}
+    for spec in unique_cols:
+        cnt = f"__dupcount__{spec.name}"
+        key = F.trim(F.col(spec.name))
+        frame = frame.withColumn("__k", key).withColumn(
+            cnt, F.when(F.col("__k").isNull() | (F.col("__k") == ""), F.lit(0))
+            .otherwise(F.count(F.lit(1)).over(Window.partitionBy("__k")))
+        ).drop("__k")
+        dup_cols[spec.name] = F.col(cnt)
+
+    rules: list[Column] = [F.when(F.col(CORRUPT_COLUMN).isNotNull(),
+                                  F.lit("row: malformed CSV record (field count differs from header)"))]
+    for spec in schema.columns:
+        rules.extend(column_rules(spec, dup_cols.get(spec.name)))
+    reason = F.concat_ws(SEPARATOR, *rules)
+    annotated = frame.withColumn(
+        REASON_COLUMN, F.when(reason == "", F.lit(None).cast("string")).otherwise(reason)
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+
+    rows_in = typed.count()
+    ok = F.col(REASON_COLUMN).isNull()
+    counts = annotated.agg(
+        F.count(F.lit(1)).alias("total"),
+        F.sum(F.when(ok, 1).otherwise(0)).alias("curated"),
+        F.sum(F.when(ok, 0).otherwise(1)).alias("quarantined"),
+    ).first()
+    assert counts is not None
+    total, rows_curated, rows_quarantined = (int(counts["total"] or 0), int(counts["curated"] or 0),
+                                             int(counts["quarantined"] or 0))
+    if not (rows_in == total == rows_curated + rows_quarantined):
+        raise InvariantError(f"{where}: rows in ({rows_in}) != curated ({rows_curated}) + "
+                             f"quarantined ({rows_quarantined}); annotated rows {total}")
+
+    curated = annotated.filter(ok).select(*curated_columns)
+    quarantined = annotated.filter(~ok).select(
+        *[F.col(c.name) for c in schema.columns],
+        F.col(REASON_COLUMN),
+        F.col(CORRUPT_COLUMN).alias(RAW_RECORD_COLUMN),
+    )
+    failures: dict[str, int] = {}
+    if rows_quarantined:
+        per_rule = (annotated.filter(~ok)
+                    .select(F.explode(F.split(F.col(REASON_COLUMN), SEPARATOR)).alias("r"))
+                    .select(F.substring_index("r", ":", 1).alias("c"))
+                    .groupBy("c").count().collect())
+        failures = {str(r["c"]): int(r["count"]) for r in per_rule}
+    return QualityResult(annotated, curated, quarantined, rows_in, rows_curated, rows_quarantined,
+                         dict(sorted(failures.items())))
