@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""CDK entry point: one stage per config/<env>.yaml; `-c env=<name>` synthesizes only that one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from infra.compliance import enable_compliance_gate
+from infra.config import ConfigError, EnvironmentConfig, load_all
+from stacks.environment_stage import EnvironmentStage
+
+ROOT = Path(__file__).parent
+CONFIG_DIR = ROOT / "config"
+
+
+def new_app(outdir: str | None = None) -> cdk.App:
+    """An App with cdk.json's feature flags, whether the CLI, a test or `python app.py` runs it."""
+    flags = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return cdk.App(outdir=outdir, context=flags)
+
+
+def add_environments(app: cdk.App, configs: list[EnvironmentConfig]) -> None:
+    """Add one stage per environment to `app` and put the whole app behind the compliance gate."""
+    for config in configs:
+        # Availability zones come from config, never from a lookup: synth stays credential-free
+        # and deterministic, and templates never carry CDK's placeholder zones.
+        app.node.set_context(
+            f"availability-zones:account={config.account}:region={config.region}",
+            list(config.availability_zones),
+        )
+    for config in configs:
+        EnvironmentStage(app, config)
+    enable_compliance_gate(app)
+
+
+def main() -> int:
+    app = new_app()
+    only = app.node.try_get_context("env")
+    config_dir = app.node.try_get_context("config_dir") or CONFIG_DIR
+    try:
+        configs = load_all(config_dir, only=only)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 1
+    add_environments(app, configs)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reusable CDK constructs, the typed environment configuration and compliance helpers."""

@@ -1,0 +1,233 @@
+"""Typed per-environment configuration, one YAML file per environment under config/.
+
+Loaded once in app.py. A bad file raises ConfigError whose message is one line naming the
+file, the field and what is allowed; nothing below app.py reads files or the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Regions where every service this solution uses (SageMaker with Inferentia2, Glue 5,
+# Lake Formation, Firehose) is offered. Adding a region is a deliberate review step.
+SUPPORTED_REGIONS = (
+    "us-east-1", "us-east-2", "us-west-2", "ca-central-1",
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-2",
+    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2",
+    "sa-east-1",
+)
+
+# Interface endpoints a deployment may switch on. Each costs about 0.01 USD per AZ-hour,
+# so environments choose; the S3 gateway endpoint is always on (free).
+INTERFACE_ENDPOINTS = (
+    "sagemaker_api", "sagemaker_runtime", "sagemaker_studio", "glue", "sts",
+    "cloudwatch_logs", "cloudwatch_monitoring", "ecr_api", "ecr_docker", "kms",
+    "secrets_manager", "ssm", "events", "states", "firehose", "athena", "lakeformation",
+)
+
+CPU_INSTANCE_FAMILIES = ("t3", "m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i")
+ENDPOINT_ACCELERATED_FAMILIES = ("inf2",)
+TRAINING_ACCELERATED_FAMILIES = ("g5", "g6", "p3", "p4d", "trn1")
+INSTANCE_SIZES = ("medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge",
+                  "16xlarge", "24xlarge", "32xlarge", "48xlarge")
+
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+
+
+class ConfigError(Exception):
+    """An environment file is invalid. str(err) is the one line to show the user."""
+
+
+def _instance_type_check(value: str, families: tuple[str, ...], field: str) -> str:
+    match = re.fullmatch(r"ml\.([a-z0-9]+)\.([a-z0-9]+)", value)
+    if not match or match.group(1) not in families or match.group(2) not in INSTANCE_SIZES:
+        allowed = ", ".join(f"ml.{f}.*" for f in families)
+        raise ValueError(f"'{value}' is not a supported {field} instance type (allowed: {allowed})")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkConfig(_Strict):
+    vpc_cidr: str = Field(pattern=r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/(1[6-9]|2[0-4])$")
+    interface_endpoints: tuple[Literal[INTERFACE_ENDPOINTS], ...] = ()  # type: ignore[valid-type]
+    flow_logs_retention_days: Literal[30, 60, 90, 180, 365, 731, 1827, 3653] = 365
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an endpoint twice")
+        return value
+
+
+class LifecycleConfig(_Strict):
+    """Lifecycle of one bucket's objects; every rule is optional."""
+
+    intelligent_tiering_after_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    glacier_after_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    expire_after_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    noncurrent_versions_expire_after_days: Annotated[int, Field(ge=1, le=3650)] = 90
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecycleConfig:
+        if (self.expire_after_days is not None and self.glacier_after_days is not None
+                and self.expire_after_days <= self.glacier_after_days):
+            raise ValueError("expire_after_days must be later than glacier_after_days")
+        return self
+
+
+class ObjectLockConfig(_Strict):
+    enabled: bool = False
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
+
+
+class DataLakeConfig(_Strict):
+    raw: LifecycleConfig = LifecycleConfig(intelligent_tiering_after_days=0, glacier_after_days=180)
+    curated: LifecycleConfig = LifecycleConfig(intelligent_tiering_after_days=0)
+    features: LifecycleConfig = LifecycleConfig(intelligent_tiering_after_days=0)
+    quarantine: LifecycleConfig = LifecycleConfig(expire_after_days=90)
+    athena_results: LifecycleConfig = LifecycleConfig(expire_after_days=7)
+    raw_cdr_object_lock: ObjectLockConfig = ObjectLockConfig()
+    athena_bytes_scanned_cutoff_mib: Annotated[int, Field(ge=10, le=10_485_760)] = 10_240
+    lake_formation_admin_role_name: str = Field(pattern=r"^[\w+=,.@-]{1,64}$")
+    firehose_buffer_seconds: Annotated[int, Field(ge=0, le=900)] = 300
+    firehose_buffer_mib: Annotated[int, Field(ge=64, le=128)] = 64
+    glue_worker_type: Literal["G.1X", "G.2X", "G.4X"] = "G.1X"
+    glue_workers: Annotated[int, Field(ge=2, le=100)] = 2
+    dataset_schema: str = "training_jobs/schemas/ibm_telco_churn.yaml"
+
+
+class QualityGateConfig(_Strict):
+    min_roc_auc: Annotated[float, Field(ge=0.5, le=1.0)]
+    min_top_decile_lift: Annotated[float, Field(ge=1.0, le=10.0)]
+
+
+class EndpointConfig(_Strict):
+    instance_type: str
+    min_instances: Annotated[int, Field(ge=0, le=20)]
+    max_instances: Annotated[int, Field(ge=1, le=20)]
+
+    @field_validator("instance_type")
+    @classmethod
+    def _family(cls, value: str) -> str:
+        return _instance_type_check(value, ENDPOINT_ACCELERATED_FAMILIES + CPU_INSTANCE_FAMILIES, "endpoint")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> EndpointConfig:
+        if self.min_instances > self.max_instances:
+            raise ValueError("min_instances is greater than max_instances")
+        return self
+
+
+class MlConfig(_Strict):
+    quality_gate: QualityGateConfig
+    processing_instance_type: str = "ml.m5.xlarge"
+    training_instance_type: str = "ml.m5.xlarge"
+    endpoint: EndpointConfig
+
+    @field_validator("processing_instance_type")
+    @classmethod
+    def _processing(cls, value: str) -> str:
+        # Processing jobs cannot run on Neuron instance types.
+        return _instance_type_check(value, CPU_INSTANCE_FAMILIES, "processing")
+
+    @field_validator("training_instance_type")
+    @classmethod
+    def _training(cls, value: str) -> str:
+        return _instance_type_check(value, CPU_INSTANCE_FAMILIES + TRAINING_ACCELERATED_FAMILIES, "training")
+
+
+class EnvironmentConfig(_Strict):
+    """Everything one environment's stacks need, as typed values."""
+
+    name: str = Field(pattern=_ENV_NAME.pattern)
+    account: str = Field(pattern=r"^\d{12}$")
+    region: Literal[SUPPORTED_REGIONS]  # type: ignore[valid-type]
+    availability_zones: tuple[str, str]
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 365
+    access_logs: LifecycleConfig = LifecycleConfig(glacier_after_days=90, expire_after_days=730)
+    network: NetworkConfig
+    data_lake: DataLakeConfig
+    ml: MlConfig
+    tags: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnvironmentConfig:
+        for zone in self.availability_zones:
+            if not (zone.startswith(self.region) and re.fullmatch(r"[a-z]", zone[len(self.region):])):
+                raise ValueError(f"availability zone '{zone}' is not in region {self.region}")
+        if self.availability_zones[0] == self.availability_zones[1]:
+            raise ValueError("availability_zones must be two different zones")
+        if self.removal_policy == "destroy" and self.name not in ("dev", "sandbox"):
+            raise ValueError(f"removal_policy 'destroy' is only allowed for dev/sandbox, not '{self.name}'")
+        return self
+
+    @property
+    def stage_name(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("-"))
+
+    @property
+    def destroy_on_removal(self) -> bool:
+        return self.removal_policy == "destroy"
+
+
+def load_environment(path: str | Path) -> EnvironmentConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    if raw.get("name", path.stem) != path.stem:
+        raise ConfigError(f"{path}: name '{raw.get('name')}' must match the file name '{path.stem}'")
+    raw.setdefault("name", path.stem)
+    try:
+        return EnvironmentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+
+
+def load_all(config_dir: str | Path, only: str | None = None) -> list[EnvironmentConfig]:
+    """Every environment under config_dir (one *.yaml each), or just `only`."""
+    files = sorted(Path(config_dir).glob("*.yaml"))
+    if only is not None:
+        files = [f for f in files if f.stem == only]
+        if not files:
+            known = ", ".join(sorted(f.stem for f in Path(config_dir).glob("*.yaml")))
+            raise ConfigError(f"{config_dir}: no environment '{only}' (known: {known})")
+    if not files:
+        raise ConfigError(f"{config_dir}: no environment files (*.yaml)")
+    return [load_environment(f) for f in files]
+
+
+def _first_error(exc: ValidationError) -> str:
+    """One line per problem is too much for a failing synth: report the first, precisely."""
+    err = exc.errors()[0]
+    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown setting (check the spelling against docs/configuration.md)"
+    if kind == "missing":
+        return f"{loc}: required setting is missing"
+    if kind == "string_pattern_mismatch" and loc.endswith("account"):
+        return f"account: '{value}' is not a 12-digit AWS account id"
+    if kind == "literal_error":
+        return f"{loc}: {value!r} is not allowed; {msg[0].lower()}{msg[1:]}"
+    msg = msg.removeprefix("Value error, ")
+    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    return f"{loc}: {msg}{shown}"

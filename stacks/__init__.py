@@ -1,0 +1,1 @@
+"""Stacks compose constructs; the stage deploys the same stacks to every environment."""

@@ -1,0 +1,33 @@
+"""One stage per environment: the same stacks everywhere, differences only in typed config."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from stacks.foundation_stack import FoundationStack
+
+
+class EnvironmentStage(cdk.Stage):
+    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+        super().__init__(
+            scope, config.stage_name,
+            env=cdk.Environment(account=config.account, region=config.region),
+        )
+        self.config = config
+        self.foundation = FoundationStack(
+            self, "Foundation",
+            description=f"Telecom ML reference solution ({config.name}): keys, network, logs",
+            env_name=config.name,
+            network=config.network,
+            availability_zones=config.availability_zones,
+            access_log_lifecycle=config.access_logs,
+            log_retention_days=config.log_retention_days,
+            destroy_on_removal=config.destroy_on_removal,
+            termination_protection=not config.destroy_on_removal,
+        )
+        cdk.Tags.of(self).add("project", "telecom-ml-reference")
+        cdk.Tags.of(self).add("environment", config.name)
+        for key, value in sorted(config.tags.items()):
+            cdk.Tags.of(self).add(key, value)

@@ -1,0 +1,52 @@
+"""Per-environment foundation: keys, isolated network, access logs and the ML artefact bucket.
+
+Stateful and long-lived: the data lake and ML stacks reference what this stack exposes.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from infra.config import LifecycleConfig, NetworkConfig
+from infra.constructs.encryption_keys import EncryptionKeys
+from infra.constructs.isolated_network import IsolatedNetwork
+from infra.constructs.secure_bucket import SecureBucket
+
+
+class FoundationStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        network: NetworkConfig,
+        availability_zones: tuple[str, str],
+        access_log_lifecycle: LifecycleConfig,
+        log_retention_days: int,
+        destroy_on_removal: bool,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
+        self.log_retention_days = log_retention_days
+
+        self.keys = EncryptionKeys(self, "Keys", env_name=env_name, destroy_on_removal=destroy_on_removal)
+        self.network = IsolatedNetwork(
+            self, "Network", config=network, availability_zones=availability_zones,
+            logs_key=self.keys.logs_key, removal_policy=removal,
+        )
+        self.access_logs = SecureBucket(
+            self, "AccessLogs", encryption_key=None, access_logs=None, access_log_destination=True,
+            lifecycle=access_log_lifecycle, destroy_on_removal=destroy_on_removal,
+        ).bucket
+        self.ml_artifacts = SecureBucket(
+            self, "MlArtifacts", encryption_key=self.keys.ml_key, access_logs=self.access_logs,
+            lifecycle=LifecycleConfig(intelligent_tiering_after_days=0), destroy_on_removal=destroy_on_removal,
+        ).bucket
+
+    @property
+    def vpc(self) -> ec2.IVpc:
+        return self.network.vpc
