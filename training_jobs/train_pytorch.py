@@ -1,0 +1,143 @@
+"""SageMaker training job: wide-and-deep tabular network (PyTorch), Inferentia2-friendly.
+
+    python -m training_jobs.train_pytorch --epochs 200 --batch-size 256 --learning-rate 0.003
+
+Uses CUDA when available (CPU otherwise; deterministic on CPU for a given --seed). Early
+stopping on validation log-loss with --patience; the best epoch's weights are kept. Writes to
+SM_MODEL_DIR: model_state.pt (state dict), transformer.json, schema.yaml, metadata.json
+(architecture, threshold, metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training_jobs.common import JobError
+from training_jobs.train_common import base_parser, finish_artifact, hp, load_training_data, positive
+from training_jobs.transform import TransformError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = base_parser(__doc__ or "")
+    hp(ap, "epochs", type=int, default=200)
+    hp(ap, "batch-size", type=int, default=256)
+    hp(ap, "learning-rate", type=float, default=3e-3)
+    hp(ap, "weight-decay", type=float, default=1e-2)
+    hp(ap, "hidden", type=int, default=16)
+    hp(ap, "dropout", type=float, default=0.5)
+    hp(ap, "patience", type=int, default=20)
+    hp(ap, "device", choices=["auto", "cpu", "cuda"], default="auto")
+    args = ap.parse_args(argv)
+    positive(ap, args, ["epochs", "batch_size", "learning_rate", "hidden", "patience"])
+    if not 0 <= args.dropout < 1:
+        ap.error(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.weight_decay < 0:
+        ap.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    return args
+
+
+def pick_device(choice: str) -> str:
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise JobError("--device cuda requested but torch.cuda.is_available() is False")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
+                args: Any, device: str) -> tuple[Any, dict[str, Any]]:
+    import torch
+    from torch import nn
+
+    from training_jobs.nets import ChurnNet
+
+    torch.manual_seed(args.seed)
+    if device == "cpu":
+        torch.use_deterministic_algorithms(True)
+    net = ChurnNet(x_tr.shape[1], args.hidden, args.dropout).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    xt = torch.from_numpy(x_tr).to(device)
+    yt = torch.from_numpy(y_tr.astype(np.float32)).to(device)
+    xv = torch.from_numpy(x_va).to(device)
+    yv = torch.from_numpy(y_va.astype(np.float32)).to(device)
+    gen = torch.Generator().manual_seed(args.seed)
+    loss_fn = nn.functional.binary_cross_entropy_with_logits
+    best_loss, best_state, best_epoch, bad = float("inf"), None, 0, 0
+    history: list[float] = []
+    n = len(xt)
+    for epoch in range(args.epochs):
+        net.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        # Drop the last partial batch: every step sees the same (static) batch shape.
+        steps = max(1, n // args.batch_size)
+        for s in range(steps):
+            idx = perm[s * args.batch_size:(s + 1) * args.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            vloss = float(loss_fn(net(xv), yv).item())
+        history.append(vloss)
+        if vloss < best_loss - 1e-5:
+            best_loss, best_epoch, bad = vloss, epoch + 1, 0
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= args.patience:
+                break
+    assert best_state is not None
+    net = net.cpu()
+    net.load_state_dict(best_state)
+    net.eval()
+    return net, {"best_epoch": best_epoch, "epochs_run": len(history), "best_validation_logloss": best_loss,
+                 "validation_logloss_history": history}
+
+
+def predict(net: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return torch.sigmoid(net(torch.from_numpy(x))).numpy().astype(np.float64)
+
+
+def train(args: Any) -> dict[str, Any]:
+    import torch
+
+    data = load_training_data(args)
+    device = pick_device(args.device)
+    net, info = fit_network(data.x_train, data.y_train, data.x_val, data.y_val, args, device)
+    model_dir = Path(args.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), model_dir / "model_state.pt")
+    hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate", "weight_decay", "hidden",
+                                           "dropout", "patience")}
+    arch = {"n_features": data.transformer.n_features, "hidden": args.hidden, "dropout": args.dropout}
+    return finish_artifact(args, data, "pytorch", predict(net, data.x_train), predict(net, data.x_val),
+                           {"hyperparameters": hyper, "architecture": arch, "training": info,
+                            "device": device, "framework": {"torch": torch.__version__},
+                            "model_file": "model_state.pt"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        meta = train(args)
+    except (JobError, TransformError) as exc:
+        print(f"train_pytorch: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"train_pytorch: best epoch {meta['training']['best_epoch']} on {meta['device']}, validation "
+          f"ROC-AUC {meta['metrics']['validation_roc_auc']:.4f}, threshold {meta['decision_threshold']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

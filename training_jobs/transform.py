@@ -1,0 +1,380 @@
+"""Feature transformer: raw subscriber fields -> float32 model matrix.
+
+Fitted from a dataset schema on the training split, then serialised to JSON. Transforming
+needs only numpy (no pandas, no scikit-learn, no schema parser) because this module ships
+inside the Neuron inference container as `code/transform.py` next to `code/inference.py`.
+
+Encoding, all driven by the schema:
+  categorical  one 0/1 column per allowed category; an unknown or missing value encodes as all
+               zeros and is counted in `TransformStats` (the inference handler rejects unknown
+               categories before they get here; batch scoring counts them).
+  boolean      schema true/false tokens (lower-case), Python/numpy bools and 0/1 -> 0/1;
+               missing -> share of true in the training split.
+  numeric      median imputation, then standardisation with training mean and std.
+  engineered   ratio (0 when the denominator is 0), log1p (of max(x, 0)), count_equal; computed
+               from the imputed raw values, then imputed and standardised like numerics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+
+class TransformError(ValueError):
+    """Input cannot be transformed; the message names the column and (when known) the row."""
+
+
+@dataclass
+class TransformStats:
+    """Counts of values the transformer had to encode without information."""
+
+    rows: int = 0
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    missing_values: dict[str, int] = field(default_factory=dict)
+
+    def add(self, bucket: dict[str, int], column: str, n: int) -> None:
+        if n:
+            bucket[column] = bucket.get(column, 0) + int(n)
+
+
+def _is_na(v: Any) -> bool:
+    """None, NaN, pandas NA/NaT (checked by type name: pandas is not a runtime dependency)."""
+    if v is None:
+        return True
+    if isinstance(v, float | np.floating):
+        return bool(math.isnan(v))
+    return type(v).__name__ in ("NAType", "NaTType")
+
+
+def _is_missing_array(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind in "iubUS":
+        return np.zeros(values.shape, dtype=bool)
+    return np.fromiter((_is_na(v) for v in values), dtype=bool, count=len(values))
+
+
+def _to_float(values: np.ndarray, column: str) -> np.ndarray:
+    """Numeric column as float64 with NaN for missing; a clear error for non-numbers."""
+    if values.dtype.kind in "fiu":
+        return values.astype(np.float64, copy=False)
+    if values.dtype.kind == "b":
+        raise TransformError(f"column '{column}': expected numbers, got booleans")
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if _is_na(v):
+            out[i] = np.nan
+        elif isinstance(v, bool | np.bool_):
+            raise TransformError(f"column '{column}', row {i}: expected a number, got boolean {v!r}")
+        elif isinstance(v, int | float | np.integer | np.floating):
+            out[i] = float(v)
+        elif isinstance(v, str) and v.strip() == "":
+            out[i] = np.nan
+        else:
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                raise TransformError(f"column '{column}', row {i}: expected a number, got {v!r}") from None
+    return out
+
+
+class FeatureTransformer:
+    """Schema-driven encoder. Build with `fit`, persist with `to_json`/`save`, restore with `load`."""
+
+    def __init__(self, spec: dict[str, Any]):
+        self.spec = spec
+        self._validate_spec()
+        self.categorical: list[dict[str, Any]] = spec["categorical"]
+        self.boolean: list[dict[str, Any]] = spec["boolean"]
+        self.numeric: list[dict[str, Any]] = spec["numeric"]
+        self.engineered: list[dict[str, Any]] = spec["engineered"]
+        self.feature_names: list[str] = self._feature_names()
+        self._cat_index = [{c: i for i, c in enumerate(col["categories"])} for col in self.categorical]
+        self._bool_maps = [self._bool_map(col) for col in self.boolean]
+        dense = self.numeric + self.engineered
+        self._num_median = np.array([c["median"] for c in dense], dtype=np.float64)
+        self._num_mean = np.array([c["mean"] for c in dense], dtype=np.float64)
+        self._num_std = np.array([c["std"] for c in dense], dtype=np.float64)
+
+    # ----------------------------------------------------------------- description
+    @property
+    def input_fields(self) -> list[str]:
+        """Raw fields a caller must send, in schema order (categorical, numeric, boolean)."""
+        return list(self.spec["input_fields"])
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def field_kind(self, name: str) -> str:
+        return str(self.spec["field_kinds"][name])
+
+    def _feature_names(self) -> list[str]:
+        names: list[str] = []
+        for col in self.categorical:
+            names += [f"{col['name']}={c}" for c in col["categories"]]
+        names += [c["name"] for c in self.boolean]
+        names += [c["name"] for c in self.numeric]
+        names += [c["name"] for c in self.engineered]
+        return names
+
+    def _validate_spec(self) -> None:
+        spec = self.spec
+        if not isinstance(spec, dict) or spec.get("format_version") != FORMAT_VERSION:
+            raise TransformError(f"transformer spec: format_version must be {FORMAT_VERSION}, "
+                                 f"got {spec.get('format_version') if isinstance(spec, dict) else spec!r}")
+        for key in ("input_fields", "field_kinds", "categorical", "boolean", "numeric", "engineered",
+                    "schema", "labels"):
+            if key not in spec:
+                raise TransformError(f"transformer spec: missing key '{key}'")
+
+    @staticmethod
+    def _bool_map(col: dict[str, Any]) -> dict[Any, float]:
+        mapping: dict[Any, float] = {True: 1.0, False: 0.0}  # also matches 1, 0, 1.0, 0.0
+        for t in col["true_values"]:
+            mapping[t] = 1.0
+        for t in col["false_values"]:
+            mapping[t] = 0.0
+        return mapping
+
+    # ----------------------------------------------------------------- fitting
+    @classmethod
+    def fit(cls, frame: Any, schema: Any) -> FeatureTransformer:
+        """Fit on the training split. `frame`: pandas DataFrame (or mapping of columns)."""
+        n = len(frame[schema.raw_feature_columns[0]]) if schema.raw_feature_columns else 0
+        if n == 0:
+            raise TransformError(f"schema '{schema.name}': cannot fit the transformer on 0 rows")
+        missing = [c for c in schema.raw_feature_columns if c not in frame]
+        if missing:
+            raise TransformError(f"training data lacks feature columns {missing} declared in schema "
+                                 f"'{schema.name}'")
+        positive = schema.positive_label
+        target_spec = schema.column(schema.target_column)
+        others = [a for a in (target_spec.allowed or ()) if a != positive]
+        negative = others[0] if len(others) == 1 else f"not {positive}"
+        categorical = []
+        for name in schema.categorical_columns:
+            spec = schema.column(name)
+            categorical.append({"name": name, "categories": list(spec.allowed or ()),
+                                "nullable": not spec.not_null})
+        boolean = []
+        for name in schema.boolean_columns:
+            spec = schema.column(name)
+            vals = cls._bool_values(np.asarray(frame[name], dtype=object), name, spec.true_values,
+                                    spec.false_values)
+            share = float(np.nanmean(vals)) if np.isfinite(vals).any() else 0.0
+            boolean.append({"name": name, "true_values": list(spec.true_values),
+                            "false_values": list(spec.false_values), "impute": share,
+                            "nullable": not spec.not_null})
+        usage = set(schema.usage.features) if schema.usage else set()
+        numeric = []
+        raw_numeric: dict[str, np.ndarray] = {}
+        for name in schema.numeric_columns:
+            vals = _to_float(np.asarray(frame[name]), name)
+            if np.isinf(vals).any():
+                raise TransformError(f"training data column '{name}' contains infinite values")
+            nullable = True if name in usage else not schema.column(name).not_null
+            numeric.append({"name": name, "nullable": nullable, **cls._dense_stats(vals)})
+            raw_numeric[name] = np.where(np.isnan(vals), numeric[-1]["median"], vals)
+        fields = set(schema.raw_feature_columns)
+        engineered = []
+        for feat in schema.engineered:
+            bad = [i for i in feat.inputs if i not in fields]
+            if bad:
+                raise TransformError(f"{schema.path}: engineered feature '{feat.name}' uses {bad}, which "
+                                     "are not feature columns (only categorical/numeric/boolean inputs "
+                                     "can be computed at inference)")
+            entry = {"name": feat.name, "op": feat.op, "inputs": list(feat.inputs), "value": feat.value}
+            engineered.append(entry)
+        spec_dict: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
+            "labels": {"positive": positive, "negative": negative},
+            "input_fields": list(schema.raw_feature_columns),
+            "field_kinds": {**{c: "categorical" for c in schema.categorical_columns},
+                            **{c: "numeric" for c in schema.numeric_columns},
+                            **{c: "boolean" for c in schema.boolean_columns}},
+            "categorical": categorical, "boolean": boolean, "numeric": numeric, "engineered": [],
+        }
+        # Engineered statistics need the partially-built transformer to compute raw values.
+        partial = cls(spec_dict)
+        columns = {c: np.asarray(frame[c]) for c in schema.raw_feature_columns}
+        for entry in engineered:
+            vals = partial._engineer(entry, columns, raw_numeric)
+            entry.update(cls._dense_stats(vals))
+        spec_dict["engineered"] = engineered
+        return cls(spec_dict)
+
+    @staticmethod
+    def _dense_stats(vals: np.ndarray) -> dict[str, float]:
+        finite = vals[np.isfinite(vals)]
+        if finite.size == 0:
+            return {"median": 0.0, "mean": 0.0, "std": 1.0}
+        median = float(np.median(finite))
+        filled = np.where(np.isfinite(vals), vals, median)
+        std = float(filled.std())
+        return {"median": median, "mean": float(filled.mean()), "std": std if std > 1e-12 else 1.0}
+
+    @staticmethod
+    def _bool_values(values: np.ndarray, name: str, true_values: Sequence[str],
+                     false_values: Sequence[str]) -> np.ndarray:
+        trues, falses = set(true_values), set(false_values)
+        out = np.empty(len(values), dtype=np.float64)
+        for i, v in enumerate(values):
+            if _is_na(v):
+                out[i] = np.nan
+            elif isinstance(v, bool | np.bool_):
+                out[i] = 1.0 if v else 0.0
+            elif isinstance(v, int | np.integer | float | np.floating) and v in (0, 1):
+                out[i] = float(v)
+            elif isinstance(v, str) and v.strip().lower() in trues:
+                out[i] = 1.0
+            elif isinstance(v, str) and v.strip().lower() in falses:
+                out[i] = 0.0
+            else:
+                raise TransformError(f"column '{name}', row {i}: {v!r} is not a boolean token "
+                                     f"(true: {sorted(trues)}, false: {sorted(falses)})")
+        return out
+
+    # ----------------------------------------------------------------- transforming
+    def _engineer(self, entry: dict[str, Any], columns: Mapping[str, np.ndarray],
+                  numeric: Mapping[str, np.ndarray]) -> np.ndarray:
+        op, inputs = entry["op"], entry["inputs"]
+
+        def dense(name: str) -> np.ndarray:
+            if name in numeric:
+                return numeric[name]
+            kind = self.spec["field_kinds"][name]
+            if kind == "boolean":
+                col = next(c for c in self.boolean if c["name"] == name)
+                vals = self._bool_values(np.asarray(columns[name], dtype=object), name,
+                                         col["true_values"], col["false_values"])
+                return np.where(np.isnan(vals), col["impute"], vals)
+            raise TransformError(f"engineered feature '{entry['name']}': op '{op}' needs numeric input, "
+                                 f"'{name}' is {kind}")
+
+        if op == "ratio":
+            num, den = dense(inputs[0]), dense(inputs[1])
+            safe = np.where(den == 0, 1.0, den)
+            return np.where(den == 0, 0.0, num / safe)
+        if op == "log1p":
+            return np.log1p(np.maximum(dense(inputs[0]), 0.0))
+        if op == "count_equal":
+            total = np.zeros(len(next(iter(columns.values()))), dtype=np.float64)
+            target = entry["value"]
+            for name in inputs:
+                kind = self.spec["field_kinds"][name]
+                if kind == "categorical":
+                    col = np.asarray(columns[name], dtype=object)
+                    total += (col == str(target)).astype(np.float64)
+                elif kind == "boolean":
+                    b = dense(name)
+                    tv = target if isinstance(target, bool) else str(target).strip().lower() in (
+                        next(c for c in self.boolean if c["name"] == name)["true_values"])
+                    total += (b == (1.0 if tv else 0.0)).astype(np.float64)
+                else:
+                    total += (dense(name) == float(target)).astype(np.float64)
+            return total
+        raise TransformError(f"engineered feature '{entry['name']}': unknown op '{op}'")
+
+    def transform(self, frame: Any, stats: TransformStats | None = None) -> np.ndarray:
+        """Encode rows. `frame`: pandas DataFrame or mapping column -> sequence (all same length)."""
+        absent = [f for f in self.input_fields if f not in frame]
+        if absent:
+            raise TransformError(f"input lacks fields {absent}")
+        columns = {f: np.asarray(frame[f]) for f in self.input_fields}
+        n = len(columns[self.input_fields[0]]) if self.input_fields else 0
+        stats = stats if stats is not None else TransformStats()
+        stats.rows += n
+        out = np.zeros((n, self.n_features), dtype=np.float32)
+        j = 0
+        for col, index in zip(self.categorical, self._cat_index, strict=True):
+            vals = columns[col["name"]]
+            codes = np.fromiter((index.get(v, -1) if isinstance(v, str) else -1 for v in vals),
+                                dtype=np.int64, count=n)
+            bad = codes < 0
+            if bad.any():
+                miss = _is_missing_array(np.asarray(vals, dtype=object))
+                stats.add(stats.missing_values, col["name"], int((bad & miss).sum()))
+                stats.add(stats.unknown_categories, col["name"], int((bad & ~miss).sum()))
+            rows = np.nonzero(~bad)[0]
+            out[rows, j + codes[rows]] = 1.0
+            j += len(col["categories"])
+        for col, mapping in zip(self.boolean, self._bool_maps, strict=True):
+            vals = columns[col["name"]]
+            if vals.dtype.kind == "b":
+                b = vals.astype(np.float32)
+            else:
+                b = self._encode_bool(vals, col, mapping, stats)
+            out[:, j] = b
+            j += 1
+        raw_numeric: dict[str, np.ndarray] = {}
+        dense_block = np.empty((n, len(self.numeric) + len(self.engineered)), dtype=np.float64)
+        for k, col in enumerate(self.numeric):
+            vals = _to_float(columns[col["name"]], col["name"])
+            miss = ~np.isfinite(vals)
+            if miss.any():
+                stats.add(stats.missing_values, col["name"], int(miss.sum()))
+                vals = np.where(miss, col["median"], vals)
+            raw_numeric[col["name"]] = vals
+            dense_block[:, k] = vals
+        for k, entry in enumerate(self.engineered, start=len(self.numeric)):
+            vals = self._engineer(entry, columns, raw_numeric)
+            dense_block[:, k] = np.where(np.isfinite(vals), vals, entry["median"])
+        if dense_block.shape[1]:
+            out[:, j:] = (dense_block - self._num_mean) / self._num_std
+        return out
+
+    def _encode_bool(self, vals: np.ndarray, col: dict[str, Any], mapping: dict[Any, float],
+                     stats: TransformStats) -> np.ndarray:
+        out = np.empty(len(vals), dtype=np.float32)
+        missing = 0
+        for i, v in enumerate(vals):
+            key = v.strip().lower() if isinstance(v, str) else v
+            try:
+                hit = None if _is_na(key) else mapping.get(key)
+            except TypeError:
+                hit = None
+            if hit is None:
+                if _is_na(v):
+                    out[i] = col["impute"]
+                    missing += 1
+                    continue
+                raise TransformError(f"column '{col['name']}', row {i}: {v!r} is not a boolean "
+                                     f"(true: {col['true_values']}, false: {col['false_values']})")
+            out[i] = hit
+        stats.add(stats.missing_values, col["name"], missing)
+        return out
+
+    # ----------------------------------------------------------------- persistence
+    def to_json(self) -> str:
+        return json.dumps(self.spec, indent=2, sort_keys=True)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureTransformer:
+        path = Path(path)
+        try:
+            spec = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise TransformError(f"{path}: transformer file not found") from None
+        except json.JSONDecodeError as exc:
+            raise TransformError(f"{path}: not valid JSON ({exc})") from None
+        try:
+            return cls(spec)
+        except TransformError as exc:
+            raise TransformError(f"{path}: {exc}") from None
