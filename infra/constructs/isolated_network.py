@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.compliance import Finding, acknowledge
+from infra.compliance import acknowledge_grant_policy
 from infra.config import NetworkConfig
 from infra.constructs.log_retention import retention
 
@@ -77,7 +78,8 @@ class IsolatedNetwork(Construct):
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
-        acknowledge(flow_log.iam_role, Finding.GRANT_POLICY_ON_SINGLE_ROLE)
+        assert isinstance(flow_log.iam_role, iam.Role)
+        acknowledge_grant_policy(flow_log.iam_role)
         self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3,
                                       subnets=[self.isolated_subnets])

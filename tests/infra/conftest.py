@@ -1,0 +1,66 @@
+"""One synthesized app (all environments, nag gate on) shared by every infrastructure test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@dataclass(frozen=True)
+class Assembly:
+    outdir: Path
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.outdir / f"assembly-{stage}"
+
+    def template(self, stage: str, stack: str) -> dict[str, Any]:
+        manifest = json.loads((self.stage_dir(stage) / "manifest.json").read_text())
+        for artifact in manifest["artifacts"].values():
+            if artifact.get("displayName") == f"{stage}/{stack}":
+                path = self.stage_dir(stage) / artifact["properties"]["templateFile"]
+                return json.loads(path.read_text())
+        raise KeyError(f"no stack {stage}/{stack} in {self.outdir}")
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("assembly-*/*.template.json"))
+
+
+def synthesize(outdir: Path, config_dir: Path = ROOT / "config") -> Assembly:
+    import app as cdk_app
+    from infra.config import load_all
+
+    application = cdk_app.new_app(outdir=str(outdir))
+    cdk_app.add_environments(application, load_all(config_dir))
+    application.synth()
+    return Assembly(outdir)
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    return synthesize(tmp_path_factory.mktemp("cdk") / "cdk.out")
+
+
+@pytest.fixture(scope="session")
+def resources_of(assembly: Assembly) -> Callable[[str, str, str], dict[str, Any]]:
+    """resources_of(stage, stack, type) -> {logical id: resource} for one resource type."""
+
+    def _of(stage: str, stack: str, resource_type: str) -> dict[str, Any]:
+        resources = assembly.template(stage, stack)["Resources"]
+        return {k: v for k, v in resources.items() if v["Type"] == resource_type}
+
+    return _of
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Keep every synth-sharing test on one xdist worker so the app is synthesized once.
+    for item in items:
+        if "tests/infra/" in str(item.fspath):
+            item.add_marker(pytest.mark.xdist_group("synth"))
+            item.add_marker(pytest.mark.infra)

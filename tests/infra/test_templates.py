@@ -1,0 +1,36 @@
+"""Whole-template checks: cfn-lint clean, deterministic synth, no credentials or lookups needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.infra.conftest import Assembly, synthesize
+
+
+def test_cfn_lint_reports_nothing_on_any_template(assembly: Assembly) -> None:
+    templates = assembly.template_files()
+    assert len(templates) >= 3
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", *map(str, templates)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.stdout == "" and result.returncode == 0, result.stdout + result.stderr
+
+
+def test_synth_is_deterministic(assembly: Assembly, tmp_path) -> None:
+    again = synthesize(tmp_path / "cdk.out")
+    first = {p.relative_to(assembly.outdir): p.read_bytes() for p in assembly.template_files()}
+    second = {p.relative_to(again.outdir): p.read_bytes() for p in again.template_files()}
+    assert first.keys() == second.keys()
+    for name in first:
+        assert first[name] == second[name], f"{name} differs between two synths"
+
+
+def test_no_lookups_were_needed(assembly: Assembly) -> None:
+    import json
+
+    for stage in ("Dev", "Staging", "Prod"):
+        manifest = json.loads((assembly.stage_dir(stage) / "manifest.json").read_text())
+        assert not manifest.get("missing"), f"{stage} needed context lookups: {manifest['missing']}"
