@@ -69,7 +69,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     p_train = booster.inplace_predict(data.x_train)
     p_val = booster.inplace_predict(data.x_val)
     gain = booster.get_score(importance_type="total_gain")
-    importance = {data.transformer.feature_names[int(k[1:])]: float(v) if not isinstance(v, list) else float(sum(v))
+    importance = {data.transformer.feature_names[int(k[1:])]: float(sum(v) if isinstance(v, list) else v)
                   for k, v in gain.items()}
     write_json(model_dir / "feature_importance.json", dict(sorted(importance.items(), key=lambda kv: -kv[1])))
     hyper = {k: getattr(args, k) for k in ("max_depth", "eta", "num_round", "early_stopping_rounds",
