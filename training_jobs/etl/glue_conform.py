@@ -1,0 +1,126 @@
+"""AWS Glue job: conform one raw subscriber snapshot and apply the data-quality gate.
+
+Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are ignored):
+  --schema_uri                 schema file, YAML or JSON (s3:// or local path)
+  --input_uri                  ONE raw CSV object; its path must contain ingest_date=YYYY-MM-DD,
+                               which becomes the snapshot date
+  --curated_uri                curated Parquet base; writes <curated_uri>/snapshot_date=D/
+  --quarantine_uri             quarantine Parquet base; writes <quarantine_uri>/snapshot_date=D/
+  --pseudonymisation_secret_id Secrets Manager secret holding the HMAC key (optional)
+  --allow_dev_key              true: without a secret id, use the public development key
+                               (local runs/tests only); default false -> fail
+
+Only the snapshot's own partition is replaced (the job writes to the partition directory,
+so other snapshots are untouched and an empty quarantine still clears stale rows). A run
+summary (counts, null fills, failures by column) is written to
+<curated_uri>/_runs/snapshot_date=D/conform_summary.json (the leading underscore keeps it
+out of Spark/pyarrow dataset reads). Exit status: 0 ok, 1 invariant broken, 2 bad
+input/arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from training_jobs.etl import EtlError, InvariantError
+from training_jobs.etl.conform import conform_subscribers, read_raw_snapshot
+from training_jobs.etl.lake_io import (
+    join,
+    load_schema_uri,
+    parse_bool,
+    partition_uri,
+    snapshot_date_from_uri,
+    write_json,
+)
+from training_jobs.etl.pseudonymise import resolve_key
+from training_jobs.etl.spark_session import apply_runtime_conf
+from training_jobs.schema import SchemaError
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="glue_conform", description="Conform a raw subscriber snapshot")
+    p.add_argument("--schema_uri", required=True)
+    p.add_argument("--input_uri", required=True)
+    p.add_argument("--curated_uri", required=True)
+    p.add_argument("--quarantine_uri", required=True)
+    p.add_argument("--pseudonymisation_secret_id", default=None)
+    p.add_argument("--allow_dev_key", default="false")
+    args, _unknown = p.parse_known_args(argv)
+    return args
+
+
+def write_partition(df: Any, base: str, snapshot_date: str) -> str:
+    """Overwrite exactly one snapshot partition (directory) with `df` as Parquet."""
+    target = partition_uri(base, snapshot_date)
+    df.write.mode("overwrite").parquet(target)
+    return target
+
+
+def count_parquet(spark: SparkSession, uri: str) -> int:
+    return int(spark.read.parquet(uri).count())
+
+
+def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
+    """Run the job; returns the run summary. Raises EtlError/SchemaError/InvariantError."""
+    started = time.time()
+    args = parse_args(argv)
+    spark = apply_runtime_conf(spark or SparkSession.builder.getOrCreate())
+    schema = load_schema_uri(args.schema_uri)
+    snapshot_date = snapshot_date_from_uri(args.input_uri)
+    key, key_source = resolve_key(args.pseudonymisation_secret_id,
+                                  parse_bool(args.allow_dev_key, "--allow_dev_key"))
+
+    raw = read_raw_snapshot(spark, args.input_uri)
+    result = conform_subscribers(raw, schema, key, where=args.input_uri)
+    if result.rows_in == 0:
+        raise EtlError(f"{args.input_uri}: snapshot has a header but no data rows")
+    curated_at = write_partition(result.curated, args.curated_uri, snapshot_date)
+    quarantine_at = write_partition(result.quarantined, args.quarantine_uri, snapshot_date)
+    written_curated = count_parquet(spark, curated_at)
+    written_quarantined = count_parquet(spark, quarantine_at)
+    if (written_curated, written_quarantined) != (result.rows_curated, result.rows_quarantined):
+        raise InvariantError(
+            f"written rows differ from counted rows: curated {written_curated} vs {result.rows_curated}, "
+            f"quarantined {written_quarantined} vs {result.rows_quarantined}")
+
+    summary = {
+        "job": "conform",
+        "status": "succeeded",
+        "snapshot_date": snapshot_date,
+        "input_uri": args.input_uri,
+        "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
+        "key_source": key_source,
+        **result.summary(),
+        "outputs": {"curated": curated_at, "quarantine": quarantine_at},
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.time() - started, 2),
+    }
+    summary_uri = join(args.curated_uri, "_runs", f"snapshot_date={snapshot_date}", "conform_summary.json")
+    write_json(summary_uri, summary)
+    summary["summary_uri"] = summary_uri
+    return summary
+
+
+def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> int:
+    try:
+        summary = run(argv, spark)
+    except InvariantError as exc:
+        print(f"conform: INVARIANT FAILED: {exc}", file=sys.stderr)
+        return 1
+    except (EtlError, SchemaError) as exc:
+        print(f"conform: ERROR: {exc}", file=sys.stderr)
+        return 2
+    print(f"conform: snapshot {summary['snapshot_date']}: {summary['rows_in']} rows in, "
+          f"{summary['rows_curated']} curated, {summary['rows_quarantined']} quarantined")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

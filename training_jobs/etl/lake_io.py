@@ -1,0 +1,132 @@
+"""Small I/O helpers that work for s3:// URIs (Glue) and local paths (tests, local runs).
+
+Spark reads/writes both natively; these cover the rest: reading the schema file, writing
+run summaries, listing partitions and deriving the snapshot date from a raw object key.
+boto3 is imported only when an s3:// URI is used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from training_jobs.etl import EtlError
+from training_jobs.schema import DatasetSchema, SchemaError, parse_schema_text
+
+PARTITION = "snapshot_date"
+_INGEST = re.compile(r"(?:^|/)ingest_date=([^/]+)(?:/|$)")
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith(("s3://", "s3a://"))
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    rest = uri.split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise EtlError(f"bad S3 URI '{uri}'")
+    return bucket, key
+
+
+def join(base: str, *parts: str) -> str:
+    out = base.rstrip("/")
+    for p in parts:
+        out = f"{out}/{p.strip('/')}"
+    return out
+
+
+def partition_uri(base: str, snapshot_date: str) -> str:
+    return join(base, f"{PARTITION}={snapshot_date}")
+
+
+def read_text(uri: str) -> str:
+    if is_s3(uri):
+        import boto3
+
+        bucket, key = _split_s3(uri)
+        try:
+            body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise EtlError(f"cannot read {uri}: {exc}") from exc
+        return str(body.decode("utf-8"))
+    try:
+        return Path(uri.removeprefix("file://")).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EtlError(f"cannot read {uri}: {exc}") from exc
+
+
+def write_text(uri: str, text: str) -> None:
+    if is_s3(uri):
+        import boto3
+
+        bucket, key = _split_s3(uri)
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"),
+                                      ContentType="application/json")
+        return
+    path = Path(uri.removeprefix("file://"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def write_json(uri: str, obj: dict[str, Any]) -> None:
+    write_text(uri, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_schema_uri(uri: str) -> DatasetSchema:
+    """Schema from S3 or disk; JSON when the name ends in .json, else YAML."""
+    try:
+        return parse_schema_text(read_text(uri), uri, is_json=uri.lower().endswith(".json"))
+    except SchemaError:
+        raise
+    except EtlError as exc:
+        raise SchemaError(str(exc)) from exc
+
+
+def parse_date(value: str, what: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise EtlError(f"{what}: '{value}' is not a date in YYYY-MM-DD form") from None
+
+
+def snapshot_date_from_uri(uri: str) -> str:
+    """The YYYY-MM-DD of the `ingest_date=` path segment of a raw object URI."""
+    found = _INGEST.findall(uri)
+    if not found:
+        raise EtlError(f"--input_uri {uri}: no 'ingest_date=YYYY-MM-DD' path segment to take the "
+                       "snapshot date from")
+    if len(set(found)) > 1:
+        raise EtlError(f"--input_uri {uri}: conflicting ingest_date segments {found}")
+    return parse_date(found[0], f"--input_uri {uri}: ingest_date").isoformat()
+
+
+def list_partitions(spark: SparkSession, base: str, name: str = PARTITION) -> list[str]:
+    """Values of `name=VALUE` sub-directories of `base` (Hadoop FS API: S3 on Glue, local here)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(base)
+    fs = path.getFileSystem(conf)
+    if not fs.exists(path):
+        return []
+    values = []
+    for status in fs.listStatus(path):
+        entry = status.getPath().getName()
+        if status.isDirectory() and entry.startswith(f"{name}="):
+            values.append(entry.split("=", 1)[1])
+    return sorted(values)
+
+
+def parse_bool(value: str, what: str) -> bool:
+    low = value.strip().lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no", ""):
+        return False
+    raise EtlError(f"{what}: expected true or false, got '{value}'")
