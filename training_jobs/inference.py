@@ -319,7 +319,9 @@ def validate(request: ParsedRequest, transformer: Any) -> dict[str, Any]:
     for name in fields:
         values = [r[name] for r in records]
         if name in nums:
-            columns[name] = _numeric(name, values, bool(nums[name].get("nullable", True)), request.from_csv)
+            c = nums[name]
+            nullable = bool(c.get("nullable", True)) or "null_fill" in c
+            columns[name] = _numeric(name, values, nullable, request.from_csv)
         elif name in cats:
             c = cats[name]
             vals = _categorical(name, values, set(c["categories"]), bool(c.get("nullable", True)),
@@ -330,6 +332,27 @@ def validate(request: ParsedRequest, transformer: Any) -> dict[str, Any]:
             mapping = {t: 1.0 for t in c["true_values"]} | {t: 0.0 for t in c["false_values"]}
             mapping |= {"true": 1.0, "false": 0.0}
             columns[name] = _boolean(name, values, mapping, bool(c.get("nullable", True)), request.from_csv)
+    for c in transformer.numeric:
+        rule = c.get("null_fill")
+        if rule is None:
+            continue
+        col = columns[c["name"]]
+        nulls = np.isnan(col)
+        if not nulls.any():
+            continue
+        when = columns[rule["when_column"]]
+        ok = np.ones(len(col), dtype=bool)
+        if rule["when_min"] is not None:
+            ok &= when >= rule["when_min"]
+        if rule["when_max"] is not None:
+            ok &= when <= rule["when_max"]
+        bad = nulls & ~ok
+        if bad.any() and not c.get("nullable", True):
+            i = int(np.argmax(bad))
+            raise ClientError(f"record {i}, field '{c['name']}': must not be null (null is accepted only "
+                              f"when '{rule['when_column']}' is within [{rule['when_min']}, "
+                              f"{rule['when_max']}])")
+        col[nulls & ok] = rule["value"]
     return columns
 
 

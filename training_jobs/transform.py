@@ -183,7 +183,13 @@ class FeatureTransformer:
             if np.isinf(vals).any():
                 raise TransformError(f"training data column '{name}' contains infinite values")
             nullable = True if name in usage else not schema.column(name).not_null
-            numeric.append({"name": name, "nullable": nullable, **cls._dense_stats(vals)})
+            entry: dict[str, Any] = {"name": name, "nullable": nullable, **cls._dense_stats(vals)}
+            fill = None if name in usage else schema.column(name).null_fill
+            if fill is not None and fill.when_column in schema.numeric_columns:
+                # The schema's explicit rule for an expected null (e.g. no bill yet in month 0).
+                entry["null_fill"] = {"value": float(fill.value), "when_column": fill.when_column,
+                                      "when_min": fill.when_min, "when_max": fill.when_max}
+            numeric.append(entry)
             raw_numeric[name] = np.where(np.isnan(vals), numeric[-1]["median"], vals)
         fields = set(schema.raw_feature_columns)
         engineered = []
@@ -193,8 +199,8 @@ class FeatureTransformer:
                 raise TransformError(f"{schema.path}: engineered feature '{feat.name}' uses {bad}, which "
                                      "are not feature columns (only categorical/numeric/boolean inputs "
                                      "can be computed at inference)")
-            entry = {"name": feat.name, "op": feat.op, "inputs": list(feat.inputs), "value": feat.value}
-            engineered.append(entry)
+            engineered.append({"name": feat.name, "op": feat.op, "inputs": list(feat.inputs),
+                               "value": feat.value})
         spec_dict: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
@@ -208,9 +214,9 @@ class FeatureTransformer:
         # Engineered statistics need the partially-built transformer to compute raw values.
         partial = cls(spec_dict)
         columns = {c: np.asarray(frame[c]) for c in schema.raw_feature_columns}
-        for entry in engineered:
-            vals = partial._engineer(entry, columns, raw_numeric)
-            entry.update(cls._dense_stats(vals))
+        for eng in engineered:
+            vals = partial._engineer(eng, columns, raw_numeric)
+            eng.update(cls._dense_stats(vals))
         spec_dict["engineered"] = engineered
         return cls(spec_dict)
 

@@ -1,0 +1,5 @@
+import sys
+
+from training_jobs.twin.cli import main
+
+sys.exit(main())
