@@ -36,7 +36,12 @@ def run_conform(raw_csv: Path, schema_path: Path, out_dir: Path, cdr_path: Path 
         from training_jobs.etl.local_run import run_lake_locally
     except ImportError:
         return _fallback(raw_csv, load_schema(schema_path), out_dir, cdr_path, snapshot_date)
-    res = run_lake_locally(raw_csv, schema_path, out_dir, cdr_path=cdr_path, snapshot_date=snapshot_date)
+    from training_jobs.etl import EtlError
+
+    try:
+        res = run_lake_locally(raw_csv, schema_path, out_dir, cdr_path=cdr_path, snapshot_date=snapshot_date)
+    except EtlError as exc:
+        raise JobError(f"conform (lake job): {exc}") from None
     return ConformOutcome("spark (training_jobs.etl.local_run)", Path(res.features_path), int(res.rows_in),
                           int(res.rows_curated), int(res.rows_quarantined),
                           None if res.usage_subscribers is None else int(res.usage_subscribers))
