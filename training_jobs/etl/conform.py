@@ -277,8 +277,9 @@ def conform_subscribers(raw: DataFrame, schema: DatasetSchema, key: bytes,
     """Conform a raw all-strings snapshot; enforces rows_in == curated + quarantined."""
     aligned, dropped = align_columns(raw, schema, where)
     target_expr(schema)  # fail fast on an unusable positive label
+    rows_in = raw.count()
     typed, flags = typed_frame(aligned, schema)
-    result: QualityResult = gate(typed, schema, curated_projection(schema, key), where)
+    result: QualityResult = gate(typed, schema, curated_projection(schema, key), where, rows_in)
     null_fills: dict[str, int] = {}
     if flags:
         row = result.annotated.agg(

@@ -95,12 +95,13 @@ def column_rules(spec: ColumnSpec, dup_count: Column | None) -> list[Column]:
 
 
 def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
-         where: str = "input") -> QualityResult:
+         where: str = "input", rows_in: int | None = None) -> QualityResult:
     """Annotate every row with its failed rules, split, count and check the invariant.
 
     `typed` holds the declared raw string columns, CORRUPT_COLUMN and one typed column per
     declared column (see conform.typed_frame). `curated_columns` is the projection applied
-    to passing rows.
+    to passing rows. `rows_in` is the row count of the input as read (counted by the caller
+    on the raw frame); when omitted it is counted on `typed`.
     """
     unique_cols = [c for c in schema.columns if c.unique]
     frame = typed
@@ -123,7 +124,8 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
         REASON_COLUMN, F.when(reason == "", F.lit(None).cast("string")).otherwise(reason)
     ).persist(StorageLevel.MEMORY_AND_DISK)
 
-    rows_in = typed.count()
+    if rows_in is None:
+        rows_in = typed.count()
     ok = F.col(REASON_COLUMN).isNull()
     counts = annotated.agg(
         F.count(F.lit(1)).alias("total"),
