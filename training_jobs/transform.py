@@ -55,6 +55,14 @@ def _is_na(v: Any) -> bool:
     return type(v).__name__ in ("NAType", "NaTType")
 
 
+def _show(v: Any) -> str:
+    """Value for an error message: numpy scalars shown as plain Python values, long text cut."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _is_missing_array(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         return np.isnan(values)
@@ -74,7 +82,7 @@ def _to_float(values: np.ndarray, column: str) -> np.ndarray:
         if _is_na(v):
             out[i] = np.nan
         elif isinstance(v, bool | np.bool_):
-            raise TransformError(f"column '{column}', row {i}: expected a number, got boolean {v!r}")
+            raise TransformError(f"column '{column}', row {i}: expected a number, got boolean {_show(v)}")
         elif isinstance(v, int | float | np.integer | np.floating):
             out[i] = float(v)
         elif isinstance(v, str) and v.strip() == "":
@@ -83,7 +91,7 @@ def _to_float(values: np.ndarray, column: str) -> np.ndarray:
             try:
                 out[i] = float(v)
             except (TypeError, ValueError):
-                raise TransformError(f"column '{column}', row {i}: expected a number, got {v!r}") from None
+                raise TransformError(f"column '{column}', row {i}: expected a number, got {_show(v)}") from None
     return out
 
 
@@ -247,7 +255,7 @@ class FeatureTransformer:
             elif isinstance(v, str) and v.strip().lower() in falses:
                 out[i] = 0.0
             else:
-                raise TransformError(f"column '{name}', row {i}: {v!r} is not a boolean token "
+                raise TransformError(f"column '{name}', row {i}: {_show(v)} is not a boolean token "
                                      f"(true: {sorted(trues)}, false: {sorted(falses)})")
         return out
 
@@ -355,7 +363,7 @@ class FeatureTransformer:
                     out[i] = col["impute"]
                     missing += 1
                     continue
-                raise TransformError(f"column '{col['name']}', row {i}: {v!r} is not a boolean "
+                raise TransformError(f"column '{col['name']}', row {i}: {_show(v)} is not a boolean "
                                      f"(true: {col['true_values']}, false: {col['false_values']})")
             out[i] = hit
         stats.add(stats.missing_values, col["name"], missing)
