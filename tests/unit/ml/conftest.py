@@ -41,10 +41,7 @@ def raw_csv(tmp_path_factory, schema) -> Path:
 @pytest.fixture(scope="session")
 def prep(tmp_path_factory, raw_csv) -> Path:
     out = tmp_path_factory.mktemp("prep")
-    assert (
-        preprocess.main(["--input-data", str(raw_csv), "--schema", str(SCHEMA), "--output-dir", str(out)])
-        == 0
-    )
+    assert preprocess.main(["--input-data", str(raw_csv), "--schema", str(SCHEMA), "--output-dir", str(out)]) == 0
     return out
 
 
@@ -85,9 +82,7 @@ def pt_model(tmp_path_factory, prep) -> Path:
 @pytest.fixture(scope="session")
 def pt_package(tmp_path_factory, pt_model) -> Path:
     out = tmp_path_factory.mktemp("pkg")
-    assert (
-        compile_job.main(["--model-dir", str(pt_model), "--output-dir", str(out), "--batch-size", "16"]) == 0
-    )
+    assert compile_job.main(["--model-dir", str(pt_model), "--output-dir", str(out), "--batch-size", "16"]) == 0
     return out / "model.tar.gz"
 
 

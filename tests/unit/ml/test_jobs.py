@@ -26,8 +26,7 @@ def test_preprocess_layout_and_stratification(prep, schema):
     rates = [read_split(prep / p, schema)[1].mean() for p in ("train", "validation", "test")]
     assert max(rates) - min(rates) < 0.005  # stratified: 1,869 / 7,043 = 26.5% everywhere
     ids = [
-        set(pd.read_csv(prep / p / "data.csv", dtype=str)[schema.id_column])
-        for p in ("train", "validation", "test")
+        set(pd.read_csv(prep / p / "data.csv", dtype=str)[schema.id_column]) for p in ("train", "validation", "test")
     ]
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
 
@@ -81,9 +80,7 @@ def test_preprocess_reads_parquet_feature_table(raw_csv, schema, tmp_path):
 def test_preprocess_bad_input_is_a_clear_error(raw_csv, tmp_path, capsys, mutate, message):
     bad = tmp_path / "bad.csv"
     mutate(pd.read_csv(raw_csv, dtype=str)).to_csv(bad, index=False)
-    rc = preprocess.main(
-        ["--input-data", str(bad), "--schema", str(SCHEMA), "--output-dir", str(tmp_path / "o")]
-    )
+    rc = preprocess.main(["--input-data", str(bad), "--schema", str(SCHEMA), "--output-dir", str(tmp_path / "o")])
     assert rc == 2
     err = capsys.readouterr().err
     assert message in err and str(bad) in err
@@ -206,9 +203,7 @@ def test_same_seed_same_metrics(module, quick, prep, tmp_path):
 @pytest.fixture(scope="module")
 def evaluation(pt_model, prep, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    rc = evaluate.main(
-        ["--model-dir", str(pt_model), "--test-data", str(prep / "test"), "--output-dir", str(out)]
-    )
+    rc = evaluate.main(["--model-dir", str(pt_model), "--test-data", str(prep / "test"), "--output-dir", str(out)])
     assert rc == 0
     return json.loads((out / "evaluation.json").read_text()), out
 
