@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from infra.compliance import enable_compliance_gate
 from infra.config import ConfigError, EnvironmentConfig, load_all
 from stacks.environment_stage import EnvironmentStage
+from training_jobs.schema import SchemaError, load_schema
 
 ROOT = Path(__file__).parent
 CONFIG_DIR = ROOT / "config"
@@ -33,7 +34,8 @@ def add_environments(app: cdk.App, configs: list[EnvironmentConfig]) -> None:
             list(config.availability_zones),
         )
     for config in configs:
-        EnvironmentStage(app, config)
+        schema_file = ROOT / config.data_lake.dataset_schema
+        EnvironmentStage(app, config, load_schema(schema_file), schema_file)
     enable_compliance_gate(app)
 
 
@@ -43,10 +45,10 @@ def main() -> int:
     config_dir = app.node.try_get_context("config_dir") or CONFIG_DIR
     try:
         configs = load_all(config_dir, only=only)
-    except ConfigError as err:
+        add_environments(app, configs)
+    except (ConfigError, SchemaError) as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1
-    add_environments(app, configs)
     app.synth()
     return 0
 

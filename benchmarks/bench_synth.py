@@ -58,9 +58,11 @@ def main() -> int:
     out = ROOT / "build" / "bench" / "synth.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"synth, median of {RUNS}: trivial one-bucket app {result['trivial_app_median_s']:.2f} s, "
-          f"all environments {result['all_environments_median_s']:.2f} s, ratio {result['ratio']:.2f} "
-          f"(target <= {TARGET_RATIO}) -> {out.relative_to(ROOT)}")
+    print(
+        f"synth, median of {RUNS}: trivial one-bucket app {result['trivial_app_median_s']:.2f} s, "
+        f"all environments {result['all_environments_median_s']:.2f} s, ratio {result['ratio']:.2f} "
+        f"(target <= {TARGET_RATIO}) -> {out.relative_to(ROOT)}"
+    )
     return 0
 
 

@@ -22,8 +22,7 @@ def summarize(outdir: Path) -> list[tuple[str, str, int, str]]:
         stage_dir = outdir / artifact["properties"]["directoryName"]
         stage = artifact["properties"].get("displayName", name)
         stage_manifest = json.loads((stage_dir / "manifest.json").read_text())
-        for stack_artifact in sorted(stage_manifest["artifacts"].values(),
-                                     key=lambda a: a.get("displayName", "")):
+        for stack_artifact in sorted(stage_manifest["artifacts"].values(), key=lambda a: a.get("displayName", "")):
             if stack_artifact.get("type") != "aws:cloudformation:stack":
                 continue
             template = json.loads((stage_dir / stack_artifact["properties"]["templateFile"]).read_text())
@@ -41,7 +40,7 @@ def main(argv: list[str]) -> int:
     rows = summarize(outdir)
     headers = ("Stage", "Stack", "Resources", "Most common types")
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(4)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*headers))
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
@@ -52,8 +51,7 @@ def main(argv: list[str]) -> int:
     if report.exists():
         plugins = json.loads(report.read_text()).get("pluginReports", [])
         open_findings = sum(len(p.get("violations", [])) for p in plugins)
-        print(f"compliance gate (cdk-nag AwsSolutions, NIST 800-53 R5, HIPAA Security): "
-              f"{open_findings} open findings")
+        print(f"compliance gate (cdk-nag AwsSolutions, NIST 800-53 R5, HIPAA Security): {open_findings} open findings")
     return 0
 
 

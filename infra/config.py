@@ -16,25 +16,62 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # Regions where every service this solution uses (SageMaker with Inferentia2, Glue 5,
 # Lake Formation, Firehose) is offered. Adding a region is a deliberate review step.
 SUPPORTED_REGIONS = (
-    "us-east-1", "us-east-2", "us-west-2", "ca-central-1",
-    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-2",
-    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2",
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-2",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
     "sa-east-1",
 )
 
 # Interface endpoints a deployment may switch on. Each costs about 0.01 USD per AZ-hour,
 # so environments choose; the S3 gateway endpoint is always on (free).
 INTERFACE_ENDPOINTS = (
-    "sagemaker_api", "sagemaker_runtime", "sagemaker_studio", "glue", "sts",
-    "cloudwatch_logs", "cloudwatch_monitoring", "ecr_api", "ecr_docker", "kms",
-    "secrets_manager", "ssm", "events", "states", "firehose", "athena", "lakeformation",
+    "sagemaker_api",
+    "sagemaker_runtime",
+    "sagemaker_studio",
+    "glue",
+    "sts",
+    "cloudwatch_logs",
+    "cloudwatch_monitoring",
+    "ecr_api",
+    "ecr_docker",
+    "kms",
+    "secrets_manager",
+    "ssm",
+    "events",
+    "states",
+    "firehose",
+    "athena",
+    "lakeformation",
 )
 
 CPU_INSTANCE_FAMILIES = ("t3", "m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i")
 ENDPOINT_ACCELERATED_FAMILIES = ("inf2",)
 TRAINING_ACCELERATED_FAMILIES = ("g5", "g6", "p3", "p4d", "trn1")
-INSTANCE_SIZES = ("medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge",
-                  "16xlarge", "24xlarge", "32xlarge", "48xlarge")
+INSTANCE_SIZES = (
+    "medium",
+    "large",
+    "xlarge",
+    "2xlarge",
+    "4xlarge",
+    "8xlarge",
+    "12xlarge",
+    "16xlarge",
+    "24xlarge",
+    "32xlarge",
+    "48xlarge",
+)
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 
@@ -78,8 +115,11 @@ class LifecycleConfig(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleConfig:
-        if (self.expire_after_days is not None and self.glacier_after_days is not None
-                and self.expire_after_days <= self.glacier_after_days):
+        if (
+            self.expire_after_days is not None
+            and self.glacier_after_days is not None
+            and self.expire_after_days <= self.glacier_after_days
+        ):
             raise ValueError("expire_after_days must be later than glacier_after_days")
         return self
 
@@ -164,7 +204,7 @@ class EnvironmentConfig(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:
         for zone in self.availability_zones:
-            if not (zone.startswith(self.region) and re.fullmatch(r"[a-z]", zone[len(self.region):])):
+            if not (zone.startswith(self.region) and re.fullmatch(r"[a-z]", zone[len(self.region) :])):
                 raise ValueError(f"availability zone '{zone}' is not in region {self.region}")
         if self.availability_zones[0] == self.availability_zones[1]:
             raise ValueError("availability_zones must be two different zones")

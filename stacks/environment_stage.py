@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
-from stacks.foundation_stack import FoundationStack
+from stacks.data_lake_stack import DataLakeStack
+from stacks.foundation_stack import FoundationStack, sagemaker_role_name
+from training_jobs.schema import DatasetSchema
 
 
 class EnvironmentStage(cdk.Stage):
-    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, schema: DatasetSchema, schema_file: Path) -> None:
         super().__init__(
-            scope, config.stage_name,
+            scope,
+            config.stage_name,
             env=cdk.Environment(account=config.account, region=config.region),
         )
         self.config = config
         self.foundation = FoundationStack(
-            self, "Foundation",
+            self,
+            "Foundation",
             description=f"Telecom ML reference solution ({config.name}): keys, network, logs",
             env_name=config.name,
             network=config.network,
             availability_zones=config.availability_zones,
             access_log_lifecycle=config.access_logs,
+            log_retention_days=config.log_retention_days,
+            destroy_on_removal=config.destroy_on_removal,
+            termination_protection=not config.destroy_on_removal,
+        )
+        keys = self.foundation.keys
+        self.data_lake = DataLakeStack(
+            self,
+            "DataLake",
+            description=f"Telecom ML reference solution ({config.name}): data lake, ETL, CDR ingestion",
+            env_name=config.name,
+            config=config.data_lake,
+            schema=schema,
+            schema_file=schema_file,
+            data_key=keys.data_key,
+            logs_key=keys.logs_key,
+            access_logs=self.foundation.access_logs,
+            sagemaker_role_name=sagemaker_role_name(config.name),
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,

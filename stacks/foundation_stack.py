@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import LifecycleConfig, NetworkConfig
 from infra.constructs.encryption_keys import EncryptionKeys
 from infra.constructs.isolated_network import IsolatedNetwork
 from infra.constructs.secure_bucket import SecureBucket
+
+
+def sagemaker_role_name(env_name: str) -> str:
+    return f"telecom-ml-{env_name}-sagemaker-execution"
 
 
 class FoundationStack(cdk.Stack):
@@ -35,17 +40,41 @@ class FoundationStack(cdk.Stack):
 
         self.keys = EncryptionKeys(self, "Keys", env_name=env_name, destroy_on_removal=destroy_on_removal)
         self.network = IsolatedNetwork(
-            self, "Network", config=network, availability_zones=availability_zones,
-            logs_key=self.keys.logs_key, removal_policy=removal,
+            self,
+            "Network",
+            config=network,
+            availability_zones=availability_zones,
+            logs_key=self.keys.logs_key,
+            removal_policy=removal,
         )
         self.access_logs = SecureBucket(
-            self, "AccessLogs", encryption_key=None, access_logs=None, access_log_destination=True,
-            lifecycle=access_log_lifecycle, destroy_on_removal=destroy_on_removal,
+            self,
+            "AccessLogs",
+            encryption_key=None,
+            access_logs=None,
+            access_log_destination=True,
+            lifecycle=access_log_lifecycle,
+            destroy_on_removal=destroy_on_removal,
         ).bucket
         self.ml_artifacts = SecureBucket(
-            self, "MlArtifacts", encryption_key=self.keys.ml_key, access_logs=self.access_logs,
-            lifecycle=LifecycleConfig(intelligent_tiering_after_days=0), destroy_on_removal=destroy_on_removal,
+            self,
+            "MlArtifacts",
+            encryption_key=self.keys.ml_key,
+            access_logs=self.access_logs,
+            lifecycle=LifecycleConfig(intelligent_tiering_after_days=0),
+            destroy_on_removal=destroy_on_removal,
         ).bucket
+
+        # The one identity SageMaker Pipelines, Processing, Training and endpoints run as. It starts
+        # with no permissions; each stack that owns data grants it exactly what the ML steps need.
+        self.sagemaker_role = iam.Role(
+            self,
+            "SageMakerExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Named: operators and pipeline definitions refer to it, and other stacks attach policies.
+            role_name=sagemaker_role_name(env_name),
+            description="SageMaker pipeline steps and endpoints (grants made by the owning stacks)",
+        )
 
     @property
     def vpc(self) -> ec2.IVpc:

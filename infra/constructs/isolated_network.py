@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.compliance import acknowledge_grant_policy
 from infra.config import NetworkConfig
 from infra.constructs.log_retention import retention
+from infra.template_hygiene import drop_cdk_handler_role_dependency
 
 # Config name -> interface endpoint service. Names are the config contract (docs/configuration.md).
 INTERFACE_SERVICES: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -50,13 +51,18 @@ class IsolatedNetwork(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
-            self, "Vpc",
+            self,
+            "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(config.vpc_cidr),
             availability_zones=list(availability_zones),
             nat_gateways=0,
-            subnet_configuration=[ec2.SubnetConfiguration(
-                name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20,
-            )],
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="isolated",
+                    subnet_type=ec2.SubnetType.PRIVATE_ISOLATED,
+                    cidr_mask=20,
+                )
+            ],
             restrict_default_security_group=True,
         )
         for subnet in self.vpc.isolated_subnets:
@@ -65,10 +71,11 @@ class IsolatedNetwork(Construct):
             cfn_subnet = subnet.node.default_child
             assert isinstance(cfn_subnet, cdk.CfnResource)
             cfn_subnet.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3010"]}})
-        _drop_redundant_dependency(cdk.Stack.of(self))
+        drop_cdk_handler_role_dependency(cdk.Stack.of(self), "Custom::VpcRestrictDefaultSGCustomResourceProvider")
 
         flow_log_group = logs.LogGroup(
-            self, "FlowLogs",
+            self,
+            "FlowLogs",
             encryption_key=logs_key,
             retention=retention(config.flow_logs_retention_days),
             removal_policy=removal_policy,
@@ -81,17 +88,22 @@ class IsolatedNetwork(Construct):
         assert isinstance(flow_log.iam_role, iam.Role)
         acknowledge_grant_policy(flow_log.iam_role)
         self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3,
-                                      subnets=[self.isolated_subnets])
+        self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.isolated_subnets]
+        )
 
         # One security group for all interface endpoints: HTTPS from inside the VPC only.
         # The CIDR is the literal from config (not a token) so policy checks can read it.
         self.endpoint_security_group = ec2.SecurityGroup(
-            self, "EndpointSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=False,
             description="VPC interface endpoints: HTTPS from inside the VPC",
         )
         self.endpoint_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(config.vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+            ec2.Peer.ipv4(config.vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
+        )
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for name in config.interface_endpoints:
             self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
@@ -102,12 +114,3 @@ class IsolatedNetwork(Construct):
                 private_dns_enabled=True,
                 open=False,
             )
-
-
-def _drop_redundant_dependency(stack: cdk.Stack) -> None:
-    """CDK's default-SG custom resource handler lists DependsOn its role although it already
-    references the role with GetAtt (cfn-lint W3005); the explicit dependency adds nothing."""
-    provider = stack.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-    handler = provider.node.try_find_child("Handler") if provider else None
-    if isinstance(handler, cdk.CfnResource):
-        handler.add_deletion_override("DependsOn")

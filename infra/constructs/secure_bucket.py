@@ -41,7 +41,8 @@ class SecureBucket(Construct):
 
         lock_enabled = bool(object_lock and object_lock.enabled)
         self.bucket = s3.Bucket(
-            self, "Bucket",
+            self,
+            "Bucket",
             encryption=s3.BucketEncryption.S3_MANAGED if encryption_key is None else s3.BucketEncryption.KMS,
             encryption_key=encryption_key,
             bucket_key_enabled=encryption_key is not None,
@@ -74,11 +75,19 @@ def _retention(lock: ObjectLockConfig | None) -> s3.ObjectLockRetention:
 def _lifecycle_rules(cfg: LifecycleConfig) -> list[s3.LifecycleRule]:
     transitions = []
     if cfg.intelligent_tiering_after_days is not None:
-        transitions.append(s3.Transition(storage_class=s3.StorageClass.INTELLIGENT_TIERING,
-                                         transition_after=cdk.Duration.days(cfg.intelligent_tiering_after_days)))
+        transitions.append(
+            s3.Transition(
+                storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                transition_after=cdk.Duration.days(cfg.intelligent_tiering_after_days),
+            )
+        )
     if cfg.glacier_after_days is not None:
-        transitions.append(s3.Transition(storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-                                         transition_after=cdk.Duration.days(cfg.glacier_after_days)))
+        transitions.append(
+            s3.Transition(
+                storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                transition_after=cdk.Duration.days(cfg.glacier_after_days),
+            )
+        )
     rules = [
         s3.LifecycleRule(
             id="AbortIncompleteMultipartUploads",
@@ -90,9 +99,11 @@ def _lifecycle_rules(cfg: LifecycleConfig) -> list[s3.LifecycleRule]:
         ),
     ]
     if transitions or cfg.expire_after_days is not None:
-        rules.append(s3.LifecycleRule(
-            id="CurrentVersions",
-            transitions=transitions or None,
-            expiration=None if cfg.expire_after_days is None else cdk.Duration.days(cfg.expire_after_days),
-        ))
+        rules.append(
+            s3.LifecycleRule(
+                id="CurrentVersions",
+                transitions=transitions or None,
+                expiration=None if cfg.expire_after_days is None else cdk.Duration.days(cfg.expire_after_days),
+            )
+        )
     return rules

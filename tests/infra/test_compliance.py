@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
-from infra.compliance import Finding, enable_compliance_gate
+from infra.compliance import Finding, acknowledge, enable_compliance_gate
 from tests.infra.conftest import Assembly
 
 
@@ -34,7 +34,14 @@ def test_acknowledgements_are_recorded_in_template_metadata(assembly: Assembly) 
 
 def test_every_finding_has_a_reviewable_reason() -> None:
     for finding in Finding:
-        assert finding.rule_ids and len(finding.reason) > 100, finding
+        assert len(finding.reason) > 100, finding
+        assert all("::" in rule for rule in finding.rule_ids), finding
+
+
+def test_resource_wildcard_findings_cannot_be_acknowledged_blindly() -> None:
+    app = cdk.App()
+    with pytest.raises(ValueError, match="use acknowledge_resource_wildcard"):
+        acknowledge(cdk.Stack(app, "S"), Finding.OBJECTS_UNDER_ONE_PREFIX)
 
 
 def _tiny_app(tmp_path, build) -> cdk.App:
@@ -51,15 +58,19 @@ def test_plain_bucket_fails_the_gate(tmp_path) -> None:
         app.synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
     rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
-    assert {"AwsSolutions-S10", "NIST.800.53.R5-S3BucketSSLRequestsOnly",
-            "HIPAA.Security-S3DefaultEncryptionKMS"} <= rules
+    assert {
+        "AwsSolutions-S10",
+        "NIST.800.53.R5-S3BucketSSLRequestsOnly",
+        "HIPAA.Security-S3DefaultEncryptionKMS",
+    } <= rules
 
 
 def test_wildcard_policy_fails_the_aws_solutions_pack(tmp_path) -> None:
     def build(stack: cdk.Stack) -> None:
         role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
-        iam.ManagedPolicy(stack, "Wide", roles=[role],
-                          statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"])])
+        iam.ManagedPolicy(
+            stack, "Wide", roles=[role], statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"])]
+        )
 
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         _tiny_app(tmp_path, build).synth()

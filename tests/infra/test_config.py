@@ -51,12 +51,22 @@ def test_only_selects_one_environment() -> None:
     [
         ("account", "12345", "account: '12345' is not a 12-digit AWS account id"),
         ("region", "mars-1", "region: 'mars-1' is not allowed"),
-        ("ml.endpoint.instance_type", "ml.inf9.xlarge",
-         "ml.endpoint.instance_type: 'ml.inf9.xlarge' is not a supported endpoint instance type (allowed: ml.inf2.*"),
-        ("ml.processing_instance_type", "ml.inf2.xlarge",
-         "ml.processing_instance_type: 'ml.inf2.xlarge' is not a supported processing instance type"),
+        (
+            "ml.endpoint.instance_type",
+            "ml.inf9.xlarge",
+            "ml.endpoint.instance_type: 'ml.inf9.xlarge' is not a supported endpoint instance type (allowed: ml.inf2.*",
+        ),
+        (
+            "ml.processing_instance_type",
+            "ml.inf2.xlarge",
+            "ml.processing_instance_type: 'ml.inf2.xlarge' is not a supported processing instance type",
+        ),
         ("network.interface_endpoints", ["sagemaker_api", "teleport"], "network.interface_endpoints.1: 'teleport'"),
-        ("availability_zones", ["us-east-1a", "us-east-1b"], "availability zone 'us-east-1a' is not in region eu-west-1"),
+        (
+            "availability_zones",
+            ["us-east-1a", "us-east-1b"],
+            "availability zone 'us-east-1a' is not in region eu-west-1",
+        ),
         ("data_lake.surprise", 1, "data_lake.surprise: unknown setting"),
         ("ml.endpoint.min_instances", 5, "min_instances is greater than max_instances"),
         ("network.vpc_cidr", "10.0.0.0/8", "network.vpc_cidr: String should match pattern"),
@@ -100,9 +110,17 @@ def test_invalid_yaml(tmp_path: Path) -> None:
 def test_bad_file_stops_the_app_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     write(tmp_path, with_change("account", "12345"))
     result = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "JSII_NODE": os.environ["JSII_NODE"], "CDK_CONTEXT_JSON": f'{{"config_dir": "{tmp_path}"}}',
-             "CDK_OUTDIR": str(tmp_path / "out")},
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "JSII_NODE": os.environ["JSII_NODE"],
+            "CDK_CONTEXT_JSON": f'{{"config_dir": "{tmp_path}"}}',
+            "CDK_OUTDIR": str(tmp_path / "out"),
+        },
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [

@@ -25,12 +25,23 @@ def test_three_rotating_customer_managed_keys(assembly: Assembly, stage: str) ->
 
 
 def test_logs_key_only_serves_this_accounts_log_groups(assembly: Assembly) -> None:
-    foundation(assembly, "Prod").has_resource_properties("AWS::KMS::Key", {
-        "KeyPolicy": {"Statement": Match.array_with([Match.object_like({
-            "Principal": {"Service": "logs.eu-central-1.amazonaws.com"},
-            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}},
-        })])},
-    })
+    foundation(assembly, "Prod").has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "logs.eu-central-1.amazonaws.com"},
+                                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -48,7 +59,9 @@ def test_vpc_is_isolated_in_two_configured_zones(assembly: Assembly, stage: str,
 @pytest.mark.parametrize("stage", STAGES)
 def test_flow_logs_go_to_an_encrypted_log_group(assembly: Assembly, stage: str) -> None:
     template = foundation(assembly, stage)
-    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"})
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
+    )
     template.has_resource_properties("AWS::Logs::LogGroup", {"KmsKeyId": Match.any_value()})
 
 
@@ -68,10 +81,15 @@ def test_interface_endpoints_follow_config(resources_of) -> None:
 def test_endpoint_security_group_allows_only_https_from_the_vpc(resources_of) -> None:
     groups = resources_of("Dev", "Foundation", "AWS::EC2::SecurityGroup").values()
     (group,) = [g for g in groups if "interface endpoints" in g["Properties"]["GroupDescription"]]
-    assert group["Properties"]["SecurityGroupIngress"] == [{
-        "CidrIp": "10.10.0.0/16", "Description": "HTTPS from the VPC", "FromPort": 443, "IpProtocol": "tcp",
-        "ToPort": 443,
-    }]
+    assert group["Properties"]["SecurityGroupIngress"] == [
+        {
+            "CidrIp": "10.10.0.0/16",
+            "Description": "HTTPS from the VPC",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
     # No egress from endpoints: CDK renders "deny all" as a rule to an unroutable address.
     assert group["Properties"]["SecurityGroupEgress"][0]["CidrIp"] == "255.255.255.255/32"
 
@@ -84,7 +102,9 @@ def test_every_bucket_is_secure(stage: str, resources_of) -> None:
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
             "RestrictPublicBuckets": True,
         }, logical_id
         assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
@@ -101,10 +121,12 @@ def test_every_bucket_is_secure(stage: str, resources_of) -> None:
         assert bucket["DeletionPolicy"] == expected_deletion, logical_id
         (policy,) = [p for p in policies if p["Properties"]["Bucket"] == {"Ref": logical_id}]
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-                   for s in statements), logical_id
-        assert any(s["Effect"] == "Deny" and "s3:TlsVersion" in s["Condition"].get("NumericLessThan", {})
-                   for s in statements), logical_id
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        ), logical_id
+        assert any(
+            s["Effect"] == "Deny" and "s3:TlsVersion" in s["Condition"].get("NumericLessThan", {}) for s in statements
+        ), logical_id
 
 
 def test_access_logs_bucket_lifecycle_from_config(resources_of) -> None:

@@ -14,7 +14,9 @@ def test_cfn_lint_reports_nothing_on_any_template(assembly: Assembly) -> None:
     assert len(templates) >= 3
     result = subprocess.run(
         [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", *map(str, templates)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.stdout == "" and result.returncode == 0, result.stdout + result.stderr
 

@@ -1,0 +1,155 @@
+"""Streaming CDR ingestion: Firehose direct PUT -> raw CDR zone, partitioned by event date.
+
+Records are newline-delimited JSON (docs/dataset-schema.md). The event date is read from each
+record's `event_time` (dynamic partitioning), so late events land in the right partition; a
+record without a usable event_time goes to the error prefix, never nowhere.
+
+L1 rather than the L2 DeliveryStream: the L2 grants its role read/write/delete on the whole
+bucket, while Firehose only needs to put objects under two prefixes of the raw CDR zone.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
+from infra.constructs.log_retention import retention
+
+CDR_PREFIX = "cdr/"
+ERROR_ROOT = "cdr-errors/"
+DATA_PREFIX = CDR_PREFIX + "event_date=!{partitionKeyFromQuery:event_date}/"
+ERROR_PREFIX = ERROR_ROOT + "!{firehose:error-output-type}/delivery_date=!{timestamp:yyyy-MM-dd}/"
+EVENT_DATE_QUERY = "{event_date: .event_time[0:10]}"
+
+
+class CdrStream(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        log_retention_days: int,
+        buffer_seconds: int,
+        buffer_mib: int,
+        destroy_on_removal: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        log_group = logs.LogGroup(
+            self,
+            "DeliveryLogs",
+            encryption_key=logs_key,
+            retention=retention(log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN,
+        )
+        log_stream = log_group.add_stream("S3Delivery")
+
+        self.role = iam.Role(
+            self,
+            "DeliveryRole",
+            assumed_by=iam.ServicePrincipal(
+                "firehose.amazonaws.com", conditions={"StringEquals": {"sts:ExternalId": stack.account}}
+            ),
+            description="Firehose puts CDR objects under cdr/ and cdr-errors/ of the raw CDR zone",
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                resources=[bucket.bucket_arn],
+            )
+        )
+        object_arns = [bucket.arn_for_objects(f"{p}*") for p in (CDR_PREFIX, ERROR_ROOT)]
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=object_arns)
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[data_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["logs:PutLogEvents"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"{log_group.log_group_name}:log-stream:{log_stream.log_stream_name}",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        cfn_bucket = bucket.node.default_child
+        assert isinstance(cfn_bucket, cdk.CfnResource)
+        logical_id = stack.resolve(stack.get_logical_id(cfn_bucket))
+        for prefix in (CDR_PREFIX, ERROR_ROOT):
+            acknowledge_resource_wildcard(
+                grant_policy_of(self.role), f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX
+            )
+        acknowledge_grant_policy(self.role)
+
+        processors = [
+            _processor("MetadataExtraction", MetadataExtractionQuery=EVENT_DATE_QUERY, JsonParsingEngine="JQ-1.6"),
+            _processor("AppendDelimiterToRecord", Delimiter="\\n"),
+        ]
+        self.delivery_stream = firehose.CfnDeliveryStream(
+            self,
+            "Stream",
+            delivery_stream_type="DirectPut",
+            delivery_stream_encryption_configuration_input=(
+                firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                    key_type="CUSTOMER_MANAGED_CMK", key_arn=data_key.key_arn
+                )
+            ),
+            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=bucket.bucket_arn,
+                role_arn=self.role.role_arn,
+                prefix=DATA_PREFIX,
+                error_output_prefix=ERROR_PREFIX,
+                compression_format="GZIP",
+                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
+                    interval_in_seconds=buffer_seconds, size_in_m_bs=buffer_mib
+                ),
+                encryption_configuration=firehose.CfnDeliveryStream.EncryptionConfigurationProperty(
+                    kms_encryption_config=firehose.CfnDeliveryStream.KMSEncryptionConfigProperty(
+                        awskms_key_arn=data_key.key_arn
+                    )
+                ),
+                cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
+                    enabled=True, log_group_name=log_group.log_group_name, log_stream_name=log_stream.log_stream_name
+                ),
+                dynamic_partitioning_configuration=firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty(
+                    enabled=True, retry_options=firehose.CfnDeliveryStream.RetryOptionsProperty(duration_in_seconds=300)
+                ),
+                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                    enabled=True, processors=processors
+                ),
+            ),
+        )
+        self.delivery_stream.node.add_dependency(grant_policy_of(self.role))
+
+    @property
+    def stream_arn(self) -> str:
+        return self.delivery_stream.attr_arn
+
+
+def _processor(kind: str, **parameters: str) -> firehose.CfnDeliveryStream.ProcessorProperty:
+    return firehose.CfnDeliveryStream.ProcessorProperty(
+        type=kind,
+        parameters=[
+            firehose.CfnDeliveryStream.ProcessorParameterProperty(parameter_name=k, parameter_value=v)
+            for k, v in parameters.items()
+        ],
+    )

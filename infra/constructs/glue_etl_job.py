@@ -1,0 +1,173 @@
+"""A Glue 5.1 (Spark 3.5.6, Python 3.11) PySpark job whose script and library ship from the repo.
+
+The job's role starts empty; the composing stack grants it exactly the buckets, keys and tables
+it touches, so every permission is visible where the pieces meet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from infra.compliance import (
+    Finding,
+    acknowledge_grant_policy,
+    acknowledge_resource_wildcard,
+    grant_policy_of,
+)
+from infra.grants import grant_key
+
+GLUE_VERSION = "5.1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The importable part of the job code: the schema contract and the ETL package, nothing else.
+_LIBRARY_FILES = [
+    "*",
+    ".*",
+    "**/__pycache__",
+    "!training_jobs",
+    "!training_jobs/__init__.py",
+    "!training_jobs/schema.py",
+    "!training_jobs/etl",
+    "!training_jobs/etl/*.py",
+]
+
+
+class GlueSecurity(Construct):
+    """Glue security configuration: KMS for job output to S3, CloudWatch logs and bookmarks."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, name: str, data_key: kms.IKey, logs_key: kms.IKey
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.name = name
+        self.configuration = glue.CfnSecurityConfiguration(
+            self,
+            "Configuration",
+            name=name,
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=data_key.key_arn
+                    )
+                ],
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=logs_key.key_arn
+                ),
+                job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=data_key.key_arn
+                ),
+            ),
+        )
+
+
+class GlueJobLibrary(Construct):
+    """The `training_jobs` package subset every job imports, as one zip for --extra-py-files."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.asset = s3_assets.Asset(self, "Zip", path=str(REPO_ROOT), exclude=_LIBRARY_FILES)
+
+
+class GlueEtlJob(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        script: str,
+        description: str,
+        library: GlueJobLibrary,
+        security: GlueSecurity,
+        logs_key: kms.IKey,
+        arguments: dict[str, str],
+        worker_type: str,
+        workers: int,
+        timeout_minutes: int = 60,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        script_path = REPO_ROOT / script
+        if not script_path.is_file():
+            raise ValueError(f"{self.node.path}: Glue script {script} does not exist")
+        self.script = s3_assets.Asset(self, "Script", path=str(script_path))
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description=f"Glue job {construct_id}: only the data it reads and writes",
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="JobCode",
+                actions=["s3:GetObject"],
+                resources=[asset.bucket.arn_for_objects(asset.s3_object_key) for asset in (self.script, library.asset)],
+            )
+        )
+        stack = cdk.Stack.of(self)
+        log_groups = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws-glue/*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GlueJobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
+                resources=[log_groups, f"{log_groups}:*"],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GlueJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
+        )
+        grant_key(self.role, logs_key, encrypt=True)
+        policy = grant_policy_of(self.role)
+        for resource in (log_groups, f"{log_groups}:*"):
+            acknowledge_resource_wildcard(policy, stack.resolve(resource), Finding.GLUE_JOB_LOG_GROUPS)
+        acknowledge_grant_policy(self.role, Finding.LAKE_FORMATION_DATA_ACCESS)
+
+        self.job = glue.CfnJob(
+            self,
+            "Job",
+            role=self.role.role_arn,
+            description=description,
+            glue_version=GLUE_VERSION,
+            command=glue.CfnJob.JobCommandProperty(
+                name="glueetl", python_version="3", script_location=self.script.s3_object_url
+            ),
+            default_arguments={
+                "--job-language": "python",
+                "--extra-py-files": library.asset.s3_object_url,
+                "--enable-metrics": "true",
+                "--enable-observability-metrics": "true",
+                "--enable-continuous-cloudwatch-log": "true",
+                "--job-bookmark-option": "job-bookmark-disable",
+                **arguments,
+            },
+            security_configuration=security.name,
+            worker_type=worker_type,
+            number_of_workers=workers,
+            timeout=timeout_minutes,
+            max_retries=0,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=2),
+        )
+        self.job.add_dependency(security.configuration)
+
+    @property
+    def job_name(self) -> str:
+        return self.job.ref
+
+    @property
+    def job_arn(self) -> str:
+        stack = cdk.Stack.of(self)
+        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:job/{self.job.ref}"

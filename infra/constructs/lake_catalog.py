@@ -1,0 +1,135 @@
+"""Glue Data Catalog database and explicit tables for the curated and feature zones.
+
+Columns come from the dataset schema (training_jobs/schemas/*.yaml), the same file the ETL,
+training and inference read, so the catalog can never drift from what the jobs write.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from training_jobs.schema import DatasetSchema
+
+PARTITION_COLUMN = "snapshot_date"
+_GLUE_TYPES = {
+    "string": "string",
+    "integer": "int",
+    "double": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+_PARQUET = {
+    "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+}
+
+
+def curated_columns(schema: DatasetSchema) -> list[tuple[str, str]]:
+    """(name, Glue type) of the conformed subscriber table: every schema column, target as 0/1."""
+    columns = []
+    for col in schema.columns:
+        glue_type = "string" if col.pii else _GLUE_TYPES[col.type]
+        if col.role == "target":
+            glue_type = "int"
+        columns.append((col.name, glue_type))
+    return columns
+
+
+def feature_columns(schema: DatasetSchema) -> list[tuple[str, str]]:
+    """(name, Glue type) of the training table: id, model inputs (with usage aggregates), target."""
+    by_name = dict(curated_columns(schema))
+    names = [
+        schema.id_column,
+        *schema.categorical_columns,
+        *schema.numeric_columns,
+        *schema.boolean_columns,
+        schema.target_column,
+    ]
+    return [(name, by_name.get(name, "double")) for name in names]
+
+
+class LakeCatalog(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        database_name: str,
+        schema: DatasetSchema,
+        curated_bucket: s3.IBucket,
+        features_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        account = cdk.Stack.of(self).account
+        self.database_name = database_name
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=database_name,
+                description=f"Telecom ML data lake: curated and feature tables for {schema.name}",
+            ),
+        )
+        self.curated_table_name = f"{schema.name}_curated"
+        self.features_table_name = f"{schema.name}_features"
+        self.curated_table = self._table(
+            "CuratedTable",
+            self.curated_table_name,
+            curated_columns(schema),
+            f"s3://{curated_bucket.bucket_name}/{schema.name}/",
+            f"Conformed, quality-checked, pseudonymised subscribers (schema {schema.version})",
+        )
+        self.features_table = self._table(
+            "FeaturesTable",
+            self.features_table_name,
+            feature_columns(schema),
+            f"s3://{features_bucket.bucket_name}/{schema.name}/",
+            f"Training table: subscriber features joined with CDR usage (schema {schema.version})",
+        )
+
+    def _table(
+        self, construct_id: str, name: str, columns: list[tuple[str, str]], location: str, description: str
+    ) -> glue.CfnTable:
+        table = glue.CfnTable(
+            self,
+            construct_id,
+            catalog_id=cdk.Stack.of(self).account,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=name,
+                description=description,
+                table_type="EXTERNAL_TABLE",
+                parameters={"classification": "parquet", "parquet.compression": "SNAPPY"},
+                partition_keys=[glue.CfnTable.ColumnProperty(name=PARTITION_COLUMN, type="string")],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location,
+                    input_format=_PARQUET["input_format"],
+                    output_format=_PARQUET["output_format"],
+                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=_PARQUET["serde"]),
+                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in columns],
+                ),
+            ),
+        )
+        table.add_dependency(self.database)
+        return table
+
+    def table_arn(self, table: glue.CfnTable) -> str:
+        stack = cdk.Stack.of(self)
+        name = table.table_input.name  # type: ignore[union-attr]
+        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:table/{self.database_name}/{name}"
+
+    @property
+    def database_arn(self) -> str:
+        stack = cdk.Stack.of(self)
+        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:database/{self.database_name}"
+
+    @property
+    def catalog_arn(self) -> str:
+        stack = cdk.Stack.of(self)
+        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:catalog"

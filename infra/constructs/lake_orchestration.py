@@ -1,0 +1,164 @@
+"""A new raw subscriber snapshot -> conform job -> feature job -> "features ready" event.
+
+EventBridge starts a Step Functions state machine for every object created under the raw
+snapshot prefix. A failed job notifies the failure topic; an event EventBridge cannot deliver
+lands in an encrypted dead-letter queue instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, grant_policy_of
+from infra.constructs.glue_etl_job import GlueEtlJob
+from infra.constructs.log_retention import retention
+from infra.template_hygiene import keep_only_dependencies
+
+FEATURES_READY_SOURCE = "telecom-ml.data-lake"
+FEATURES_READY_DETAIL_TYPE = "FeaturesReady"
+
+
+class LakeOrchestration(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        raw_bucket: s3.IBucket,
+        snapshot_prefix: str,
+        conform_job: GlueEtlJob,
+        features_job: GlueEtlJob,
+        features_location: str,
+        features_table: str,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        log_retention_days: int,
+        destroy_on_removal: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
+        self.failure_topic = sns.Topic(
+            self,
+            "Failures",
+            display_name="Telecom ML data lake ETL failures",
+            master_key=data_key,
+            enforce_ssl=True,
+        )
+
+        raw_object = sfn.JsonPath.format(
+            "s3://{}/{}", sfn.JsonPath.string_at("$.detail.bucket.name"), sfn.JsonPath.string_at("$.detail.object.key")
+        )
+        conform = tasks.GlueStartJobRun(
+            self,
+            "Conform",
+            glue_job_name=conform_job.job_name,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            arguments=sfn.TaskInput.from_object({"--input_uri": raw_object}),
+            result_path="$.conform",
+        )
+        build_features = tasks.GlueStartJobRun(
+            self,
+            "BuildFeatures",
+            glue_job_name=features_job.job_name,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_path="$.features",
+        )
+        announce = tasks.EventBridgePutEvents(
+            self,
+            "AnnounceFeaturesReady",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    source=FEATURES_READY_SOURCE,
+                    detail_type=FEATURES_READY_DETAIL_TYPE,
+                    detail=sfn.TaskInput.from_object(
+                        {
+                            "features_uri": features_location,
+                            "features_table": features_table,
+                            "raw_object": raw_object,
+                            "execution": sfn.JsonPath.execution_id,
+                        }
+                    ),
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        notify = tasks.SnsPublish(
+            self,
+            "NotifyFailure",
+            topic=self.failure_topic,
+            subject="Telecom ML data lake ETL failed",
+            message=sfn.TaskInput.from_object(
+                {
+                    "execution": sfn.JsonPath.execution_id,
+                    "error": sfn.JsonPath.string_at("$.error.Error"),
+                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        ).next(sfn.Fail(self, "EtlFailed", error="EtlFailed", cause="A Glue job failed; see the failure topic"))
+        conform.add_catch(notify, result_path="$.error")
+        build_features.add_catch(notify, result_path="$.error")
+
+        log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            encryption_key=logs_key,
+            retention=retention(log_retention_days),
+            removal_policy=removal,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(
+                conform.next(build_features).next(announce).next(sfn.Succeed(self, "FeaturesReady"))
+            ),
+            timeout=cdk.Duration.hours(4),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        acknowledge_grant_policy(self.state_machine.role, Finding.XRAY_AND_LOG_DELIVERY_WILDCARDS)
+        keep_only_dependencies(self.state_machine, grant_policy_of(self.state_machine.role))
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "UndeliveredEvents",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=data_key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+            removal_policy=removal,
+        )
+        acknowledge(self.dead_letters, Finding.QUEUE_IS_A_DEAD_LETTER_QUEUE)
+        data_key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
+        self.rule = events.Rule(
+            self,
+            "OnRawSnapshot",
+            description="A new raw subscriber snapshot starts the conform -> features pipeline",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [raw_bucket.bucket_name]}, "object": {"key": [{"prefix": snapshot_prefix}]}},
+            ),
+            targets=[
+                targets.SfnStateMachine(
+                    self.state_machine,
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=4,
+                    max_event_age=cdk.Duration.hours(24),
+                )
+            ],
+        )
+        events_role = self.state_machine.node.find_child("EventsRole")
+        assert isinstance(events_role, iam.Role)
+        acknowledge_grant_policy(events_role)

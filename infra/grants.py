@@ -1,0 +1,48 @@
+"""Least-privilege grants for the data lake, tighter than CDK's convenience grants.
+
+CDK's bucket.grant_read() allows s3:GetObject*, s3:List*, s3:GetBucket* and key ReEncrypt*/
+GenerateDataKey*. These helpers allow only the named actions, on one key prefix, and record
+the single unavoidable wildcard (objects under that prefix) as a reviewed acknowledgement.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+from infra.compliance import Finding, acknowledge_resource_wildcard, grant_policy_of
+
+READ_ACTIONS = ["s3:GetObject"]
+WRITE_ACTIONS = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+
+
+def grant_prefix(role: iam.IRole, bucket: s3.IBucket, prefix: str, *, read: bool = False, write: bool = False) -> None:
+    """Object access under `prefix` ('' = whole bucket) plus listing restricted to that prefix."""
+    if not (read or write):
+        raise ValueError("grant_prefix needs read and/or write")
+    if prefix and not prefix.endswith("/"):
+        raise ValueError(f"prefix '{prefix}' must end with '/'")
+    actions = (READ_ACTIONS if read else []) + (WRITE_ACTIONS if write else [])
+    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")]))
+    listing = iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+    if prefix:
+        listing.add_condition("StringLike", {"s3:prefix": [prefix.rstrip("/"), f"{prefix}*"]})
+    role.add_to_principal_policy(listing)
+    stack = cdk.Stack.of(grant_policy_of(role))
+    cfn_bucket = bucket.node.default_child
+    if not isinstance(cfn_bucket, cdk.CfnResource) or cdk.Stack.of(cfn_bucket) is not stack:
+        raise ValueError(f"{bucket.node.path}: grant_prefix expects a bucket defined in the role policy's stack")
+    logical_id = stack.resolve(stack.get_logical_id(cfn_bucket))
+    acknowledge_resource_wildcard(
+        grant_policy_of(role), f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX
+    )
+
+
+def grant_key(role: iam.IRole, key: kms.IKey, *, encrypt: bool) -> None:
+    """Use of one KMS key by exact ARN: decrypt, and for writers encrypt + data keys (SSE-KMS)."""
+    actions = ["kms:Decrypt", "kms:DescribeKey"]
+    if encrypt:
+        actions += ["kms:Encrypt", "kms:GenerateDataKey"]
+    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[key.key_arn]))

@@ -1,0 +1,215 @@
+"""The data lake stack: zones, catalog, Glue jobs, Lake Formation, Athena, CDR stream, orchestration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.config import load_all
+from infra.constructs.lake_catalog import feature_columns
+from tests.conftest import ROOT
+from tests.infra.conftest import Assembly
+from training_jobs.schema import load_schema
+
+CONFIGS = {c.stage_name: c for c in load_all(ROOT / "config")}
+SCHEMA = load_schema(ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml")
+
+
+def lake(assembly: Assembly, stage: str = "Dev") -> Template:
+    return Template.from_json(assembly.template(stage, "DataLake"))
+
+
+def by_prefix(resources: dict[str, Any], prefix: str) -> dict[str, Any]:
+    (match,) = [r for k, r in resources.items() if k.startswith(prefix)]
+    return match
+
+
+def statements_of(resources_of, stage: str, role_prefix: str) -> list[dict[str, Any]]:
+    policies = resources_of(stage, "DataLake", "AWS::IAM::Policy")
+    found = [
+        p
+        for p in policies.values()
+        if any(
+            isinstance(r, dict) and r.get("Ref", "").startswith(role_prefix) for r in p["Properties"].get("Roles", [])
+        )
+    ]
+    assert found, role_prefix
+    return [s for p in found for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+@pytest.mark.parametrize("stage", ["Dev", "Prod"])
+def test_zone_buckets_use_the_data_key(resources_of, stage: str) -> None:
+    buckets = resources_of(stage, "DataLake", "AWS::S3::Bucket")
+    zones = {k.split("Bucket")[0] for k in buckets}
+    assert zones == {"Raw", "RawCdr", "Curated", "Features", "Quarantine", "AthenaResults"}
+    for bucket in buckets.values():
+        sse = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+        assert "DataKey" in json.dumps(sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"])
+        assert "LoggingConfiguration" in bucket["Properties"]
+
+
+def test_zone_lifecycle_follows_config(resources_of) -> None:
+    buckets = resources_of("Dev", "DataLake", "AWS::S3::Bucket")
+    dev = CONFIGS["Dev"].data_lake
+
+    def current(prefix: str) -> dict[str, Any]:
+        rules = by_prefix(buckets, prefix)["Properties"]["LifecycleConfiguration"]["Rules"]
+        return next(r for r in rules if r["Id"] == "CurrentVersions")
+
+    assert current("QuarantineBucket")["ExpirationInDays"] == dev.quarantine.expire_after_days == 30
+    assert current("CuratedBucket")["ExpirationInDays"] == 180
+    assert current("RawBucket")["Transitions"] == [{"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": 0}]
+
+
+def test_raw_cdr_object_lock_only_where_configured(resources_of) -> None:
+    prod = by_prefix(resources_of("Prod", "DataLake", "AWS::S3::Bucket"), "RawCdrBucket")["Properties"]
+    assert prod["ObjectLockEnabled"] is True
+    assert prod["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {"Mode": "COMPLIANCE", "Days": 2555}
+    dev = by_prefix(resources_of("Dev", "DataLake", "AWS::S3::Bucket"), "RawCdrBucket")["Properties"]
+    assert "ObjectLockConfiguration" not in dev
+
+
+def test_raw_zone_emits_eventbridge_notifications(assembly: Assembly) -> None:
+    lake(assembly).has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {"EventBridgeConfiguration": {}},
+        },
+    )
+
+
+def test_catalog_tables_follow_the_dataset_schema(resources_of) -> None:
+    tables = resources_of("Dev", "DataLake", "AWS::Glue::Table")
+    features = by_prefix(tables, "CatalogFeaturesTable")["Properties"]["TableInput"]
+    assert features["Name"] == "ibm_telco_churn_features"
+    columns = [(c["Name"], c["Type"]) for c in features["StorageDescriptor"]["Columns"]]
+    assert columns == feature_columns(SCHEMA)
+    assert ("churn", "int") in columns and ("tenure", "int") in columns and ("contract", "string") in columns
+    assert features["PartitionKeys"] == [{"Name": "snapshot_date", "Type": "string"}]
+    assert features["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    curated = by_prefix(tables, "CatalogCuratedTable")["Properties"]["TableInput"]
+    curated_names = [c["Name"] for c in curated["StorageDescriptor"]["Columns"]]
+    assert curated_names == SCHEMA.source_columns
+
+
+def test_glue_jobs_run_glue_5_1_with_security_configuration(resources_of) -> None:
+    jobs = resources_of("Dev", "DataLake", "AWS::Glue::Job")
+    security = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::SecurityConfiguration"), "GlueSecurity")
+    enc = security["Properties"]["EncryptionConfiguration"]
+    assert enc["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
+    assert enc["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert enc["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    assert len(jobs) == 2
+    for job in jobs.values():
+        props = job["Properties"]
+        assert props["GlueVersion"] == "5.1"
+        assert props["Command"]["Name"] == "glueetl"
+        assert props["SecurityConfiguration"] == security["Properties"]["Name"]
+        assert props["DefaultArguments"]["--extra-py-files"].endswith(".zip")
+        assert props["DefaultArguments"]["--schema_uri"].endswith(".yaml")
+
+
+def test_conform_job_role_reaches_only_its_prefixes(resources_of) -> None:
+    statements = statements_of(resources_of, "Dev", "ConformSubscribersRole")
+    rendered = json.dumps(statements)
+    assert '"s3:*"' not in rendered and "s3:GetObject*" not in rendered and "kms:*" not in rendered
+    object_resources = {
+        json.dumps(s["Resource"]) for s in statements if "s3:PutObject" in s["Action"] or s["Action"] == "s3:GetObject"
+    }
+    assert any("/subscribers/*" in r and "RawBucket" in r for r in object_resources)
+    assert any("CuratedBucket" in r and "/ibm_telco_churn/*" in r for r in object_resources)
+    assert not any("FeaturesBucket" in r or "RawCdrBucket" in r for r in object_resources)
+    for statement in statements:
+        if statement["Resource"] == "*":
+            assert set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]) <= {
+                "cloudwatch:PutMetricData",
+                "lakeformation:GetDataAccess",
+            }
+            if statement["Action"] == "cloudwatch:PutMetricData":
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+
+
+def test_sagemaker_role_reads_only_the_feature_table(resources_of) -> None:
+    policies = resources_of("Dev", "DataLake", "AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("SageMakerExecutionRolePolicy")]
+    assert policy["Properties"]["Roles"] == ["telecom-ml-dev-sagemaker-execution"]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert "s3:PutObject" not in actions and "kms:Encrypt" not in actions
+    grants = resources_of("Dev", "DataLake", "AWS::LakeFormation::PrincipalPermissions")
+    sagemaker = [g["Properties"] for g in grants.values() if "sagemaker-execution" in json.dumps(g)]
+    assert len(sagemaker) == 1
+    assert sagemaker[0]["Permissions"] == ["DESCRIBE", "SELECT"]
+    assert sagemaker[0]["PermissionsWithGrantOption"] == []
+    assert sagemaker[0]["Resource"]["Table"]["Name"] == "ibm_telco_churn_features"
+
+
+def test_lake_formation_settings_and_registered_locations(assembly: Assembly, resources_of) -> None:
+    settings = by_prefix(resources_of("Dev", "DataLake", "AWS::LakeFormation::DataLakeSettings"), "LakeFormation")
+    admins = json.dumps(settings["Properties"]["Admins"])
+    assert "role/TelecomMlDataLakeAdmin" in admins and "cfn-exec-role" in admins
+    assert settings["Properties"]["CreateDatabaseDefaultPermissions"] == []
+    assert settings["Properties"]["CreateTableDefaultPermissions"] == []
+    locations = resources_of("Dev", "DataLake", "AWS::LakeFormation::Resource").values()
+    assert len(locations) == 2
+    assert all(loc["Properties"]["UseServiceLinkedRole"] is False for loc in locations)
+    grants = resources_of("Dev", "DataLake", "AWS::LakeFormation::PrincipalPermissions").values()
+    data_location = [g for g in grants if g["Properties"]["Permissions"] == ["DATA_LOCATION_ACCESS"]]
+    assert len(data_location) == 2
+
+
+def test_athena_workgroup_is_enforced_and_capped(assembly: Assembly) -> None:
+    lake(assembly, "Prod").has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "BytesScannedCutoffPerQuery": CONFIGS["Prod"].data_lake.athena_bytes_scanned_cutoff_mib * 1024 * 1024,
+                "ResultConfiguration": {
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": Match.any_value()}
+                },
+            },
+        },
+    )
+
+
+def test_cdr_firehose_is_encrypted_and_partitioned_by_event_date(assembly: Assembly) -> None:
+    lake(assembly).has_resource_properties(
+        "AWS::KinesisFirehose::DeliveryStream",
+        {
+            "DeliveryStreamType": "DirectPut",
+            "DeliveryStreamEncryptionConfigurationInput": {
+                "KeyType": "CUSTOMER_MANAGED_CMK",
+                "KeyARN": Match.any_value(),
+            },
+            "ExtendedS3DestinationConfiguration": Match.object_like(
+                {
+                    "Prefix": "cdr/event_date=!{partitionKeyFromQuery:event_date}/",
+                    "ErrorOutputPrefix": Match.string_like_regexp(r"^cdr-errors/!\{firehose:error-output-type\}/"),
+                    "CompressionFormat": "GZIP",
+                    "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": Match.any_value()}},
+                    "DynamicPartitioningConfiguration": Match.object_like({"Enabled": True}),
+                }
+            ),
+        },
+    )
+
+
+def test_snapshot_upload_starts_conform_then_features_then_announces(resources_of) -> None:
+    rules = resources_of("Dev", "DataLake", "AWS::Events::Rule")
+    (rule,) = [r for r in rules.values() if r["Properties"]["EventPattern"].get("source") == ["aws.s3"]]
+    assert rule["Properties"]["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "subscribers/"}]}
+    target = rule["Properties"]["Targets"][0]
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 4
+    machine = next(iter(resources_of("Dev", "DataLake", "AWS::StepFunctions::StateMachine").values()))
+    props = machine["Properties"]
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    definition = "".join(p if isinstance(p, str) else json.dumps(p) for p in props["DefinitionString"]["Fn::Join"][1])
+    assert definition.index('"Conform"') < definition.index('"BuildFeatures"') < definition.index('"FeaturesReady"')
+    assert "glue:startJobRun.sync" in definition and "events:putEvents" in definition
+    assert '"DetailType":"FeaturesReady"' in definition and "sns:publish" in definition
