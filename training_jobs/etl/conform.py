@@ -79,6 +79,13 @@ class ConformResult:
     dropped_columns: list[str] = field(default_factory=list)
     null_fills: dict[str, int] = field(default_factory=dict)
     failures_by_column: dict[str, int] = field(default_factory=dict)
+    annotated: DataFrame | None = None
+
+    def release(self) -> None:
+        """Drop the cached annotated rows. Call once the outputs are written: a later run on
+        the same path would otherwise be served the cached (stale) rows by Spark's cache."""
+        if self.annotated is not None:
+            self.annotated.unpersist()
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -297,4 +304,5 @@ def conform_subscribers(raw: DataFrame, schema: DatasetSchema, key: bytes,
         dropped_columns=dropped,
         null_fills=null_fills,
         failures_by_column=result.failures_by_column,
+        annotated=result.annotated,
     )

@@ -79,10 +79,13 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
 
     raw = read_raw_snapshot(spark, args.input_uri)
     result = conform_subscribers(raw, schema, key, where=args.input_uri)
-    if result.rows_in == 0:
-        raise EtlError(f"{args.input_uri}: snapshot has a header but no data rows")
-    curated_at = write_partition(result.curated, args.curated_uri, snapshot_date)
-    quarantine_at = write_partition(result.quarantined, args.quarantine_uri, snapshot_date)
+    try:
+        if result.rows_in == 0:
+            raise EtlError(f"{args.input_uri}: snapshot has a header but no data rows")
+        curated_at = write_partition(result.curated, args.curated_uri, snapshot_date)
+        quarantine_at = write_partition(result.quarantined, args.quarantine_uri, snapshot_date)
+    finally:
+        result.release()
     written_curated = count_parquet(spark, curated_at)
     written_quarantined = count_parquet(spark, quarantine_at)
     if (written_curated, written_quarantined) != (result.rows_curated, result.rows_quarantined):

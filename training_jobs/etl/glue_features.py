@@ -102,6 +102,7 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
         cdr_quarantine_at = write_partition(result.quarantined, qbase, snapshot_date)
         written = count_parquet(spark, cdr_quarantine_at)
         if written != result.counts["records_quarantined"]:
+            result.release()
             raise InvariantError(f"CDR quarantine rows written ({written}) != counted "
                                  f"({result.counts['records_quarantined']})")
         cdr_summary = {**cu.summary(result, as_of, window), "key_source": key_source,
@@ -115,15 +116,18 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
         log.warning("schema %s declares usage but no --cdr_uri was given: usage features are 0",
                     schema.path)
 
-    features = build_features(curated, schema, snapshot_date, usage)
-    features_at = write_partition(features.drop("snapshot_date"), args.features_uri, snapshot_date)
-    feature_rows = count_parquet(spark, features_at)
-    check_rows(feature_rows, curated_rows, features_at)
-    matched = 0
-    if result is not None:
-        idc = schema.id_column
-        matched = curated.select(idc).join(result.usage.select(idc), idc, "left_semi").count()
-        result.release()
+    try:
+        features = build_features(curated, schema, snapshot_date, usage)
+        features_at = write_partition(features.drop("snapshot_date"), args.features_uri, snapshot_date)
+        feature_rows = count_parquet(spark, features_at)
+        check_rows(feature_rows, curated_rows, features_at)
+        matched = 0
+        if result is not None:
+            idc = schema.id_column
+            matched = curated.select(idc).join(result.usage.select(idc), idc, "left_semi").count()
+    finally:
+        if result is not None:
+            result.release()
 
     summary: dict[str, Any] = {
         "job": "features",

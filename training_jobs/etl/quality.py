@@ -136,6 +136,7 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
     total, rows_curated, rows_quarantined = (int(counts["total"] or 0), int(counts["curated"] or 0),
                                              int(counts["quarantined"] or 0))
     if not (rows_in == total == rows_curated + rows_quarantined):
+        annotated.unpersist()
         raise InvariantError(f"{where}: rows in ({rows_in}) != curated ({rows_curated}) + "
                              f"quarantined ({rows_quarantined}); annotated rows {total}")
 
