@@ -213,3 +213,33 @@ def test_snapshot_upload_starts_conform_then_features_then_announces(resources_o
     assert definition.index('"Conform"') < definition.index('"BuildFeatures"') < definition.index('"FeaturesReady"')
     assert "glue:startJobRun.sync" in definition and "events:putEvents" in definition
     assert '"DetailType":"FeaturesReady"' in definition and "sns:publish" in definition
+
+
+GLUE_OWN_ARGUMENTS = {
+    "--job-language",
+    "--extra-py-files",
+    "--enable-metrics",
+    "--enable-observability-metrics",
+    "--enable-continuous-cloudwatch-log",
+    "--job-bookmark-option",
+}
+
+
+@pytest.mark.parametrize(
+    ("job_prefix", "module", "run_time_args"),
+    [
+        ("ConformSubscribersJob", "training_jobs.etl.glue_conform", ["--input_uri", "s3://raw/subscribers/x.csv"]),
+        ("BuildFeaturesJob", "training_jobs.etl.glue_features", []),
+    ],
+)
+def test_job_arguments_match_what_the_script_parses(
+    resources_of, job_prefix: str, module: str, run_time_args: list[str]
+) -> None:
+    import importlib
+
+    job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), job_prefix)
+    wired = {k: v for k, v in job["Properties"]["DefaultArguments"].items() if k not in GLUE_OWN_ARGUMENTS}
+    argv = [part for name in sorted(wired) for part in (name, "value")] + run_time_args
+    parsed = vars(importlib.import_module(module).parse_args(argv))
+    assert {f"--{name}" for name, value in parsed.items() if value == "value"} == set(wired)
+    assert parsed["pseudonymisation_secret_id"] == "value" and parsed["allow_dev_key"] == "false"
