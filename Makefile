@@ -41,8 +41,7 @@ demo: synth
 	$(MAKE) --no-print-directory twin
 
 twin: setup
-	@if [ -f training_jobs/twin/__main__.py ]; then $(PY) -m training_jobs.twin run; \
-	else echo "local twin not built yet"; fi
+	$(PY) -m training_jobs.twin run
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup
