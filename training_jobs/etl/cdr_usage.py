@@ -43,12 +43,13 @@ The subscriber id is trimmed and pseudonymised with the same keyed hash as the c
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -232,21 +233,35 @@ def compute_usage(spark: SparkSession, cdr_path: str, as_of: date, window_days: 
 
 def usage_from_raw(raw: DataFrame, as_of: date, window_days: int, key: bytes,
                    id_column: str = "subscriber_id", where: str = "CDRs") -> UsageResult:
-    """Passes over the input: status counts, usage (one shuffle), and - lazily, when the
-    quarantine is written - the invalid records (plus a duplicate pass only if any)."""
+    """Passes over the input: one for usage (a single shuffle; the status counts are
+    collected in the same pass with a Spark Observation), and - lazily, when the quarantine
+    is written - one for the invalid records (plus a duplicate pass only if any)."""
     if window_days < 1:
         raise EtlError(f"window_days must be >= 1, got {window_days}")
     checked = validate(raw, as_of, window_days)
-    status_rows = checked.groupBy("__status").count().collect()
-    by_status: dict[str, int] = {str(r["__status"]): int(r["count"]) for r in status_rows}
-    records_in = sum(by_status.values())
-
-    in_window = checked.filter(F.col("__status") == "valid_in_window").drop(CORRUPT, "source_file")
+    # Status counts are observed during the aggregation pass itself (no separate scan).
+    # A unique name also keeps Spark's cache from matching this plan with an earlier run's
+    # (which would skip the pass, leave the observation empty and serve stale usage).
+    observation = Observation(f"cdr_status_{uuid.uuid4().hex}")
+    status = F.col("__status")
+    observed = checked.observe(
+        observation,
+        *[F.sum(F.when(status == name, 1).otherwise(0)).alias(name)
+          for name in ("valid_in_window", "out_of_window", "quarantined")],
+        F.count(F.lit(1)).alias("records_in"),
+    )
+    in_window = observed.filter(status == "valid_in_window").drop(CORRUPT, "source_file")
     usage_all = aggregate(deduplicate(in_window), key, id_column).persist(StorageLevel.MEMORY_AND_DISK)
     dup_row = usage_all.agg(F.count(F.lit(1)).alias("n"), F.sum("__duplicates").alias("d")).first()
     assert dup_row is not None
     usage_subscribers, duplicates = int(dup_row["n"] or 0), int(dup_row["d"] or 0)
     usage = usage_all.drop("__duplicates")
+    metrics = observation.get
+    by_status = {name: int(metrics.get(name) or 0)
+                 for name in ("valid_in_window", "out_of_window", "quarantined")}
+    records_in = int(metrics.get("records_in") or 0)
+    if records_in != sum(by_status.values()):
+        raise InvariantError(f"{where}: status counts {by_status} do not add up to records in ({records_in})")
 
     quarantined = checked.filter(F.col("__status") == "quarantined").select(
         F.col("dq_reason"), _raw_record().alias("raw_record"), F.col("source_file"))

@@ -103,10 +103,11 @@ def read_raw_snapshot(spark: SparkSession, path: str) -> DataFrame:
 
     Rows whose field count differs from the header keep their raw line in the internal
     corrupt-record column, so the quality gate can quarantine them instead of Spark
-    silently padding or truncating them.
+    silently padding or truncating them. Quoting follows RFC 4180 (as pandas and most BSS
+    exports write); one record per line (embedded newlines are not supported).
     """
     try:
-        header = spark.read.option("header", "true").csv(path).columns
+        header = spark.read.option("header", "true").option("escape", '"').csv(path).columns
     except Exception as exc:  # AnalysisException: path does not exist, etc.
         raise EtlError(f"cannot read raw snapshot {path}: {exc}") from exc
     if not header:
@@ -117,6 +118,7 @@ def read_raw_snapshot(spark: SparkSession, path: str) -> DataFrame:
     )
     return (
         spark.read.option("header", "true")
+        .option("escape", '"')  # RFC 4180: a quote inside a quoted field is doubled
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
         .option("enforceSchema", "true")

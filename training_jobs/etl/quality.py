@@ -24,6 +24,7 @@ every run; a violation raises InvariantError.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -120,7 +121,9 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
     for spec in schema.columns:
         rules.extend(column_rules(spec, dup_cols.get(spec.name)))
     reason = F.concat_ws(SEPARATOR, *rules)
-    annotated = frame.withColumn(
+    # The run id literal makes this plan unique, so Spark's cache can never serve the rows of
+    # an earlier run over the same (since rewritten) input path.
+    annotated = frame.withColumn("__run", F.lit(uuid.uuid4().hex)).withColumn(
         REASON_COLUMN, F.when(reason == "", F.lit(None).cast("string")).otherwise(reason)
     ).persist(StorageLevel.MEMORY_AND_DISK)
 

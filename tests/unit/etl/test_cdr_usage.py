@@ -139,3 +139,13 @@ def test_window_must_be_positive(spark, tmp_path) -> None:
 def test_missing_cdr_path_is_a_clear_error(spark, tmp_path) -> None:
     with pytest.raises(EtlError, match="cannot read CDRs from"):
         compute_usage(spark, str(tmp_path / "absent"), AS_OF, WINDOW, TEST_KEY)
+
+
+def test_rerun_on_rewritten_input_is_not_served_from_cache(spark, tmp_path) -> None:
+    _write(tmp_path / "a.json", [json.dumps(e) for e in S1[:4]])
+    first = compute_usage(spark, str(tmp_path), AS_OF, WINDOW, TEST_KEY)  # not released on purpose
+    assert first.counts["records_in"] == 4
+    _write(tmp_path / "a.json", [json.dumps(e) for e in S1[:2]])
+    second = compute_usage(spark, str(tmp_path), AS_OF, WINDOW, TEST_KEY)
+    assert second.counts["records_in"] == 2 and second.counts["records_used"] == 2
+    assert second.usage.first()["usage_calls"] == 2

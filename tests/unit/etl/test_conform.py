@@ -185,16 +185,19 @@ def test_case_insensitive_boolean_and_trimmed_target(spark, prepaid_schema, tmp_
 
 
 def test_prepaid_bad_timestamp_date_and_token(spark, prepaid_schema, tmp_path) -> None:
-    rows = prepaid_rows(3)
+    rows = prepaid_rows(4)
     rows[0][2] = "2025-13-01T00:00:00Z"
     rows[1][3] = "2024-02-30"
     rows[2][8] = "yes"  # not one of this schema's tokens
+    rows[3][4] = 'pre "paid", maybe'  # quoted field with a comma and doubled quotes (RFC 4180)
     path = write_csv(tmp_path / "p.csv", PREPAID_HEADER, rows)
     res = conform_subscribers(read_raw_snapshot(spark, str(path)), prepaid_schema, TEST_KEY)
     reasons = {r["account_ref"]: r["dq_reason"] for r in res.quarantined.collect()}
     assert reasons["A0001"] == "last_seen_at: cannot parse '2025-13-01T00:00:00Z' as timestamp"
     assert reasons["A0002"] == "signup_date: cannot parse '2024-02-30' as date"
     assert reasons["A0003"].startswith("roaming: 'yes' is not a boolean token (true: on/y, false: off/n)")
+    assert reasons["A0004"] == "plan: 'pre \"paid\", maybe' not in allowed values"
+    assert res.rows_in == 4
 
 
 def test_missing_declared_column_is_an_error(spark, prepaid_schema, tmp_path) -> None:
@@ -227,3 +230,12 @@ def test_invariant_violation_raises(spark, prepaid_schema, tmp_path) -> None:
 def test_snapshot_header_path_errors(spark, tmp_path: Path) -> None:
     with pytest.raises(EtlError, match="cannot read raw snapshot"):
         read_raw_snapshot(spark, str(tmp_path / "nope.csv"))
+
+
+def test_rerun_on_rewritten_snapshot_is_not_served_from_cache(spark, prepaid_schema, tmp_path) -> None:
+    path = write_csv(tmp_path / "p.csv", PREPAID_HEADER, prepaid_rows(5))
+    first = conform_subscribers(read_raw_snapshot(spark, str(path)), prepaid_schema, TEST_KEY)
+    assert first.rows_curated == 5  # not released on purpose
+    write_csv(tmp_path / "p.csv", PREPAID_HEADER, prepaid_rows(3))
+    second = conform_subscribers(read_raw_snapshot(spark, str(path)), prepaid_schema, TEST_KEY)
+    assert (second.rows_in, second.rows_curated, second.curated.count()) == (3, 3, 3)
