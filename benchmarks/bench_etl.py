@@ -123,6 +123,7 @@ def main() -> int:
             print(proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"worker for {rows} rows failed (exit {proc.returncode})")
         res = json.loads(line.removeprefix("RESULT "))
+        res["load_average_1m_after"] = round(os.getloadavg()[0], 2)
         med = statistics.median(res["seconds"])
         res.update({
             "median_seconds": round(med, 3),
@@ -153,7 +154,9 @@ def main() -> int:
     report = {
         "benchmark": "cdr_usage.compute_usage + CDR quarantine materialisation",
         "machine": {"cpus": os.cpu_count(), "spark_master": "local[2]", "driver_memory": "4g",
-                    "shuffle_partitions": 8},
+                    "shuffle_partitions": 8,
+                    "note": "shared machine: other processes may compete for the 2 cores; "
+                            "see load_average_1m_after per size"},
         "input": "newline-delimited JSON CDRs from cdr_generator (7,043 subscribers, 30 days, seed 7)",
         "results": results,
         "near_linear": linear,

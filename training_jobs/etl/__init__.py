@@ -11,6 +11,7 @@ Modules:
   glue_conform   Glue entry point: conform + quality gate
   glue_features  Glue entry point: usage aggregation + feature table
   local_run      the same jobs on a laptop (used by the local twin)
+  lake_io        s3:// or local URIs: schema loading, run summaries, partition listing
 
 Column names always come from the dataset schema (training_jobs/schema.py); none is
 hard-coded here.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from training_jobs.etl import InvariantError
+from training_jobs.etl.cdr_usage import INT_FEATURES
 from training_jobs.etl.features import build_features, check_rows, feature_columns
 from training_jobs.schema import USAGE_FEATURES
 
@@ -19,13 +20,11 @@ def _curated(spark):
 
 
 def _usage(spark):
+    """Usage rows for h1, h2 and an id unknown to curated; value v (ints) or 1.5 * v (doubles)."""
     values = {"h1": 1, "h2": 2, "other": 3}
-    rows = [(k, *[(v if f in ("usage_calls", "usage_distinct_cells", "usage_active_days",
-                               "usage_international_calls", "usage_dropped_calls") else v * 1.5)
-                  for f in USAGE_FEATURES]) for k, v in values.items()]
+    rows = [(k, *[v if f in INT_FEATURES else v * 1.5 for f in USAGE_FEATURES]) for k, v in values.items()]
     schema = "account_ref string, " + ", ".join(
-        f"{f} {'int' if f in ('usage_calls', 'usage_distinct_cells', 'usage_active_days', 'usage_international_calls', 'usage_dropped_calls') else 'double'}"  # noqa: E501
-        for f in USAGE_FEATURES)
+        f"{f} {'int' if f in INT_FEATURES else 'double'}" for f in USAGE_FEATURES)
     return spark.createDataFrame(rows, schema)
 
 

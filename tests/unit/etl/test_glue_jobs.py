@@ -14,7 +14,6 @@ from tests.unit.etl.conftest import PREPAID_HEADER, PREPAID_SCHEMA_PATH, prepaid
 from training_jobs.etl import glue_conform, glue_features
 from training_jobs.etl.cdr_generator import generate
 from training_jobs.etl.pseudonymise import DEV_PSEUDONYMISATION_KEY, hmac_hex
-from training_jobs.schema import USAGE_FEATURES
 
 pytestmark = pytest.mark.spark
 GLUE_NOISE = ["--JOB_NAME", "conform-job", "--job-bookmark-option", "job-bookmark-disable",
@@ -184,4 +183,3 @@ def test_key_from_secrets_manager(spark, tmp_path: Path, monkeypatch) -> None:
     assert set(curated["account_ref"]) == {hmac_hex(f"A000{i}", b"moto-secret-key-0123456789") for i in (1, 2)}
     s = _summary(tmp_path / "curated" / "_runs" / "snapshot_date=2026-01-05" / "conform_summary.json")
     assert s["key_source"] == "secretsmanager:telecom-ml/pseudonymisation"
-    assert USAGE_FEATURES  # contract import used by other tests in this module
