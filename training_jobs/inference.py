@@ -13,6 +13,8 @@ Validation (every record, before scoring; errors name the record index and the f
   categoricals strings; booleans true/false, 0/1 or the schema's tokens); non-finite numbers;
   null where the schema says not_null; empty payload; more than CHURN_MAX_RECORDS records
   (default 10,000) or CHURN_MAX_PAYLOAD_BYTES bytes (default 6 MiB); unsupported content type.
+Device: CUDA when available (CHURN_DEVICE=auto|cpu|cuda overrides); Neuron-compiled models stay on
+the Neuron runtime. CHURN_TORCH_THREADS (default 1) sets torch intra-op threads.
   An unknown category is an ERROR (the request names the allowed values): silently encoding it
   as "none of the known categories" would score a subscriber on information the model never saw.
   Offline batch scoring through `FeatureTransformer.transform` instead counts unknowns.
@@ -48,6 +50,7 @@ CSV_TYPES = ("text/csv",)
 MAX_RECORDS = int(os.environ.get("CHURN_MAX_RECORDS", "10000"))
 MAX_PAYLOAD_BYTES = int(os.environ.get("CHURN_MAX_PAYLOAD_BYTES", str(6 * 1024 * 1024)))
 TORCH_THREADS = int(os.environ.get("CHURN_TORCH_THREADS", "1"))
+DEVICE = os.environ.get("CHURN_DEVICE", "auto")  # auto | cpu | cuda
 WARMUP_CALLS = 20
 
 
@@ -108,7 +111,11 @@ def model_fn(model_dir: str) -> ServingModel:
 
         with contextlib.suppress(ImportError):  # registers the Neuron ops when running on Inferentia
             import torch_neuronx  # noqa: F401
-        device = "cuda" if torch.cuda.is_available() and not meta.get("compiled", {}).get("neuron") else "cpu"
+        neuron = bool(meta.get("compiled", {}).get("neuron"))
+        if DEVICE == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("CHURN_DEVICE=cuda but torch.cuda.is_available() is False")
+        want_cuda = DEVICE == "cuda" or (DEVICE == "auto" and torch.cuda.is_available())
+        device = "cuda" if want_cuda and not neuron else "cpu"
         # A small MLP is fastest single-threaded; intra-op threads only contend with the server.
         torch.set_num_threads(TORCH_THREADS)
         module = torch.jit.load(str(root / "model.pt"), map_location="cpu")

@@ -1,0 +1,243 @@
+"""ML benchmark: model quality (5-fold CV), traced-vs-eager, twin wall time, handler latency/throughput.
+
+    .venv/bin/python benchmarks/bench_ml.py [--folds 5] [--skip-twin] [--out build/bench/ml.json]
+
+Quality: IBM Telco, stratified K-fold. In each fold the training part is split (seeded,
+stratified) into train/validation exactly as preprocess does; the transformer is fitted on
+train; both training scripts run through their `main(argv)` with the default (full)
+hyperparameters; the champion is the model with the higher validation ROC-AUC, as in the twin.
+ROC-AUC is measured on the held-out fold. Reported: mean and per-fold values.
+Handler: the twin's packaged champion-architecture PyTorch model (code/inference.py from
+model.tar.gz): single-record JSON latency (p50/p99 over N requests, median of R repeats) and
+batch throughput (10,000-record JSON and CSV requests, median of R repeats).
+Bars (from the issue) are reported next to the measurements, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training_jobs import train_pytorch, train_xgboost  # noqa: E402
+from training_jobs.common import load_model, normalise_features, roc_auc, target_vector, write_split  # noqa: E402
+from training_jobs.datasets import load_source  # noqa: E402
+from training_jobs.preprocess import stratified_split  # noqa: E402
+from training_jobs.schema import load_schema  # noqa: E402
+from training_jobs.transform import FeatureTransformer  # noqa: E402
+
+SCHEMA = ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml"
+BARS = {
+    "champion_cv_roc_auc": ">= 0.850",
+    "pytorch_within_of_champion": "<= 0.010",
+    "traced_vs_eager_max_abs_diff": "<= 1e-5",
+    "twin_wall_s": "<= 90",
+    "single_json_p99_ms": "<= 5",
+    "batch_rows_per_s": ">= 50000",
+}
+
+
+def feature_table(schema: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """Raw source -> typed features (+ the schema's null_fill rules, as the conform job applies)."""
+    raw = load_source(schema)
+    y = target_vector(raw.astype(str), schema, "source")
+    feats = normalise_features(raw, schema, "source")
+    for c in schema.numeric_columns:
+        fill = schema.column(c).null_fill if not (schema.usage and c in schema.usage.features) else None
+        if fill is None:
+            continue
+        when = feats[fill.when_column]
+        ok = feats[c].isna()
+        if fill.when_min is not None:
+            ok &= when >= fill.when_min
+        if fill.when_max is not None:
+            ok &= when <= fill.when_max
+        feats.loc[ok, c] = float(fill.value)
+    return feats, y
+
+
+def cv_quality(folds: int, seed: int, extra: dict[str, list[str]]) -> dict[str, Any]:
+    from sklearn.model_selection import StratifiedKFold
+
+    schema = load_schema(SCHEMA)
+    feats, y = feature_table(schema)
+    per_fold: list[dict[str, float]] = []
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (train_idx, test_idx) in enumerate(skf.split(np.zeros(len(y)), y)):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            part, y_part = feats.iloc[train_idx].reset_index(drop=True), y[train_idx]
+            # validation 15% of the whole data set, as preprocess's default split gives
+            tr, va, _ = stratified_split(y_part, 0.15 / 0.8, 1e-9, seed + k)
+            data = part.copy()
+            data[schema.target_column] = y_part
+            write_split(data.iloc[tr], root / "train")
+            write_split(data.iloc[va], root / "validation")
+            FeatureTransformer.fit(part.iloc[tr], schema).save(root / "transformer" / "transformer.json")
+            (root / "transformer" / "schema.yaml").write_bytes(SCHEMA.read_bytes())
+            chans = ["--train", str(root / "train"), "--validation", str(root / "validation"),
+                     "--transformer", str(root / "transformer"), "--seed", str(seed)]
+            scores, val_auc = {}, {}
+            for name, module in (("xgboost", train_xgboost), ("pytorch", train_pytorch)):
+                with contextlib.redirect_stdout(io.StringIO()):
+                    rc = module.main([*chans, "--model-dir", str(root / name), "--output-data-dir",
+                                      str(root / f"{name}-out"), *extra.get(name, [])])
+                if rc != 0:
+                    raise SystemExit(f"fold {k}: {name} training failed")
+                model = load_model(root / name)
+                scores[name] = roc_auc(y[test_idx], model.predict_proba(feats.iloc[test_idx]))
+                val_auc[name] = model.metadata["metrics"]["validation_roc_auc"]
+            champion = max(scores, key=lambda n: (val_auc[n], n == "pytorch"))
+            per_fold.append({**scores, "champion": scores[champion], "champion_model": champion})  # type: ignore[dict-item]
+            print(f"  fold {k + 1}/{folds}: xgboost {scores['xgboost']:.4f}  pytorch {scores['pytorch']:.4f}  "
+                  f"champion ({champion}) {scores[champion]:.4f}", flush=True)
+    mean = {m: float(np.mean([f[m] for f in per_fold])) for m in ("xgboost", "pytorch", "champion")}
+    return {"folds": folds, "seed": seed, "mean_roc_auc": mean, "per_fold": per_fold,
+            "pytorch_gap_to_champion": mean["champion"] - mean["pytorch"]}
+
+
+def twin_run(out: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "training_jobs.twin", "run", "--out", str(out), "--quiet",
+                           "--no-gate-exit"], cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"twin failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {"wall_s": wall, "summary": summary}
+
+
+def handler_bench(package: Path, records: list[dict[str, Any]], requests: int, repeats: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="bench-handler-"))
+    with tarfile.open(package) as tar:
+        tar.extractall(root, filter="data")
+    sys.path.insert(0, str(root / "code"))
+    import importlib
+
+    handler = importlib.import_module("inference")
+    model = handler.model_fn(str(root))
+
+    def call(body: str, ctype: str) -> str:
+        out: str = handler.output_fn(handler.predict_fn(handler.input_fn(body, ctype), model), "application/json")
+        return out
+
+    singles = [json.dumps(r) for r in records[:200]]
+    p50s, p99s = [], []
+    for _ in range(repeats):
+        times = []
+        for i in range(requests):
+            body = singles[i % len(singles)]
+            t = time.perf_counter()
+            call(body, "application/json")
+            times.append(time.perf_counter() - t)
+        p50s.append(float(np.percentile(times, 50)) * 1e3)
+        p99s.append(float(np.percentile(times, 99)) * 1e3)
+    batch = (records * (10000 // len(records) + 1))[:10000]
+    json_body = json.dumps({"instances": batch})
+    csv_body = pd.DataFrame(batch).to_csv(index=False)
+    rates: dict[str, list[float]] = {"json": [], "csv": []}
+    for _ in range(repeats):
+        for kind, body, ctype in (("json", json_body, "application/json"), ("csv", csv_body, "text/csv")):
+            t = time.perf_counter()
+            call(body, ctype)
+            rates[kind].append(len(batch) / (time.perf_counter() - t))
+    return {"single_json_p50_ms": statistics.median(p50s), "single_json_p99_ms": statistics.median(p99s),
+            "single_json_p99_ms_runs": p99s, "batch_rows": len(batch),
+            "batch_json_rows_per_s": statistics.median(rates["json"]),
+            "batch_csv_rows_per_s": statistics.median(rates["csv"]), "requests_per_run": requests,
+            "repeats": repeats, "device": model.device, "traced_batch_size": model.batch_size,
+            "torch_threads": handler.TORCH_THREADS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--skip-twin", action="store_true", help="reuse build/bench/twin from an earlier run")
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--xgb-args", default="", help="extra train_xgboost arguments (experiments)")
+    ap.add_argument("--pt-args", default="", help="extra train_pytorch arguments (experiments)")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "ml.json")
+    args = ap.parse_args(argv)
+    result: dict[str, Any] = {"bars": BARS, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+
+    twin_dir = args.out.parent / "twin"
+    if not args.skip_twin:
+        print("twin: full run on IBM Telco …", flush=True)
+        tw = twin_run(twin_dir)
+        result["twin"] = {"wall_s": tw["wall_s"], "timings_s": tw["summary"]["timings_s"],
+                          "champion": tw["summary"]["champion"], "models": tw["summary"]["models"],
+                          "conform_engine": tw["summary"]["conform_engine"]}
+    summary = json.loads((twin_dir / "summary.json").read_text())
+    result["traced_vs_eager_max_abs_diff"] = summary["traced_vs_eager_max_abs_diff"]
+
+    print("handler: latency and throughput …", flush=True)
+    schema = load_schema(SCHEMA)
+    from training_jobs.common import read_split
+
+    frame, _ = read_split(twin_dir / "processing" / "preprocess" / "output" / "test", schema)
+    fields = schema.raw_feature_columns
+    records = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+               for r in frame[fields].to_dict(orient="records")]
+    result["handler"] = handler_bench(Path(summary["artefacts"]["packages"]["pytorch"]), records,
+                                      args.requests, args.repeats)
+
+    if not args.skip_cv:
+        print(f"quality: {args.folds}-fold stratified CV on IBM Telco …", flush=True)
+        extra = {"xgboost": args.xgb_args.split(), "pytorch": args.pt_args.split()}
+        result["cv"] = cv_quality(args.folds, args.seed, extra)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, sort_keys=True))
+    print_table(result)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def print_table(r: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="ML benchmark (medians unless stated)")
+    for c in ("measure", "value", "bar"):
+        t.add_column(c)
+    if "cv" in r:
+        m = r["cv"]["mean_roc_auc"]
+        t.add_row(f"champion ROC-AUC, {r['cv']['folds']}-fold CV (mean)", f"{m['champion']:.4f}",
+                  BARS["champion_cv_roc_auc"])
+        t.add_row("  xgboost / pytorch CV ROC-AUC", f"{m['xgboost']:.4f} / {m['pytorch']:.4f}", "")
+        t.add_row("  pytorch gap to champion", f"{r['cv']['pytorch_gap_to_champion']:.4f}",
+                  BARS["pytorch_within_of_champion"])
+    t.add_row("traced vs eager max |diff|", f"{r['traced_vs_eager_max_abs_diff']:.2g}",
+              BARS["traced_vs_eager_max_abs_diff"])
+    if "twin" in r:
+        t.add_row("twin full run wall time (s)", f"{r['twin']['wall_s']:.1f}", BARS["twin_wall_s"])
+        t.add_row("  of which conform (Spark)", f"{r['twin']['timings_s']['conform']:.1f}", "")
+    h = r["handler"]
+    t.add_row("handler single JSON p50 / p99 (ms)", f"{h['single_json_p50_ms']:.3f} / {h['single_json_p99_ms']:.3f}",
+              BARS["single_json_p99_ms"])
+    t.add_row("handler batch JSON rows/s", f"{h['batch_json_rows_per_s']:,.0f}", BARS["batch_rows_per_s"])
+    t.add_row("handler batch CSV rows/s", f"{h['batch_csv_rows_per_s']:,.0f}", BARS["batch_rows_per_s"])
+    Console(width=110).print(t)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

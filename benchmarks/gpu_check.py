@@ -1,0 +1,102 @@
+"""GPU check (run on a CUDA host; unverified on the 2-core CPU dev machine).
+
+    .venv/bin/python benchmarks/gpu_check.py [--epochs 15] [--out build/bench/gpu_check.json]
+
+1. Preprocesses IBM Telco, trains the PyTorch network briefly on CUDA and on CPU (same seed).
+2. Compiles both artefacts (torch.jit.trace; torch_neuronx when present) and loads each package
+   through the inference handler (model_fn moves the TorchScript module to CUDA when available).
+3. Scores the same held-out batch through the handler with each model and compares:
+   - CUDA handler vs CPU handler for the CUDA-trained model (same weights; expect <= 1e-4),
+   - validation ROC-AUC of the CUDA- vs CPU-trained models (different numerics; expect within 0.01).
+Exits 0 when the checks pass, 1 when they do not, 2 when no CUDA device is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training_jobs import compile as compile_job  # noqa: E402
+from training_jobs import inference, preprocess, train_pytorch  # noqa: E402
+from training_jobs.common import read_split  # noqa: E402
+from training_jobs.datasets import export_snapshot  # noqa: E402
+from training_jobs.schema import load_schema  # noqa: E402
+
+SCHEMA = ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml"
+
+
+def handler_scores(package: Path, body: bytes, device: str) -> np.ndarray:
+    import torch
+
+    root = Path(tempfile.mkdtemp(prefix=f"gpu-check-{device}-"))
+    with tarfile.open(package) as tar:
+        tar.extractall(root, filter="data")
+    inference.DEVICE = device
+    try:
+        model = inference.model_fn(str(root))
+    finally:
+        inference.DEVICE = "auto"
+    assert model.device == device, f"handler chose {model.device}, expected {device}"
+    out = inference.output_fn(inference.predict_fn(inference.input_fn(body, "application/json"), model),
+                              "application/json")
+    return np.array([p["probability"] for p in json.loads(out)["predictions"]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "gpu_check.json")
+    args = ap.parse_args(argv)
+    import torch
+
+    if not torch.cuda.is_available():
+        print("gpu_check: no CUDA device (torch.cuda.is_available() is False); nothing verified", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
+    schema = load_schema(SCHEMA)
+    raw = export_snapshot(schema, work / "raw.csv")
+    prep = work / "prep"
+    assert preprocess.main(["--input-data", str(raw), "--schema", str(SCHEMA), "--output-dir", str(prep)]) == 0
+    result: dict[str, Any] = {"device_name": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    metas = {}
+    for device in ("cuda", "cpu"):
+        rc = train_pytorch.main([
+            "--train", str(prep / "train"), "--validation", str(prep / "validation"),
+            "--transformer", str(prep / "transformer"), "--model-dir", str(work / device),
+            "--output-data-dir", str(work / f"{device}-out"), "--epochs", str(args.epochs), "--device", device,
+        ])
+        assert rc == 0, f"training on {device} failed"
+        metas[device] = json.loads((work / device / "metadata.json").read_text())
+        assert compile_job.main(["--model-dir", str(work / device), "--output-dir", str(work / f"{device}-pkg"),
+                                 "--batch-size", "64"]) == 0
+    frame, _ = read_split(prep / "test", schema)
+    records = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+               for r in frame[schema.raw_feature_columns].to_dict(orient="records")]
+    body = json.dumps(records).encode()
+    on_cuda = handler_scores(work / "cuda-pkg" / "model.tar.gz", body, "cuda")
+    on_cpu = handler_scores(work / "cuda-pkg" / "model.tar.gz", body, "cpu")
+    result["handler_cuda_vs_cpu_max_abs_diff"] = float(np.max(np.abs(on_cuda - on_cpu)))
+    result["validation_roc_auc"] = {d: metas[d]["metrics"]["validation_roc_auc"] for d in metas}
+    result["trained_on"] = {d: metas[d]["device"] for d in metas}
+    ok = (result["handler_cuda_vs_cpu_max_abs_diff"] <= 1e-4
+          and abs(result["validation_roc_auc"]["cuda"] - result["validation_roc_auc"]["cpu"]) <= 0.01
+          and result["trained_on"] == {"cuda": "cuda", "cpu": "cpu"})
+    result["passed"] = ok
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
