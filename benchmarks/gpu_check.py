@@ -36,7 +36,6 @@ SCHEMA = ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml"
 
 
 def handler_scores(package: Path, body: bytes, device: str) -> np.ndarray:
-    import torch
 
     root = Path(tempfile.mkdtemp(prefix=f"gpu-check-{device}-"))
     with tarfile.open(package) as tar:
