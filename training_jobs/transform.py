@@ -325,11 +325,8 @@ class FeatureTransformer:
             j += len(col["categories"])
         for col, mapping in zip(self.boolean, self._bool_maps, strict=True):
             vals = columns[col["name"]]
-            if vals.dtype.kind == "b":
-                b = vals.astype(np.float32)
-            else:
-                b = self._encode_bool(vals, col, mapping, stats)
-            out[:, j] = b
+            bool_kind = vals.dtype.kind == "b"
+            out[:, j] = vals.astype(np.float32) if bool_kind else self._encode_bool(vals, col, mapping, stats)
             j += 1
         raw_numeric: dict[str, np.ndarray] = {}
         dense_block = np.empty((n, len(self.numeric) + len(self.engineered)), dtype=np.float64)

@@ -126,7 +126,9 @@ def test_mlflow_registry_has_approved_champion(passing_run):
     assert int(version.version) == summary["registry"]["version"]
     assert version.tags["approval_status"] == "Approved"
     assert version.tags["model_type"] == summary["champion"]
-    runs = client.search_runs([client.get_experiment_by_name("churn-synthetic_mobile_churn").experiment_id])
+    experiment = client.get_experiment_by_name("churn-synthetic_mobile_churn")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
     assert {r.info.run_name for r in runs} >= {"xgboost", "pytorch"}
     child = next(r for r in runs if r.info.run_name == summary["champion"])
     assert child.data.metrics["test_roc_auc"] == pytest.approx(
