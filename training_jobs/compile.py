@@ -23,6 +23,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,10 @@ def deterministic_tar(stage: Path, out_file: Path) -> None:
 
 
 def package(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
+    # TorchScript is what torch-neuronx produces and the Neuron DLC loads; torch >= 2.10 flags
+    # torch.jit as deprecated in favour of torch.export, which Neuron does not consume.
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
         model_dir = resolve_model_dir(args.model_dir, Path(tmp) / "in")
         meta = read_metadata(model_dir)
         stage = Path(tmp) / "stage"

@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,9 @@ def model_fn(model_dir: str) -> ServingModel:
         device = "cuda" if want_cuda and not neuron else "cpu"
         # A small MLP is fastest single-threaded; intra-op threads only contend with the server.
         torch.set_num_threads(TORCH_THREADS)
-        module = torch.jit.load(str(root / "model.pt"), map_location="cpu")
+        with warnings.catch_warnings():  # TorchScript is the Neuron format; torch >= 2.10 flags torch.jit
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
+            module = torch.jit.load(str(root / "model.pt"), map_location="cpu")
         module.eval()
         if device == "cuda":
             module = module.to(device)

@@ -11,6 +11,7 @@ feature_importance.json (total gain per model feature).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hp(ap, "min-child-weight", type=float, default=5.0)
     hp(ap, "reg-lambda", type=float, default=5.0)
     hp(ap, "reg-alpha", type=float, default=0.0)
-    hp(ap, "nthread", type=int, default=0, help="0 = all cores")
+    hp(ap, "nthread", type=int, default=1,
+       help="CPU threads (0 = all cores); subscriber tables train fastest on 1, raise for large data")
     args = ap.parse_args(argv)
     positive(ap, args, ["max_depth", "eta", "num_round", "early_stopping_rounds", "subsample",
                         "colsample_bytree"])
@@ -54,8 +56,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "colsample_bytree": args.colsample_bytree, "min_child_weight": args.min_child_weight,
         "lambda": args.reg_lambda, "alpha": args.reg_alpha, "seed": args.seed,
     }
-    if args.nthread > 0:
-        params["nthread"] = args.nthread
+    if args.nthread < 0:
+        raise JobError(f"--nthread must be >= 0, got {args.nthread}")
+    params["nthread"] = args.nthread if args.nthread > 0 else (os.cpu_count() or 1)
     names = [f"f{i}" for i in range(data.transformer.n_features)]
     dtrain = xgb.DMatrix(data.x_train, label=data.y_train, feature_names=names)
     dval = xgb.DMatrix(data.x_val, label=data.y_val, feature_names=names)

@@ -264,28 +264,6 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
     gate_result = step("gate", gate, lambda g: g["message"])
 
-    # ---------------------------------------------------------------- compile
-    from training_jobs import compile as compile_job
-
-    packages: dict[str, Path] = {}
-    compile_reports: dict[str, Any] = {}
-    for name in MODELS:
-        cdir = out / "compile" / name
-        link_channel(model_dirs[name], cdir / "model")
-
-        def run_compile(cdir: Path = cdir, name: str = name) -> dict[str, Any]:
-            call(f"compile-{name}", compile_job.main, [
-                "--model-dir", str(cdir / "model"), "--output-dir", str(cdir / "output"),
-                "--batch-size", str(args.batch_size)])
-            rep: dict[str, Any] = json.loads((cdir / "output" / "compile_report.json").read_text())
-            return rep
-
-        compile_reports[name] = step(f"compile-{name}", run_compile, lambda r: (
-            f"{r['compiler']} batch {r['batch_size']}, max |traced - eager| "
-            f"{r['max_abs_diff_traced_vs_eager']:.2g}" if r["format"] == "torchscript"
-            else "packaged model.json"))
-        packages[name] = cdir / "output" / "model.tar.gz"
-
     # ---------------------------------------------------------------- register (MLflow)
     def register() -> dict[str, Any]:
         from training_jobs.twin.tracking import Tracker
@@ -333,6 +311,28 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         f"churn-{schema.name} v{r['version']} {r['approval_status']}"
         + (", alias champion" if r["champion_alias"] else "")))
     tracker = registry.pop("_tracker")
+
+    # ---------------------------------------------------------------- compile
+    from training_jobs import compile as compile_job
+
+    packages: dict[str, Path] = {}
+    compile_reports: dict[str, Any] = {}
+    for name in MODELS:
+        cdir = out / "compile" / name
+        link_channel(model_dirs[name], cdir / "model")
+
+        def run_compile(cdir: Path = cdir, name: str = name) -> dict[str, Any]:
+            call(f"compile-{name}", compile_job.main, [
+                "--model-dir", str(cdir / "model"), "--output-dir", str(cdir / "output"),
+                "--batch-size", str(args.batch_size)])
+            rep: dict[str, Any] = json.loads((cdir / "output" / "compile_report.json").read_text())
+            return rep
+
+        compile_reports[name] = step(f"compile-{name}", run_compile, lambda r: (
+            f"{r['compiler']} batch {r['batch_size']}, max |traced - eager| "
+            f"{r['max_abs_diff_traced_vs_eager']:.2g}" if r["format"] == "torchscript"
+            else "packaged model.json"))
+        packages[name] = cdir / "output" / "model.tar.gz"
 
     # ---------------------------------------------------------------- serve
     def serve() -> dict[str, Any]:
