@@ -176,16 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--xgb-args", default="", help="extra train_xgboost arguments (experiments)")
     ap.add_argument("--pt-args", default="", help="extra train_pytorch arguments (experiments)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "ml.json")
+    ap.add_argument("--twin-dir", type=Path, default=ROOT / "build" / "bench" / "twin")
     args = ap.parse_args(argv)
     result: dict[str, Any] = {"bars": BARS, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
 
-    twin_dir = args.out.parent / "twin"
+    twin_dir = args.twin_dir
     if not args.skip_twin:
         print("twin: full run on IBM Telco …", flush=True)
         tw = twin_run(twin_dir)
         result["twin"] = {"wall_s": tw["wall_s"], "timings_s": tw["summary"]["timings_s"],
                           "champion": tw["summary"]["champion"], "models": tw["summary"]["models"],
                           "conform_engine": tw["summary"]["conform_engine"]}
+    if not (twin_dir / "summary.json").exists():
+        raise SystemExit(f"{twin_dir / 'summary.json'} not found: run without --skip-twin first")
     summary = json.loads((twin_dir / "summary.json").read_text())
     result["traced_vs_eager_max_abs_diff"] = summary["traced_vs_eager_max_abs_diff"]
 
