@@ -268,19 +268,6 @@ def curated_projection(schema: DatasetSchema, key: bytes) -> list[Column]:
     return out
 
 
-def curated_spark_schema(schema: DatasetSchema) -> T.StructType:
-    fields = []
-    for spec in schema.columns:
-        if spec.pii:
-            dtype: T.DataType = T.StringType()
-        elif spec.role == "target":
-            dtype = TARGET_TYPE
-        else:
-            dtype = SPARK_TYPES[spec.type]
-        fields.append(T.StructField(spec.name, dtype, True))
-    return T.StructType(fields)
-
-
 def conform_subscribers(raw: DataFrame, schema: DatasetSchema, key: bytes,
                         where: str = "raw snapshot") -> ConformResult:
     """Conform a raw all-strings snapshot; enforces rows_in == curated + quarantined."""
