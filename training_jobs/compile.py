@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=64, help="static batch size the model is traced for")
     ap.add_argument("--tolerance", type=float, default=1e-5, help="max |traced - eager| allowed")
     ap.add_argument("--compiler", choices=["auto", "neuron", "torchscript"], default="auto")
+    ap.add_argument("--neuron-auto-cast", choices=["none", "matmult", "all"], default="none",
+                    help="neuronx-cc --auto-cast; 'none' keeps fp32 so the 1e-5 traced-vs-eager check can hold")
     ap.add_argument("--check-batches", type=int, default=8)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
@@ -65,7 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def trace_model(module: Any, batch_size: int, n_features: int, compiler: str) -> tuple[Any, str]:
+def trace_model(module: Any, batch_size: int, n_features: int, compiler: str,
+                auto_cast: str = "none") -> tuple[Any, str]:
     import torch
 
     example = torch.zeros(batch_size, n_features, dtype=torch.float32)
@@ -76,7 +79,8 @@ def trace_model(module: Any, batch_size: int, n_features: int, compiler: str) ->
             if compiler == "neuron":
                 raise JobError("--compiler neuron requested but torch_neuronx is not importable") from None
         else:
-            return torch_neuronx.trace(module, example), "torch_neuronx.trace"
+            traced = torch_neuronx.trace(module, example, compiler_args=["--auto-cast", auto_cast])
+            return traced, f"torch_neuronx.trace (--auto-cast {auto_cast})"
     with torch.no_grad():
         return torch.jit.trace(module, example, check_trace=False), "torch.jit.trace"
 
@@ -139,7 +143,8 @@ def package(args: argparse.Namespace) -> dict[str, Any]:
 
             loaded = load_model(model_dir)
             n_features = loaded.transformer.n_features
-            traced, how = trace_model(loaded.model, args.batch_size, n_features, args.compiler)
+            traced, how = trace_model(loaded.model, args.batch_size, n_features, args.compiler,
+                                      args.neuron_auto_cast)
             torch.jit.save(traced, str(stage / "model.pt"))
             reloaded = torch.jit.load(str(stage / "model.pt"))
             diff = check_traced(loaded.model, reloaded, args.batch_size, n_features, args.check_batches,
