@@ -19,7 +19,7 @@ from training_jobs.etl import EtlError
 from training_jobs.schema import DatasetSchema, SchemaError, parse_schema_text
 
 PARTITION = "snapshot_date"
-_INGEST = re.compile(r"(?:^|/)ingest_date=([^/]+)(?:/|$)")
+_INGEST = re.compile(r"(?:^|/)ingest_date=([^/]+)(?=/|$)")
 
 
 def is_s3(uri: str) -> bool:
