@@ -15,7 +15,6 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -32,6 +31,7 @@ from infra.constructs.glue_etl_job import GlueEtlJob, GlueJobLibrary, GlueSecuri
 from infra.constructs.lake_catalog import LakeCatalog
 from infra.constructs.lake_formation import LakeGovernance
 from infra.constructs.lake_orchestration import LakeOrchestration
+from infra.constructs.schema_asset import SchemaAsset
 from infra.constructs.secure_bucket import SecureBucket
 from infra.grants import grant_key, grant_prefix
 from infra.template_hygiene import drop_cdk_handler_role_dependency
@@ -129,7 +129,7 @@ class DataLakeStack(cdk.Stack):
             removal_policy=cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN,
         )
         acknowledge(self.pseudonymisation_key, Finding.PSEUDONYMISATION_KEY_NOT_ROTATED)
-        schema_asset = s3_assets.Asset(self, "DatasetSchema", path=str(schema_file))
+        schema_asset = SchemaAsset(self, "DatasetSchema", schema_file=schema_file).asset
         uris = {
             "curated": f"s3://{self.curated.bucket_name}/{dataset}/",
             "features": f"s3://{self.features.bucket_name}/{dataset}/",

@@ -110,7 +110,7 @@ def test_glue_jobs_run_glue_5_1_with_security_configuration(resources_of) -> Non
         assert props["Command"]["Name"] == "glueetl"
         assert props["SecurityConfiguration"] == security["Properties"]["Name"]
         assert props["DefaultArguments"]["--extra-py-files"].endswith(".zip")
-        assert props["DefaultArguments"]["--schema_uri"].endswith(".yaml")
+        assert props["DefaultArguments"]["--schema_uri"].endswith(".json")
 
 
 def test_conform_job_role_reaches_only_its_prefixes(resources_of) -> None:
@@ -243,3 +243,13 @@ def test_job_arguments_match_what_the_script_parses(
     parsed = vars(importlib.import_module(module).parse_args(argv))
     assert {f"--{name}" for name, value in parsed.items() if value == "value"} == set(wired)
     assert parsed["pseudonymisation_secret_id"] == "value" and parsed["allow_dev_key"] == "false"
+
+
+def test_glue_gets_the_schema_as_equivalent_json(assembly: Assembly, resources_of) -> None:
+    from training_jobs.schema import load_schema
+
+    job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), "ConformSubscribersJob")
+    key = job["Properties"]["DefaultArguments"]["--schema_uri"].rsplit("/", 1)[1]
+    shipped = load_schema(assembly.outdir / f"asset.{key}")
+    assert shipped.fingerprint == SCHEMA.fingerprint
+    assert shipped.source_columns == SCHEMA.source_columns
