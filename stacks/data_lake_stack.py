@@ -61,7 +61,7 @@ class DataLakeStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         # Declared up front so grants on the foundation's keys go into this stack's role policies
         # rather than back into the key policies (which would make the stacks depend on each other).
-        self.add_dependency(cdk.Stack.of(data_key))
+        self.add_stack_dependency(cdk.Stack.of(data_key))
         # Imported so that its grants become a policy owned by this stack, attached to the role.
         sagemaker_role = iam.Role.from_role_name(self, "SageMakerExecutionRole", sagemaker_role_name, mutable=True)
         dataset = schema.name

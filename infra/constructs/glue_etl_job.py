@@ -161,7 +161,7 @@ class GlueEtlJob(Construct):
             max_retries=0,
             execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=2),
         )
-        self.job.add_dependency(security.configuration)
+        self.job.add_resource_dependency(security.configuration)
 
     @property
     def job_name(self) -> str:

@@ -116,7 +116,7 @@ class LakeCatalog(Construct):
                 ),
             ),
         )
-        table.add_dependency(self.database)
+        table.add_resource_dependency(self.database)
         return table
 
     def table_arn(self, table: glue.CfnTable) -> str:
