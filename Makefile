@@ -34,7 +34,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 synth: setup
-	cdk synth --all --quiet $(CDK_ENV_ARG)
+	cdk synth --quiet $(CDK_ENV_ARG)
 
 demo: synth
 	$(PY) -m infra.assembly_summary cdk.out
