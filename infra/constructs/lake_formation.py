@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lakeformation as lf
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.compliance import acknowledge_grant_policy
 from infra.grants import grant_key, grant_prefix
@@ -69,21 +69,12 @@ class LakeGovernance(Construct):
 
     def grant_data_location(self, grant_id: str, role: iam.IRole, location: str) -> None:
         """Let `role` create tables/partitions that point into a registered location."""
-        grant = lf.CfnPrincipalPermissions(
-            self,
-            grant_id,
-            principal=lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
-                data_lake_principal_identifier=role.role_arn
-            ),
-            resource=lf.CfnPrincipalPermissions.ResourceProperty(
-                data_location=lf.CfnPrincipalPermissions.DataLocationResourceProperty(
-                    catalog_id=self._account, resource_arn=self._buckets[location].bucket_arn
-                )
-            ),
-            permissions=["DATA_LOCATION_ACCESS"],
-            permissions_with_grant_option=[],
+        resource = lf.CfnPrincipalPermissions.ResourceProperty(
+            data_location=lf.CfnPrincipalPermissions.DataLocationResourceProperty(
+                catalog_id=self._account, resource_arn=self._buckets[location].bucket_arn
+            )
         )
-        grant.node.add_dependency(self.locations[location])
+        self._grant(grant_id, role, resource, ["DATA_LOCATION_ACCESS"], self.locations[location])
 
     def grant_table(
         self,
@@ -94,19 +85,31 @@ class LakeGovernance(Construct):
         table_name: str,
         permissions: list[str],
     ) -> None:
+        resource = lf.CfnPrincipalPermissions.ResourceProperty(
+            table=lf.CfnPrincipalPermissions.TableResourceProperty(
+                catalog_id=self._account, database_name=database, name=table_name
+            )
+        )
+        self._grant(grant_id, role, resource, permissions, table)
+
+    def _grant(
+        self,
+        grant_id: str,
+        role: iam.IRole,
+        resource: lf.CfnPrincipalPermissions.ResourceProperty,
+        permissions: list[str],
+        target: IConstruct,
+    ) -> None:
+        """One explicit grant, never with grant option, created after its target and the settings."""
         grant = lf.CfnPrincipalPermissions(
             self,
             grant_id,
             principal=lf.CfnPrincipalPermissions.DataLakePrincipalProperty(
                 data_lake_principal_identifier=role.role_arn
             ),
-            resource=lf.CfnPrincipalPermissions.ResourceProperty(
-                table=lf.CfnPrincipalPermissions.TableResourceProperty(
-                    catalog_id=self._account, database_name=database, name=table_name
-                )
-            ),
+            resource=resource,
             permissions=sorted(permissions),
             permissions_with_grant_option=[],
         )
-        grant.node.add_dependency(table)
+        grant.node.add_dependency(target)
         grant.node.add_dependency(self.settings)
