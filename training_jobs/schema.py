@@ -20,7 +20,7 @@ from typing import Any
 COLUMN_TYPES = ("string", "integer", "double", "boolean", "date", "timestamp")
 ROLES = ("id", "target", "categorical", "numeric", "boolean", "event_time", "passthrough")
 FEATURE_ROLES = ("categorical", "numeric", "boolean")
-ENGINEERED_OPS = ("ratio", "log1p", "count_equal")
+ENGINEERED_OPS = ("ratio", "log1p", "count_equal", "product")
 DEFAULT_TRUE_VALUES = ("yes", "y", "true", "t", "1")
 DEFAULT_FALSE_VALUES = ("no", "n", "false", "f", "0")
 
@@ -81,7 +81,9 @@ class EngineeredFeature:
     """A derived numeric feature computed by the feature transformer.
 
     ops: ratio (inputs: [numerator, denominator]; 0 when the denominator is 0),
-    log1p (inputs: [column]), count_equal (inputs: columns, counts those equal to `value`).
+    log1p (inputs: [column]), count_equal (inputs: columns, counts those equal to `value`),
+    product (inputs: two or more columns multiplied together; a numeric/boolean input contributes
+    its value, a categorical input the indicator "equals `value`" — an interaction feature).
     """
 
     name: str
@@ -244,6 +246,7 @@ def parse_schema(raw: Any, where: str = "<schema>") -> DatasetSchema:
         usage = UsageSpec(window_days=window, features=tuple(feats))
 
     feature_names = set(names) | set(usage.features if usage else ())
+    categorical_names = {c.name for c in columns if c.role == "categorical"}
     engineered = []
     raw_eng = obj.get("engineered_features") or []
     if not isinstance(raw_eng, list):
@@ -266,6 +269,11 @@ def parse_schema(raw: Any, where: str = "<schema>") -> DatasetSchema:
             raise SchemaError(f"{where}: {ctx}: op '{op}' takes {arity} input(s), got {len(inputs)}")
         if op == "count_equal" and "value" not in m:
             raise SchemaError(f"{where}: {ctx}: op 'count_equal' needs a 'value'")
+        if op == "product" and len(inputs) < 2:
+            raise SchemaError(f"{where}: {ctx}: op 'product' takes at least 2 inputs, got {len(inputs)}")
+        if op == "product" and "value" not in m and any(x in categorical_names for x in inputs):
+            raise SchemaError(f"{where}: {ctx}: op 'product' with a categorical input needs a 'value' "
+                              "(the category whose indicator enters the product)")
         engineered.append(EngineeredFeature(ename, op, tuple(str(x) for x in inputs), m.get("value")))
         feature_names.add(ename)
 

@@ -58,6 +58,18 @@ def hp(ap: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
     ap.add_argument(f"--{name}", f"--{name.replace('-', '_')}", dest=name.replace("-", "_"), **kwargs)
 
 
+def flag(value: str | bool) -> bool:
+    """A boolean hyperparameter as SageMaker passes it ("true"/"false", "1"/"0", …)."""
+    if isinstance(value, bool):
+        return value
+    v = value.strip().lower()
+    if v in ("true", "1", "yes", "y", "on"):
+        return True
+    if v in ("false", "0", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {value!r}")
+
+
 def positive(ap: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
     for n in names:
         v = getattr(args, n)
@@ -91,6 +103,11 @@ def load_training_data(args: argparse.Namespace) -> TrainingData:
     except TransformError as exc:
         raise JobError(f"transforming training data: {exc}") from None
     return TrainingData(schema, transformer, x_tr, y_tr, x_va, y_va)
+
+
+def train_plus_validation(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
+    """Both channels stacked: the data a refit after early stopping trains on."""
+    return np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
 
 
 def finish_artifact(args: argparse.Namespace, data: TrainingData, model_type: str,

@@ -3,7 +3,8 @@
     python -m training_jobs.train_pytorch --epochs 200 --batch-size 256 --learning-rate 0.003
 
 Uses CUDA when available (CPU otherwise; deterministic on CPU for a given --seed). Early
-stopping on validation log-loss with --patience; the best epoch's weights are kept. Writes to
+stopping on validation log-loss with --patience; the best epoch's weights are kept, or, with
+--refit-on-validation (default), the net is retrained on train+validation for that many epochs. Writes to
 SM_MODEL_DIR: model_state.pt (state dict), transformer.json, schema.yaml, metadata.json
 (architecture, threshold, metrics).
 """
@@ -18,8 +19,18 @@ from typing import Any
 import numpy as np
 
 from training_jobs.common import JobError
-from training_jobs.train_common import base_parser, finish_artifact, hp, load_training_data, positive
+from training_jobs.train_common import (
+    base_parser,
+    finish_artifact,
+    flag,
+    hp,
+    load_training_data,
+    positive,
+    train_plus_validation,
+)
 from training_jobs.transform import TransformError
+
+REFIT_DEFAULT = True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hp(ap, "device", choices=["auto", "cpu", "cuda"], default="auto")
     hp(ap, "threads", type=int, default=1,
        help="CPU intra-op threads (0 = torch default); a small tabular net trains fastest on 1")
+    hp(ap, "refit-on-validation", type=flag, default=REFIT_DEFAULT,
+       help="after early stopping, retrain (same seed) on train+validation for the best epoch count "
+            "(validation metrics, threshold and champion choice stay those of the early-stopped net)")
     args = ap.parse_args(argv)
     positive(ap, args, ["epochs", "batch_size", "learning_rate", "hidden", "patience"])
     if not 0 <= args.dropout < 1:
@@ -55,8 +69,10 @@ def pick_device(choice: str) -> str:
     return choice
 
 
-def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
-                args: Any, device: str) -> tuple[Any, dict[str, Any]]:
+def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray | None, y_va: np.ndarray | None,
+                args: Any, device: str, fixed_epochs: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Early stopping on the validation log-loss; with `fixed_epochs` (a refit) no validation is
+    used: exactly that many epochs, final weights kept."""
     import torch
     from torch import nn
 
@@ -71,14 +87,14 @@ def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.n
     opt = torch.optim.AdamW(net.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     xt = torch.from_numpy(x_tr).to(device)
     yt = torch.from_numpy(y_tr.astype(np.float32)).to(device)
-    xv = torch.from_numpy(x_va).to(device)
-    yv = torch.from_numpy(y_va.astype(np.float32)).to(device)
+    xv = None if x_va is None else torch.from_numpy(x_va).to(device)
+    yv = None if y_va is None else torch.from_numpy(y_va.astype(np.float32)).to(device)
     gen = torch.Generator().manual_seed(args.seed)
     loss_fn = nn.functional.binary_cross_entropy_with_logits
     best_loss, best_state, best_epoch, bad = float("inf"), None, 0, 0
     history: list[float] = []
     n = len(xt)
-    for epoch in range(args.epochs):
+    for epoch in range(fixed_epochs or args.epochs):
         net.train()
         perm = torch.randperm(n, generator=gen).to(device)
         # Drop the last partial batch: every step sees the same (static) batch shape.
@@ -89,6 +105,9 @@ def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.n
             loss = loss_fn(net(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
+        if fixed_epochs is not None:
+            continue
+        assert xv is not None and yv is not None
         net.eval()
         with torch.no_grad():
             vloss = float(loss_fn(net(xv), yv).item())
@@ -100,6 +119,10 @@ def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.n
             bad += 1
             if bad >= args.patience:
                 break
+    if fixed_epochs is not None:
+        net = net.cpu()
+        net.eval()
+        return net, {"epochs_run": fixed_epochs}
     assert best_state is not None
     net = net.cpu()
     net.load_state_dict(best_state)
@@ -121,13 +144,20 @@ def train(args: Any) -> dict[str, Any]:
     data = load_training_data(args)
     device = pick_device(args.device)
     net, info = fit_network(data.x_train, data.y_train, data.x_val, data.y_val, args, device)
+    # Out-of-sample validation predictions: threshold, validation metrics, champion choice.
+    p_val = predict(net, data.x_val)
+    info["refit"] = {"enabled": bool(args.refit_on_validation)}
+    if args.refit_on_validation:
+        x_all, y_all = train_plus_validation(data)
+        net, _ = fit_network(x_all, y_all, None, None, args, device, fixed_epochs=info["best_epoch"])
+        info["refit"].update(epochs=info["best_epoch"], rows=len(y_all))
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), model_dir / "model_state.pt")
     hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate", "weight_decay", "hidden",
-                                           "dropout", "patience")}
+                                           "dropout", "patience", "refit_on_validation")}
     arch = {"n_features": data.transformer.n_features, "hidden": args.hidden, "dropout": args.dropout}
-    return finish_artifact(args, data, "pytorch", predict(net, data.x_train), predict(net, data.x_val),
+    return finish_artifact(args, data, "pytorch", predict(net, data.x_train), p_val,
                            {"hyperparameters": hyper, "architecture": arch, "training": info,
                             "device": device, "framework": {"torch": torch.__version__},
                             "model_file": "model_state.pt"})

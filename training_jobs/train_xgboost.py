@@ -2,6 +2,8 @@
 
     python -m training_jobs.train_xgboost --max-depth 2 --eta 0.03 --num-round 3000
 
+Early stopping on the validation channel; with --refit-on-validation (default) the booster is
+then retrained on train+validation for the early-stopped number of rounds.
 Channels: train, validation (split CSVs from preprocess) and transformer. Writes to
 SM_MODEL_DIR: model.json (XGBoost native format), transformer.json, schema.yaml,
 metadata.json (model type, schema identity, decision threshold, metrics) and
@@ -19,8 +21,18 @@ from typing import Any
 import numpy as np
 
 from training_jobs.common import JobError, write_json
-from training_jobs.train_common import base_parser, finish_artifact, hp, load_training_data, positive
+from training_jobs.train_common import (
+    base_parser,
+    finish_artifact,
+    flag,
+    hp,
+    load_training_data,
+    positive,
+    train_plus_validation,
+)
 from training_jobs.transform import TransformError
+
+REFIT_DEFAULT = True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hp(ap, "reg-alpha", type=float, default=0.0)
     hp(ap, "nthread", type=int, default=1,
        help="CPU threads (0 = all cores); subscriber tables train fastest on 1, raise for large data")
+    hp(ap, "refit-on-validation", type=flag, default=REFIT_DEFAULT,
+       help="after early stopping, retrain on train+validation with the early-stopped number of "
+            "rounds (validation metrics, threshold and champion choice stay those of the "
+            "early-stopped model)")
     args = ap.parse_args(argv)
     positive(ap, args, ["max_depth", "eta", "num_round", "early_stopping_rounds", "subsample",
                         "colsample_bytree"])
@@ -66,20 +82,27 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                         early_stopping_rounds=args.early_stopping_rounds, verbose_eval=False)
     best = int(booster.best_iteration) + 1
     booster = booster[:best]  # keep only the trees early stopping chose
+    # Out-of-sample validation predictions: threshold, validation metrics, champion choice.
+    p_val = booster.inplace_predict(data.x_val)
+    refit: dict[str, Any] = {"enabled": bool(args.refit_on_validation)}
+    if args.refit_on_validation:
+        x_all, y_all = train_plus_validation(data)
+        booster = xgb.train(params, xgb.DMatrix(x_all, label=y_all, feature_names=names),
+                            num_boost_round=best, verbose_eval=False)
+        refit.update(rounds=best, rows=len(y_all))
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(model_dir / "model.json"))
     p_train = booster.inplace_predict(data.x_train)
-    p_val = booster.inplace_predict(data.x_val)
     gain = booster.get_score(importance_type="total_gain")
     importance = {data.transformer.feature_names[int(k[1:])]: float(sum(v) if isinstance(v, list) else v)
                   for k, v in gain.items()}
     write_json(model_dir / "feature_importance.json", dict(sorted(importance.items(), key=lambda kv: -kv[1])))
     hyper = {k: getattr(args, k) for k in ("max_depth", "eta", "num_round", "early_stopping_rounds",
                                            "subsample", "colsample_bytree", "min_child_weight",
-                                           "reg_lambda", "reg_alpha")}
+                                           "reg_lambda", "reg_alpha", "refit_on_validation")}
     return finish_artifact(args, data, "xgboost", np.asarray(p_train), np.asarray(p_val),
-                           {"hyperparameters": hyper, "best_iteration": best,
+                           {"hyperparameters": hyper, "best_iteration": best, "refit": refit,
                             "framework": {"xgboost": xgb.__version__}, "model_file": "model.json"})
 
 

@@ -11,7 +11,8 @@ Encoding, all driven by the schema:
   boolean      schema true/false tokens (lower-case), Python/numpy bools and 0/1 -> 0/1;
                missing -> share of true in the training split.
   numeric      median imputation, then standardisation with training mean and std.
-  engineered   ratio (0 when the denominator is 0), log1p (of max(x, 0)), count_equal; computed
+  engineered   ratio (0 when the denominator is 0), log1p (of max(x, 0)), count_equal, product
+               (numeric/boolean values times categorical "== value" indicators); computed
                from the imputed raw values, then imputed and standardised like numerics.
 """
 
@@ -298,6 +299,15 @@ class FeatureTransformer:
                 else:
                     total += (dense(name) == float(target)).astype(np.float64)
             return total
+        if op == "product":
+            prod = np.ones(len(next(iter(columns.values()))), dtype=np.float64)
+            for name in inputs:
+                if self.spec["field_kinds"][name] == "categorical":
+                    col = np.asarray(columns[name], dtype=object)
+                    prod *= (col == str(entry["value"])).astype(np.float64)
+                else:
+                    prod *= dense(name)
+            return prod
         raise TransformError(f"engineered feature '{entry['name']}': unknown op '{op}'")
 
     def transform(self, frame: Any, stats: TransformStats | None = None) -> np.ndarray:

@@ -335,10 +335,59 @@ def test_evaluate_missing_model_is_a_clear_error(prep, tmp_path, capsys):
     assert "metadata.json: model metadata not found" in capsys.readouterr().err
 
 
-def test_threshold_is_f1_optimal_on_validation(pt_model, prep, schema):
+@pytest.mark.parametrize("module, quick", [(train_xgboost, QUICK_XGB), (train_pytorch, QUICK_PT)])
+def test_refit_on_validation_keeps_out_of_sample_validation_metrics(module, quick, prep, tmp_path):
+    """The refit (train+validation, early-stopped length) changes the saved model, never the
+    validation metrics, threshold or champion evidence, which stay the early-stopped model's."""
+    meta, files = {}, {}
+    for refit in ("true", "false"):
+        argv = [
+            *channels(prep),
+            "--model-dir",
+            str(tmp_path / refit),
+            "--output-data-dir",
+            str(tmp_path / f"{refit}o"),
+            "--refit-on-validation",
+            refit,
+            *quick,
+        ]
+        assert module.main(argv) == 0
+        meta[refit] = json.loads((tmp_path / refit / "metadata.json").read_text())
+        files[refit] = (tmp_path / refit / meta[refit]["model_file"]).read_bytes()
+    val = {r: {k: v for k, v in m["metrics"].items() if k.startswith("validation_")} for r, m in meta.items()}
+    assert val["true"] == val["false"]
+    assert meta["true"]["decision_threshold"] == meta["false"]["decision_threshold"]
+    assert files["true"] != files["false"]
+    refit_info = meta["true"].get("refit") or meta["true"]["training"]["refit"]
+    rows = meta["true"]["rows"]
+    assert refit_info["enabled"] and refit_info["rows"] == rows["train"] + rows["validation"]
+    assert meta["true"]["hyperparameters"]["refit_on_validation"] is True
+
+
+def test_refit_flag_parses_sagemaker_strings():
+    assert train_xgboost.parse_args(["--refit_on_validation", "False"]).refit_on_validation is False
+    assert train_pytorch.parse_args(["--refit-on-validation", "1"]).refit_on_validation is True
+    assert train_pytorch.parse_args([]).refit_on_validation is True
+    with pytest.raises(SystemExit):
+        train_xgboost.parse_args(["--refit-on-validation", "maybe"])
+
+
+def test_threshold_is_f1_optimal_on_validation(prep, schema, tmp_path):
     from training_jobs.common import basic_metrics, load_model
 
-    model = load_model(pt_model)
+    # Without the refit the saved net is the one whose validation scores chose the threshold.
+    argv = [
+        *channels(prep),
+        "--model-dir",
+        str(tmp_path / "m"),
+        "--output-data-dir",
+        str(tmp_path / "o"),
+        "--refit-on-validation",
+        "false",
+        *QUICK_PT,
+    ]
+    assert train_pytorch.main(argv) == 0
+    model = load_model(tmp_path / "m")
     frame, y = read_split(prep / "validation", schema)
     p = model.predict_proba(frame)
     t = model.metadata["decision_threshold"]

@@ -136,3 +136,43 @@ def test_real_data_transform_is_fast_and_finite(prep, schema):
         j += k
     assert t.n_features == len(t.feature_names) == x.shape[1]
     assert "average_monthly_spend" in t.feature_names  # engineered features from the schema
+
+
+def test_product_multiplies_values_and_category_indicators():
+    spec = {
+        **SMALL,
+        "engineered_features": [
+            {"name": "red_spend", "op": "product", "inputs": ["spend", "colour"], "value": "red"},
+            {"name": "vip_months", "op": "product", "inputs": ["vip", "months"]},
+        ],
+    }
+    schema = parse_schema(spec, "tiny.yaml")
+    frame = pd.DataFrame(
+        {
+            "colour": ["red", "blue", "red", "red"],
+            "spend": [10.0, 20.0, 30.0, 40.0],
+            "months": [1, 2, 4, 8],
+            "vip": ["si", "si", "no", None],
+        }
+    )
+    t = FeatureTransformer.fit(frame, schema)
+    cols = {c: np.asarray(frame[c]) for c in t.input_fields}
+    nums = {"spend": frame["spend"].to_numpy(float), "months": frame["months"].to_numpy(float)}
+    assert t._engineer(t.engineered[0], cols, nums).tolist() == [10.0, 0.0, 30.0, 40.0]
+    # a missing boolean takes the training share of true (2 of 3)
+    assert np.allclose(t._engineer(t.engineered[1], cols, nums), [1.0, 2.0, 0.0, 8 * 2 / 3])
+    assert np.isfinite(t.transform(frame)).all()
+
+
+@pytest.mark.parametrize(
+    "feature, message",
+    [
+        ({"name": "p", "op": "product", "inputs": ["spend"]}, "at least 2 inputs"),
+        ({"name": "p", "op": "product", "inputs": ["spend", "colour"]}, "needs a 'value'"),
+    ],
+)
+def test_product_schema_errors(feature, message):
+    from training_jobs.schema import SchemaError
+
+    with pytest.raises(SchemaError, match=message):
+        parse_schema({**SMALL, "engineered_features": [feature]}, "tiny.yaml")
