@@ -24,7 +24,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -32,16 +31,15 @@ from pyspark.sql import SparkSession
 from training_jobs.etl import EtlError, InvariantError
 from training_jobs.etl.conform import conform_subscribers, read_raw_snapshot
 from training_jobs.etl.lake_io import (
-    join,
+    job_main,
     load_schema_uri,
     parse_bool,
     partition_uri,
     snapshot_date_from_uri,
-    write_json,
+    write_run_summary,
 )
 from training_jobs.etl.pseudonymise import resolve_key
 from training_jobs.etl.spark_session import apply_runtime_conf
-from training_jobs.schema import SchemaError
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -93,36 +91,18 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
             f"written rows differ from counted rows: curated {written_curated} vs {result.rows_curated}, "
             f"quarantined {written_quarantined} vs {result.rows_quarantined}")
 
-    summary = {
-        "job": "conform",
-        "status": "succeeded",
-        "snapshot_date": snapshot_date,
+    return write_run_summary("conform", args.curated_uri, snapshot_date, schema, started, {
         "input_uri": args.input_uri,
-        "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
         "key_source": key_source,
         **result.summary(),
         "outputs": {"curated": curated_at, "quarantine": quarantine_at},
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_seconds": round(time.time() - started, 2),
-    }
-    summary_uri = join(args.curated_uri, "_runs", f"snapshot_date={snapshot_date}", "conform_summary.json")
-    write_json(summary_uri, summary)
-    summary["summary_uri"] = summary_uri
-    return summary
+    })
 
 
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> int:
-    try:
-        summary = run(argv, spark)
-    except InvariantError as exc:
-        print(f"conform: INVARIANT FAILED: {exc}", file=sys.stderr)
-        return 1
-    except (EtlError, SchemaError) as exc:
-        print(f"conform: ERROR: {exc}", file=sys.stderr)
-        return 2
-    print(f"conform: snapshot {summary['snapshot_date']}: {summary['rows_in']} rows in, "
-          f"{summary['rows_curated']} curated, {summary['rows_quarantined']} quarantined")
-    return 0
+    return job_main("conform", run, lambda s: (f"snapshot {s['snapshot_date']}: {s['rows_in']} rows in, "
+                                               f"{s['rows_curated']} curated, {s['rows_quarantined']} quarantined"),
+                    argv, spark)
 
 
 if __name__ == "__main__":

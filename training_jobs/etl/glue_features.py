@@ -25,7 +25,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -35,17 +34,17 @@ from training_jobs.etl import cdr_usage as cu
 from training_jobs.etl.features import build_features, check_rows
 from training_jobs.etl.glue_conform import count_parquet, write_partition
 from training_jobs.etl.lake_io import (
+    job_main,
     join,
     list_partitions,
     load_schema_uri,
     parse_bool,
     parse_date,
     partition_uri,
-    write_json,
+    write_run_summary,
 )
 from training_jobs.etl.pseudonymise import resolve_key
 from training_jobs.etl.spark_session import apply_runtime_conf
-from training_jobs.schema import SchemaError
 
 log = logging.getLogger(__name__)
 DEFAULT_WINDOW_DAYS = 30
@@ -129,11 +128,7 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
         if result is not None:
             result.release()
 
-    summary: dict[str, Any] = {
-        "job": "features",
-        "status": "succeeded",
-        "snapshot_date": snapshot_date,
-        "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
+    return write_run_summary("features", args.features_uri, snapshot_date, schema, started, {
         "curated_rows": curated_rows,
         "feature_rows": feature_rows,
         "usage_source": "cdr" if usage is not None else "none",
@@ -141,27 +136,13 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
         "usage_subscribers_matched": matched,
         "cdr": cdr_summary,
         "outputs": {"features": features_at, "cdr_quarantine": cdr_quarantine_at},
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_seconds": round(time.time() - started, 2),
-    }
-    summary_uri = join(args.features_uri, "_runs", f"snapshot_date={snapshot_date}", "features_summary.json")
-    write_json(summary_uri, summary)
-    summary["summary_uri"] = summary_uri
-    return summary
+    })
 
 
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> int:
-    try:
-        summary = run(argv, spark)
-    except InvariantError as exc:
-        print(f"features: INVARIANT FAILED: {exc}", file=sys.stderr)
-        return 1
-    except (EtlError, SchemaError) as exc:
-        print(f"features: ERROR: {exc}", file=sys.stderr)
-        return 2
-    print(f"features: snapshot {summary['snapshot_date']}: {summary['feature_rows']} rows, "
-          f"usage from {summary['usage_source']} ({summary['usage_subscribers']} subscribers)")
-    return 0
+    return job_main("features", run, lambda s: (f"snapshot {s['snapshot_date']}: {s['feature_rows']} rows, usage "
+                                                f"from {s['usage_source']} ({s['usage_subscribers']} subscribers)"),
+                    argv, spark)
 
 
 if __name__ == "__main__":

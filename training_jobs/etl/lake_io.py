@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from training_jobs.etl import EtlError
+from training_jobs.etl import EtlError, InvariantError
 from training_jobs.schema import DatasetSchema, SchemaError, parse_schema_text
 
 PARTITION = "snapshot_date"
@@ -130,3 +133,37 @@ def parse_bool(value: str, what: str) -> bool:
     if low in ("false", "0", "no", ""):
         return False
     raise EtlError(f"{what}: expected true or false, got '{value}'")
+
+
+def write_run_summary(job: str, base_uri: str, snapshot_date: str, schema: DatasetSchema, started: float,
+                      details: dict[str, Any]) -> dict[str, Any]:
+    """Record a finished run beside its output, at <base>/_runs/snapshot_date=D/<job>_summary.json."""
+    summary = {
+        "job": job,
+        "status": "succeeded",
+        "snapshot_date": snapshot_date,
+        "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
+        **details,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.time() - started, 2),
+    }
+    summary_uri = join(base_uri, "_runs", f"snapshot_date={snapshot_date}", f"{job}_summary.json")
+    write_json(summary_uri, summary)
+    summary["summary_uri"] = summary_uri
+    return summary
+
+
+def job_main(job: str, run: Callable[[Sequence[str] | None, SparkSession | None], dict[str, Any]],
+             describe: Callable[[dict[str, Any]], str], argv: Sequence[str] | None,
+             spark: SparkSession | None) -> int:
+    """Entry point contract of every Glue job: 0 ok, 1 invariant broken, 2 bad input or arguments."""
+    try:
+        summary = run(argv, spark)
+    except InvariantError as exc:
+        print(f"{job}: INVARIANT FAILED: {exc}", file=sys.stderr)
+        return 1
+    except (EtlError, SchemaError) as exc:
+        print(f"{job}: ERROR: {exc}", file=sys.stderr)
+        return 2
+    print(f"{job}: {describe(summary)}")
+    return 0
