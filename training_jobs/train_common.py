@@ -50,6 +50,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--output-data-dir", "--output_data_dir", dest="output_data_dir",
                     default=env_default("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
     ap.add_argument("--seed", type=int, default=42)
+    hp(ap, "refit-on-validation", type=flag, default=True,
+       help="after early stopping, retrain (same seed) on train+validation for the early-stopped number of "
+            "rounds/epochs; validation metrics, threshold and champion choice stay those of the early-stopped "
+            "model")
     return ap
 
 

@@ -22,15 +22,12 @@ from training_jobs.common import JobError
 from training_jobs.train_common import (
     base_parser,
     finish_artifact,
-    flag,
     hp,
     load_training_data,
     positive,
     train_plus_validation,
 )
 from training_jobs.transform import TransformError
-
-REFIT_DEFAULT = True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,9 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hp(ap, "device", choices=["auto", "cpu", "cuda"], default="auto")
     hp(ap, "threads", type=int, default=1,
        help="CPU intra-op threads (0 = torch default); a small tabular net trains fastest on 1")
-    hp(ap, "refit-on-validation", type=flag, default=REFIT_DEFAULT,
-       help="after early stopping, retrain (same seed) on train+validation for the best epoch count "
-            "(validation metrics, threshold and champion choice stay those of the early-stopped net)")
     args = ap.parse_args(argv)
     positive(ap, args, ["epochs", "batch_size", "learning_rate", "hidden", "patience"])
     if not 0 <= args.dropout < 1:

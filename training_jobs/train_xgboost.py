@@ -24,15 +24,12 @@ from training_jobs.common import JobError, write_json
 from training_jobs.train_common import (
     base_parser,
     finish_artifact,
-    flag,
     hp,
     load_training_data,
     positive,
     train_plus_validation,
 )
 from training_jobs.transform import TransformError
-
-REFIT_DEFAULT = True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,10 +45,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hp(ap, "reg-alpha", type=float, default=0.0)
     hp(ap, "nthread", type=int, default=1,
        help="CPU threads (0 = all cores); subscriber tables train fastest on 1, raise for large data")
-    hp(ap, "refit-on-validation", type=flag, default=REFIT_DEFAULT,
-       help="after early stopping, retrain on train+validation with the early-stopped number of "
-            "rounds (validation metrics, threshold and champion choice stay those of the "
-            "early-stopped model)")
     args = ap.parse_args(argv)
     positive(ap, args, ["max_depth", "eta", "num_round", "early_stopping_rounds", "subsample",
                         "colsample_bytree"])

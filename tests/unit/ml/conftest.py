@@ -45,38 +45,20 @@ def prep(tmp_path_factory, raw_csv) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def xgb_model(tmp_path_factory, prep) -> Path:
-    out = tmp_path_factory.mktemp("xgb")
-    rc = train_xgboost.main(
-        [
-            *channels(prep),
-            "--model-dir",
-            str(out / "model"),
-            "--output-data-dir",
-            str(out / "data"),
-            *QUICK_XGB,
-        ]
-    )
+def _train(job, out: Path, prep: Path, quick: list[str]) -> Path:
+    rc = job.main([*channels(prep), "--model-dir", str(out / "model"), "--output-data-dir", str(out / "data"), *quick])
     assert rc == 0
     return out / "model"
+
+
+@pytest.fixture(scope="session")
+def xgb_model(tmp_path_factory, prep) -> Path:
+    return _train(train_xgboost, tmp_path_factory.mktemp("xgb"), prep, QUICK_XGB)
 
 
 @pytest.fixture(scope="session")
 def pt_model(tmp_path_factory, prep) -> Path:
-    out = tmp_path_factory.mktemp("pt")
-    rc = train_pytorch.main(
-        [
-            *channels(prep),
-            "--model-dir",
-            str(out / "model"),
-            "--output-data-dir",
-            str(out / "data"),
-            *QUICK_PT,
-        ]
-    )
-    assert rc == 0
-    return out / "model"
+    return _train(train_pytorch, tmp_path_factory.mktemp("pt"), prep, QUICK_PT)
 
 
 @pytest.fixture(scope="session")
