@@ -33,9 +33,10 @@ def add_environments(app: cdk.App, configs: list[EnvironmentConfig]) -> None:
             f"availability-zones:account={config.account}:region={config.region}",
             list(config.availability_zones),
         )
+    schemas = {path: load_schema(ROOT / path) for path in sorted({c.data_lake.dataset_schema for c in configs})}
     for config in configs:
-        schema_file = ROOT / config.data_lake.dataset_schema
-        EnvironmentStage(app, config, load_schema(schema_file), schema_file)
+        path = config.data_lake.dataset_schema
+        EnvironmentStage(app, config, schemas[path], ROOT / path)
     enable_compliance_gate(app)
 
 

@@ -30,10 +30,15 @@ def grant_prefix(role: iam.IRole, bucket: s3.IBucket, prefix: str, *, read: bool
     if prefix:
         listing.add_condition("StringLike", {"s3:prefix": [prefix.rstrip("/"), f"{prefix}*"]})
     role.add_to_principal_policy(listing)
+    acknowledge_objects_under(role, bucket, prefix)
+
+
+def acknowledge_objects_under(role: iam.IRole, bucket: s3.IBucket, prefix: str) -> None:
+    """Record the reviewed wildcard `<bucket>/<prefix>*` on `role`'s grant policy, as cdk-nag names it."""
     stack = cdk.Stack.of(grant_policy_of(role))
     cfn_bucket = bucket.node.default_child
     if not isinstance(cfn_bucket, cdk.CfnResource) or cdk.Stack.of(cfn_bucket) is not stack:
-        raise ValueError(f"{bucket.node.path}: grant_prefix expects a bucket defined in the role policy's stack")
+        raise ValueError(f"{bucket.node.path}: expected a bucket defined in the role policy's stack")
     logical_id = stack.resolve(stack.get_logical_id(cfn_bucket))
     acknowledge_resource_wildcard(
         grant_policy_of(role), f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX

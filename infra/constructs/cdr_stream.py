@@ -18,8 +18,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
+from infra.compliance import acknowledge_grant_policy, grant_policy_of
 from infra.constructs.log_retention import retention
+from infra.grants import acknowledge_objects_under
 
 CDR_PREFIX = "cdr/"
 ERROR_ROOT = "cdr-errors/"
@@ -91,13 +92,8 @@ class CdrStream(Construct):
                 ],
             )
         )
-        cfn_bucket = bucket.node.default_child
-        assert isinstance(cfn_bucket, cdk.CfnResource)
-        logical_id = stack.resolve(stack.get_logical_id(cfn_bucket))
         for prefix in (CDR_PREFIX, ERROR_ROOT):
-            acknowledge_resource_wildcard(
-                grant_policy_of(self.role), f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX
-            )
+            acknowledge_objects_under(self.role, bucket, prefix)
         acknowledge_grant_policy(self.role)
 
         processors = [
