@@ -29,7 +29,6 @@ class EnvironmentStage(cdk.Stage):
             network=config.network,
             availability_zones=config.availability_zones,
             access_log_lifecycle=config.access_logs,
-            log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,
         )

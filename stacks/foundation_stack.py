@@ -6,7 +6,6 @@ Stateful and long-lived: the data lake and ML stacks reference what this stack e
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -30,13 +29,11 @@ class FoundationStack(cdk.Stack):
         network: NetworkConfig,
         availability_zones: tuple[str, str],
         access_log_lifecycle: LifecycleConfig,
-        log_retention_days: int,
         destroy_on_removal: bool,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
-        self.log_retention_days = log_retention_days
 
         self.keys = EncryptionKeys(self, "Keys", env_name=env_name, destroy_on_removal=destroy_on_removal)
         self.network = IsolatedNetwork(
@@ -75,7 +72,3 @@ class FoundationStack(cdk.Stack):
             role_name=sagemaker_role_name(env_name),
             description="SageMaker pipeline steps and endpoints (grants made by the owning stacks)",
         )
-
-    @property
-    def vpc(self) -> ec2.IVpc:
-        return self.network.vpc

@@ -136,9 +136,6 @@ class CdrStream(Construct):
         )
         self.delivery_stream.node.add_dependency(grant_policy_of(self.role))
 
-    @property
-    def stream_arn(self) -> str:
-        return self.delivery_stream.attr_arn
 
 
 def _processor(kind: str, **parameters: str) -> firehose.CfnDeliveryStream.ProcessorProperty:

@@ -166,8 +166,3 @@ class GlueEtlJob(Construct):
     @property
     def job_name(self) -> str:
         return self.job.ref
-
-    @property
-    def job_arn(self) -> str:
-        stack = cdk.Stack.of(self)
-        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:job/{self.job.ref}"

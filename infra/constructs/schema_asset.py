@@ -45,7 +45,3 @@ class SchemaAsset(Construct):
                 output_type=cdk.BundlingOutput.SINGLE_FILE,
             ),
         )
-
-    @property
-    def s3_object_url(self) -> str:
-        return self.asset.s3_object_url
