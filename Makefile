@@ -41,7 +41,7 @@ demo: synth
 	$(MAKE) --no-print-directory twin
 
 twin: setup
-	$(PY) -m training_jobs.twin run
+	$(PY) -m twin run
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup

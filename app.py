@@ -9,10 +9,10 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
+from dataset.schema import SchemaError, load_schema
 from infra.compliance import enable_compliance_gate
 from infra.config import ConfigError, EnvironmentConfig, load_all
 from stacks.environment_stage import EnvironmentStage
-from training_jobs.schema import SchemaError, load_schema
 
 ROOT = Path(__file__).parent
 CONFIG_DIR = ROOT / "config"

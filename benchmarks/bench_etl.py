@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_etl.py [--sizes 1000000 4000000 16000000] [--repeats 3 3 1]
 
 What is measured, per size:
-  * input: newline-delimited JSON CDRs written by training_jobs.etl.cdr_generator (the real
+  * input: newline-delimited JSON CDRs written by etl.cdr_generator (the real
     Firehose format, 7,043 subscribers, 30 days, seed 7, 0.001% malformed lines), generated
     once and cached under build/bench/cdr_<rows>/ (generation time reported separately);
   * timed work = exactly what the features job does with CDRs: cdr_usage.compute_usage
@@ -43,7 +43,7 @@ def _data_dir(rows: int) -> Path:
 
 def ensure_data(rows: int) -> dict:
     sys.path.insert(0, str(REPO))
-    from training_jobs.etl.cdr_generator import generate
+    from etl.cdr_generator import generate
 
     target = _data_dir(rows)
     stamp = target / "_generated.json"
@@ -75,9 +75,9 @@ def _vm_hwm_kib(pid: int) -> int:
 def worker(rows: int, repeats: int) -> dict:
     """Runs inside a fresh process: time compute_usage `repeats` times, report peaks."""
     sys.path.insert(0, str(REPO))
-    from training_jobs.etl.cdr_usage import compute_usage
-    from training_jobs.etl.pseudonymise import DEV_PSEUDONYMISATION_KEY
-    from training_jobs.etl.spark_session import local_spark
+    from etl.cdr_usage import compute_usage
+    from etl.pseudonymise import DEV_PSEUDONYMISATION_KEY
+    from etl.spark_session import local_spark
 
     spark = local_spark("bench-etl", cores=2, shuffle_partitions=8, driver_memory="4g")
     jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # type: ignore[union-attr]

@@ -35,14 +35,16 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dataset.schema import load_schema  # noqa: E402
+from dataset.sources import load_source  # noqa: E402
+from serving.transform import FeatureTransformer  # noqa: E402
 from training_jobs import train_pytorch, train_xgboost  # noqa: E402
-from training_jobs.common import load_model, normalise_features, roc_auc, target_vector, write_split  # noqa: E402
-from training_jobs.datasets import load_source  # noqa: E402
+from training_jobs.artifacts import load_model  # noqa: E402
+from training_jobs.metrics import roc_auc  # noqa: E402
 from training_jobs.preprocess import stratified_split  # noqa: E402
-from training_jobs.schema import load_schema  # noqa: E402
-from training_jobs.transform import FeatureTransformer  # noqa: E402
+from training_jobs.splits import normalise_features, target_vector, write_split  # noqa: E402
 
-SCHEMA = ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml"
+SCHEMA = ROOT / "dataset" / "schemas" / "ibm_telco_churn.yaml"
 BARS = {
     "champion_cv_roc_auc": ">= 0.850",
     "pytorch_within_of_champion": "<= 0.010",
@@ -114,7 +116,7 @@ def cv_quality(folds: int, seed: int, extra: dict[str, list[str]]) -> dict[str, 
 
 def twin_run(out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "training_jobs.twin", "run", "--out", str(out), "--quiet",
+    proc = subprocess.run([sys.executable, "-m", "twin", "run", "--out", str(out), "--quiet",
                            "--no-gate-exit"], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("handler: latency and throughput …", flush=True)
     schema = load_schema(SCHEMA)
-    from training_jobs.common import read_split
+    from training_jobs.splits import read_split
 
     frame, _ = read_split(twin_dir / "processing" / "preprocess" / "output" / "test", schema)
     fields = schema.raw_feature_columns

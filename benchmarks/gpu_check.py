@@ -26,13 +26,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training_jobs import compile as compile_job  # noqa: E402
-from training_jobs import inference, preprocess, train_pytorch  # noqa: E402
-from training_jobs.common import read_split  # noqa: E402
-from training_jobs.datasets import export_snapshot  # noqa: E402
-from training_jobs.schema import load_schema  # noqa: E402
+from dataset.schema import load_schema  # noqa: E402
+from dataset.sources import export_snapshot  # noqa: E402
+from serving import inference  # noqa: E402
+from training_jobs import (  # noqa: E402
+    compile_model,
+    preprocess,
+    train_pytorch,
+)
+from training_jobs.splits import read_split  # noqa: E402
 
-SCHEMA = ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml"
+SCHEMA = ROOT / "dataset" / "schemas" / "ibm_telco_churn.yaml"
 
 
 def handler_scores(package: Path, body: bytes, device: str) -> np.ndarray:
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         ])
         assert rc == 0, f"training on {device} failed"
         metas[device] = json.loads((work / device / "metadata.json").read_text())
-        assert compile_job.main(["--model-dir", str(work / device), "--output-dir", str(work / f"{device}-pkg"),
+        assert compile_model.main(["--model-dir", str(work / device), "--output-dir", str(work / f"{device}-pkg"),
                                  "--batch-size", "64"]) == 0
     frame, _ = read_split(prep / "test", schema)
     records = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}

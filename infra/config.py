@@ -143,7 +143,7 @@ class DataLakeConfig(_Strict):
     firehose_buffer_mib: Annotated[int, Field(ge=64, le=128)] = 64
     glue_worker_type: Literal["G.1X", "G.2X", "G.4X"] = "G.1X"
     glue_workers: Annotated[int, Field(ge=2, le=100)] = 2
-    dataset_schema: str = "training_jobs/schemas/ibm_telco_churn.yaml"
+    dataset_schema: str = "dataset/schemas/ibm_telco_churn.yaml"
 
 
 class QualityGateConfig(_Strict):

@@ -18,6 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from dataset.schema import DatasetSchema
 from infra.compliance import (
     Finding,
     acknowledge,
@@ -35,7 +36,6 @@ from infra.constructs.schema_asset import SchemaAsset
 from infra.constructs.secure_bucket import SecureBucket
 from infra.grants import grant_key, grant_prefix
 from infra.template_hygiene import drop_cdk_handler_role_dependency
-from training_jobs.schema import DatasetSchema
 
 SNAPSHOT_PREFIX = "subscribers/"
 
@@ -156,7 +156,7 @@ class DataLakeStack(cdk.Stack):
         self.conform_job = GlueEtlJob(
             self,
             "ConformSubscribers",
-            script="training_jobs/etl/glue_conform.py",
+            script="etl/glue_conform.py",
             description="Conform a raw subscriber snapshot: schema, types, data-quality gate, pseudonymisation",
             arguments={**common_args, "--quarantine_uri": uris["quarantine"]},
             **job_options,  # type: ignore[arg-type]
@@ -164,7 +164,7 @@ class DataLakeStack(cdk.Stack):
         self.features_job = GlueEtlJob(
             self,
             "BuildFeatures",
-            script="training_jobs/etl/glue_features.py",
+            script="etl/glue_features.py",
             description="Aggregate CDR usage and join it with curated subscribers into the training table",
             arguments={
                 **common_args,

@@ -7,10 +7,10 @@ from pathlib import Path
 import aws_cdk as cdk
 from constructs import Construct
 
+from dataset.schema import DatasetSchema
 from infra.config import EnvironmentConfig
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack, sagemaker_role_name
-from training_jobs.schema import DatasetSchema
 
 
 class EnvironmentStage(cdk.Stage):

@@ -24,17 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training_jobs.common import (
-    JobError,
-    best_f1_threshold,
-    load_model,
-    read_split,
-    resolve_model_dir,
-    roc_auc,
-    top_decile,
-    write_json,
-)
-from training_jobs.transform import TransformError
+from serving.transform import TransformError
+from training_jobs.artifacts import load_model, resolve_model_dir, write_json
+from training_jobs.errors import JobError
+from training_jobs.metrics import best_f1_threshold, roc_auc, top_decile
+from training_jobs.splits import read_split
 
 PROCESSING = "/opt/ml/processing"
 MIN_ROWS_FOR_STD = 200

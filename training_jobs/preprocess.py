@@ -20,17 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training_jobs.common import (
-    JobError,
-    copy_schema,
-    normalise_features,
-    read_table,
-    target_vector,
-    write_json,
-    write_split,
-)
-from training_jobs.schema import DatasetSchema, SchemaError, load_schema
-from training_jobs.transform import FeatureTransformer, TransformError
+from dataset.schema import DatasetSchema, SchemaError, load_schema
+from serving.transform import FeatureTransformer, TransformError
+from training_jobs.artifacts import copy_schema, write_json
+from training_jobs.errors import JobError
+from training_jobs.splits import normalise_features, read_table, target_vector, write_split
 
 PROCESSING = "/opt/ml/processing"
 

@@ -18,19 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from training_jobs.common import (
-    METADATA_FILE,
-    SCHEMA_COPY,
-    TRANSFORMER_FILE,
-    JobError,
-    basic_metrics,
-    best_f1_threshold,
-    read_split,
-    schema_and_transformer,
-    write_json,
-)
-from training_jobs.schema import DatasetSchema
-from training_jobs.transform import FeatureTransformer, TransformError
+from dataset.schema import DatasetSchema
+from serving.transform import FeatureTransformer, TransformError
+from training_jobs.artifacts import METADATA_FILE, SCHEMA_COPY, TRANSFORMER_FILE, schema_and_transformer, write_json
+from training_jobs.errors import JobError
+from training_jobs.metrics import basic_metrics, best_f1_threshold
+from training_jobs.splits import read_split
 
 
 def env_default(name: str, fallback: str) -> str:

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from training_jobs.common import JobError, write_json
+from serving.transform import TransformError
+from training_jobs.artifacts import write_json
+from training_jobs.errors import JobError
 from training_jobs.train_common import (
     base_parser,
     finish_artifact,
@@ -29,7 +31,6 @@ from training_jobs.train_common import (
     positive,
     train_plus_validation,
 )
-from training_jobs.transform import TransformError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

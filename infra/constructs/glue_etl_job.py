@@ -30,11 +30,11 @@ _LIBRARY_FILES = [
     "*",
     ".*",
     "**/__pycache__",
-    "!training_jobs",
-    "!training_jobs/__init__.py",
-    "!training_jobs/schema.py",
-    "!training_jobs/etl",
-    "!training_jobs/etl/*.py",
+    "!dataset",
+    "!dataset/__init__.py",
+    "!dataset/schema.py",
+    "!etl",
+    "!etl/*.py",
 ]
 
 
@@ -67,7 +67,7 @@ class GlueSecurity(Construct):
 
 
 class GlueJobLibrary(Construct):
-    """The `training_jobs` package subset every job imports, as one zip for --extra-py-files."""
+    """The dataset contract and the `etl` package every job imports, as one zip for --extra-py-files."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

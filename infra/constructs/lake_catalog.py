@@ -1,6 +1,6 @@
 """Glue Data Catalog database and explicit tables for the curated and feature zones.
 
-Columns come from the dataset schema (training_jobs/schemas/*.yaml), the same file the ETL,
+Columns come from the dataset schema (dataset/schemas/*.yaml), the same file the ETL,
 training and inference read, so the catalog can never drift from what the jobs write.
 """
 
@@ -11,7 +11,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from training_jobs.schema import DatasetSchema
+from dataset.schema import DatasetSchema
 
 PARTITION_COLUMN = "snapshot_date"
 _GLUE_TYPES = {

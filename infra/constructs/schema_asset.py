@@ -1,7 +1,7 @@
 """The dataset schema as a JSON asset for the Glue jobs.
 
 The repo keeps schemas in YAML for people; Glue gets the equivalent JSON so the job needs
-nothing beyond the standard library to read it (`training_jobs.schema` accepts both). The
+nothing beyond the standard library to read it (`dataset.schema` accepts both). The
 conversion is a local asset bundling step: deterministic, no Docker, hashed on the YAML source.
 """
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.fixtures import synthetic_churn
-from training_jobs.twin import cli
+from twin import cli
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def synthetic_inputs(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("synthetic")
     raw = synthetic_churn.write_csv(root / "subscribers.csv", n=2000, seed=7)
     cdr = root / "cdr"
-    from training_jobs.etl.cdr_generator import generate
+    from etl.cdr_generator import generate
 
     ids = pd.read_csv(raw, dtype=str)["msisdn_ref"].tolist()
     generate(ids, 12000, 30, date(2025, 12, 31), 7, str(cdr), 0)

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from dataset.schema import load_schema
 from infra.config import load_all
 from infra.constructs.lake_catalog import feature_columns
 from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
-from training_jobs.schema import load_schema
 
 CONFIGS = {c.stage_name: c for c in load_all(ROOT / "config")}
-SCHEMA = load_schema(ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml")
+SCHEMA = load_schema(ROOT / "dataset" / "schemas" / "ibm_telco_churn.yaml")
 
 
 def lake(assembly: Assembly, stage: str = "Dev") -> Template:
@@ -228,8 +228,8 @@ GLUE_OWN_ARGUMENTS = {
 @pytest.mark.parametrize(
     ("job_prefix", "module", "run_time_args"),
     [
-        ("ConformSubscribersJob", "training_jobs.etl.glue_conform", ["--input_uri", "s3://raw/subscribers/x.csv"]),
-        ("BuildFeaturesJob", "training_jobs.etl.glue_features", []),
+        ("ConformSubscribersJob", "etl.glue_conform", ["--input_uri", "s3://raw/subscribers/x.csv"]),
+        ("BuildFeaturesJob", "etl.glue_features", []),
     ],
 )
 def test_job_arguments_match_what_the_script_parses(
@@ -246,7 +246,7 @@ def test_job_arguments_match_what_the_script_parses(
 
 
 def test_glue_gets_the_schema_as_equivalent_json(assembly: Assembly, resources_of) -> None:
-    from training_jobs.schema import load_schema
+    from dataset.schema import load_schema
 
     job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), "ConformSubscribersJob")
     key = job["Properties"]["DefaultArguments"]["--schema_uri"].rsplit("/", 1)[1]

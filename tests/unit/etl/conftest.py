@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from training_jobs.datasets import export_snapshot
-from training_jobs.schema import DatasetSchema, load_schema
+from dataset.schema import DatasetSchema, load_schema
+from dataset.sources import export_snapshot
 
 REPO = Path(__file__).resolve().parents[3]
-IBM_SCHEMA_PATH = REPO / "training_jobs" / "schemas" / "ibm_telco_churn.yaml"
+IBM_SCHEMA_PATH = REPO / "dataset" / "schemas" / "ibm_telco_churn.yaml"
 PREPAID_SCHEMA_PATH = Path(__file__).parent / "data" / "prepaid_churn.yaml"
 TEST_KEY = b"unit-test-key-0123456789abcdef"
 
@@ -23,7 +23,7 @@ PREPAID_HEADER = ["account_ref", "phone_number", "last_seen_at", "signup_date", 
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    from training_jobs.etl.spark_session import local_spark
+    from etl.spark_session import local_spark
 
     session = local_spark("etl-unit-tests", cores=2, shuffle_partitions=2, driver_memory="2g")
     yield session

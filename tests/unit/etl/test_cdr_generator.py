@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from etl.cdr_generator import FIELDS, generate, main, read_ids
+from etl.cdr_usage import compute_usage
 from tests.unit.etl.conftest import TEST_KEY
-from training_jobs.etl.cdr_generator import FIELDS, generate, main, read_ids
-from training_jobs.etl.cdr_usage import compute_usage
 
 
 def _tree(root: Path) -> dict[str, bytes]:

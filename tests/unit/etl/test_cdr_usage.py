@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from dataset.schema import USAGE_FEATURES
+from etl import EtlError
+from etl.cdr_usage import compute_usage
+from etl.pseudonymise import hmac_hex
 from tests.unit.etl.conftest import TEST_KEY
-from training_jobs.etl import EtlError
-from training_jobs.etl.cdr_usage import compute_usage
-from training_jobs.etl.pseudonymise import hmac_hex
-from training_jobs.schema import USAGE_FEATURES
 
 pytestmark = pytest.mark.spark
 

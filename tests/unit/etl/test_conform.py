@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.etl.conftest import PREPAID_HEADER, TEST_KEY, prepaid_rows, write_csv
-from training_jobs.etl import EtlError, InvariantError
-from training_jobs.etl.conform import (
+from etl import EtlError, InvariantError
+from etl.conform import (
     align_columns,
     conform_subscribers,
     curated_projection,
     read_raw_snapshot,
     typed_frame,
 )
-from training_jobs.etl.pseudonymise import hmac_hex
-from training_jobs.etl.quality import gate
+from etl.pseudonymise import hmac_hex
+from etl.quality import gate
+from tests.unit.etl.conftest import PREPAID_HEADER, TEST_KEY, prepaid_rows, write_csv
 
 pytestmark = pytest.mark.spark
 
@@ -75,8 +75,8 @@ def _row(**changes: str) -> list[str]:
 
 
 def _ibm_header() -> list[str]:
+    from dataset.schema import load_schema
     from tests.unit.etl.conftest import IBM_SCHEMA_PATH
-    from training_jobs.schema import load_schema
 
     return load_schema(IBM_SCHEMA_PATH).source_columns
 

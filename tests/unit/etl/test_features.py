@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from training_jobs.etl import InvariantError
-from training_jobs.etl.cdr_usage import INT_FEATURES
-from training_jobs.etl.features import build_features, check_rows, feature_columns
-from training_jobs.schema import USAGE_FEATURES
+from dataset.schema import USAGE_FEATURES
+from etl import InvariantError
+from etl.cdr_usage import INT_FEATURES
+from etl.features import build_features, check_rows, feature_columns
 
 pytestmark = pytest.mark.spark
 

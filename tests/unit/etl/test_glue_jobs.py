@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from etl import glue_conform, glue_features
+from etl.cdr_generator import generate
+from etl.pseudonymise import DEV_PSEUDONYMISATION_KEY, hmac_hex
 from tests.unit.etl.conftest import PREPAID_HEADER, PREPAID_SCHEMA_PATH, prepaid_rows, write_csv
-from training_jobs.etl import glue_conform, glue_features
-from training_jobs.etl.cdr_generator import generate
-from training_jobs.etl.pseudonymise import DEV_PSEUDONYMISATION_KEY, hmac_hex
 
 pytestmark = pytest.mark.spark
 GLUE_NOISE = ["--JOB_NAME", "conform-job", "--job-bookmark-option", "job-bookmark-disable",

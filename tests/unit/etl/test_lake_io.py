@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from tests.unit.etl.conftest import PREPAID_SCHEMA_PATH
-from training_jobs.etl import EtlError
-from training_jobs.etl.lake_io import (
+from dataset.schema import SchemaError
+from etl import EtlError
+from etl.lake_io import (
     join,
     load_schema_uri,
     parse_bool,
@@ -15,7 +15,7 @@ from training_jobs.etl.lake_io import (
     snapshot_date_from_uri,
     write_json,
 )
-from training_jobs.schema import SchemaError
+from tests.unit.etl.conftest import PREPAID_SCHEMA_PATH
 
 
 def test_snapshot_date_from_uri() -> None:

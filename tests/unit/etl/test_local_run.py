@@ -9,6 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from etl import EtlError
+from etl.cdr_generator import generate, read_ids
+from etl.local_run import LakeRunResult, main, run_lake_locally
+from etl.pseudonymise import DEV_PSEUDONYMISATION_KEY, hmac_hex
 from tests.unit.etl.conftest import (
     IBM_SCHEMA_PATH,
     PREPAID_HEADER,
@@ -16,10 +20,6 @@ from tests.unit.etl.conftest import (
     prepaid_rows,
     write_csv,
 )
-from training_jobs.etl import EtlError
-from training_jobs.etl.cdr_generator import generate, read_ids
-from training_jobs.etl.local_run import LakeRunResult, main, run_lake_locally
-from training_jobs.etl.pseudonymise import DEV_PSEUDONYMISATION_KEY, hmac_hex
 
 pytestmark = pytest.mark.spark
 

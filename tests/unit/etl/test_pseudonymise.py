@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from training_jobs.etl import EtlError
-from training_jobs.etl.pseudonymise import (
+from etl import EtlError
+from etl.pseudonymise import (
     DEV_PSEUDONYMISATION_KEY,
     hmac_hex,
     hmac_hex_col,

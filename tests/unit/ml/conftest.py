@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from training_jobs import compile as compile_job
-from training_jobs import preprocess, train_pytorch, train_xgboost
-from training_jobs.datasets import export_snapshot
-from training_jobs.schema import load_schema
+from dataset.schema import load_schema
+from dataset.sources import export_snapshot
+from training_jobs import compile_model, preprocess, train_pytorch, train_xgboost
 
 ROOT = Path(__file__).resolve().parents[3]
-SCHEMA = ROOT / "training_jobs" / "schemas" / "ibm_telco_churn.yaml"
+SCHEMA = ROOT / "dataset" / "schemas" / "ibm_telco_churn.yaml"
 QUICK_XGB = ["--num-round", "200", "--eta", "0.1", "--early-stopping-rounds", "30", "--nthread", "1"]
 QUICK_PT = ["--epochs", "12", "--patience", "4"]
 
@@ -64,7 +63,7 @@ def pt_model(tmp_path_factory, prep) -> Path:
 @pytest.fixture(scope="session")
 def pt_package(tmp_path_factory, pt_model) -> Path:
     out = tmp_path_factory.mktemp("pkg")
-    assert compile_job.main(["--model-dir", str(pt_model), "--output-dir", str(out), "--batch-size", "16"]) == 0
+    assert compile_model.main(["--model-dir", str(pt_model), "--output-dir", str(out), "--batch-size", "16"]) == 0
     return out / "model.tar.gz"
 
 
@@ -73,7 +72,7 @@ def served(tmp_path_factory, pt_package):
     """(handler module, loaded model) from the extracted package, as the container sees it."""
     import tarfile
 
-    from training_jobs import inference
+    from serving import inference
 
     root = tmp_path_factory.mktemp("served")
     with tarfile.open(pt_package) as tar:

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from training_jobs import compile as compile_job
+from training_jobs import compile_model
 
 
 def test_traced_matches_eager_within_tolerance(pt_package):
@@ -36,7 +36,7 @@ def test_archive_layout(pt_package):
         "schema.yaml",
         "transformer.json",
     }
-    assert all(m.mtime == compile_job.FIXED_MTIME and m.uid == 0 and m.uname == "" for m in members)
+    assert all(m.mtime == compile_model.FIXED_MTIME and m.uid == 0 and m.uname == "" for m in members)
 
 
 def test_archive_is_byte_identical_for_identical_inputs(pt_model, tmp_path):
@@ -47,7 +47,7 @@ def test_archive_is_byte_identical_for_identical_inputs(pt_model, tmp_path):
             [
                 sys.executable,
                 "-m",
-                "training_jobs.compile",
+                "training_jobs.compile_model",
                 "--model-dir",
                 str(pt_model),
                 "--output-dir",
@@ -55,7 +55,7 @@ def test_archive_is_byte_identical_for_identical_inputs(pt_model, tmp_path):
                 "--batch-size",
                 "16",
             ],
-            cwd=compile_job.HERE.parent,
+            cwd=compile_model.CODE_DIR.parent,
             capture_output=True,
             text=True,
             timeout=120,
@@ -65,8 +65,8 @@ def test_archive_is_byte_identical_for_identical_inputs(pt_model, tmp_path):
 
 
 def test_tolerance_violation_fails_the_job(pt_model, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(compile_job, "check_traced", lambda *a, **k: 3e-4)
-    rc = compile_job.main(["--model-dir", str(pt_model), "--output-dir", str(tmp_path)])
+    monkeypatch.setattr(compile_model, "check_traced", lambda *a, **k: 3e-4)
+    rc = compile_model.main(["--model-dir", str(pt_model), "--output-dir", str(tmp_path)])
     assert rc == 3
     assert "differs from eager by 0.0003" in capsys.readouterr().err
     assert not (tmp_path / "model.tar.gz").exists()
@@ -77,7 +77,7 @@ def test_neuron_requested_without_torch_neuronx_is_a_clear_error(pt_model, tmp_p
     try:
         import torch_neuronx  # noqa: F401
     except ImportError:
-        rc = compile_job.main(["--model-dir", str(pt_model), "--output-dir", str(tmp_path), "--compiler", "neuron"])
+        rc = compile_model.main(["--model-dir", str(pt_model), "--output-dir", str(tmp_path), "--compiler", "neuron"])
         assert rc == 2
         assert "torch_neuronx is not importable" in capsys.readouterr().err
     else:  # pragma: no cover - only on Inferentia hosts
@@ -85,7 +85,7 @@ def test_neuron_requested_without_torch_neuronx_is_a_clear_error(pt_model, tmp_p
 
 
 def test_xgboost_model_is_packaged_without_tracing(xgb_model, tmp_path):
-    assert compile_job.main(["--model-dir", str(xgb_model), "--output-dir", str(tmp_path)]) == 0
+    assert compile_model.main(["--model-dir", str(xgb_model), "--output-dir", str(tmp_path)]) == 0
     with tarfile.open(tmp_path / "model.tar.gz") as tar:
         names = set(tar.getnames())
     assert {"model.json", "code/inference.py", "code/transform.py", "code/requirements.txt"} <= names
@@ -93,23 +93,23 @@ def test_xgboost_model_is_packaged_without_tracing(xgb_model, tmp_path):
 
 def test_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        compile_job.parse_args(["--batch-size", "0"])
+        compile_model.parse_args(["--batch-size", "0"])
     assert "--batch-size must be 1..4096" in capsys.readouterr().err
-    assert compile_job.main(["--model-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")]) == 2
+    assert compile_model.main(["--model-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")]) == 2
     assert "model metadata not found" in capsys.readouterr().err
 
 
 def test_packaged_handler_runs_without_this_repository(pt_package, tmp_path):
-    """The container imports code/inference.py with code/ on sys.path and no training_jobs package."""
+    """The container imports code/inference.py with code/ on sys.path and no package of this repository."""
     root = tmp_path / "model"
     with tarfile.open(pt_package) as tar:
         tar.extractall(root, filter="data")
     script = f"""
 import sys, json
-sys.path = [p for p in sys.path if p not in ('', {str(compile_job.HERE.parent)!r})]
+sys.path = [p for p in sys.path if p not in ('', {str(compile_model.CODE_DIR.parent)!r})]
 sys.path.insert(0, {str(root / "code")!r})
 import inference
-assert 'training_jobs' not in sys.modules, 'handler imported the repository'
+assert not any(m in sys.modules for m in ('training_jobs', 'serving', 'dataset')), 'handler imported the repository'
 model = inference.model_fn({str(root)!r})
 fields = model.transformer.input_fields
 print(json.dumps({{"fields": fields, "batch": model.batch_size, "module": inference.FeatureTransformer.__module__}}))

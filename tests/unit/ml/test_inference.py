@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training_jobs.common import load_model, read_split
+from training_jobs.artifacts import load_model
+from training_jobs.splits import read_split
 
 GOOD = {
     "multiple_lines": "No",

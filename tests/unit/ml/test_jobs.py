@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.ml.conftest import QUICK_PT, QUICK_XGB, SCHEMA, channels
 from training_jobs import evaluate, preprocess, train_pytorch, train_xgboost
-from training_jobs.common import read_split
+from training_jobs.splits import read_split
 
 
 # ----------------------------------------------------------------------------- preprocess
@@ -373,7 +373,8 @@ def test_refit_flag_parses_sagemaker_strings():
 
 
 def test_threshold_is_f1_optimal_on_validation(prep, schema, tmp_path):
-    from training_jobs.common import basic_metrics, load_model
+    from training_jobs.artifacts import load_model
+    from training_jobs.metrics import basic_metrics
 
     # Without the refit the saved net is the one whose validation scores chose the threshold.
     argv = [

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training_jobs.common import read_split
-from training_jobs.schema import parse_schema
-from training_jobs.transform import FeatureTransformer, TransformError, TransformStats
+from dataset.schema import parse_schema
+from serving.transform import FeatureTransformer, TransformError, TransformStats
+from training_jobs.splits import read_split
 
 SMALL = {
     "name": "tiny",
@@ -172,7 +172,7 @@ def test_product_multiplies_values_and_category_indicators():
     ],
 )
 def test_product_schema_errors(feature, message):
-    from training_jobs.schema import SchemaError
+    from dataset.schema import SchemaError
 
     with pytest.raises(SchemaError, match=message):
         parse_schema({**SMALL, "engineered_features": [feature]}, "tiny.yaml")

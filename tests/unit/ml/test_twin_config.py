@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from training_jobs.common import JobError
-from training_jobs.twin.cli import DEFAULT_GATE, load_gate, parse_args
+from training_jobs.errors import JobError
+from twin.cli import DEFAULT_GATE, load_gate, parse_args
 
 
 def test_missing_config_falls_back_to_documented_default(tmp_path):

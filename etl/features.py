@@ -17,10 +17,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from training_jobs.etl import InvariantError
-from training_jobs.etl.cdr_usage import INT_FEATURES
-from training_jobs.etl.lake_io import PARTITION
-from training_jobs.schema import DatasetSchema
+from dataset.schema import DatasetSchema
+from etl import InvariantError
+from etl.cdr_usage import INT_FEATURES
+from etl.lake_io import PARTITION
 
 
 def feature_columns(schema: DatasetSchema) -> list[str]:

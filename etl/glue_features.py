@@ -29,11 +29,11 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from training_jobs.etl import EtlError, InvariantError
-from training_jobs.etl import cdr_usage as cu
-from training_jobs.etl.features import build_features, check_rows
-from training_jobs.etl.glue_conform import count_parquet, write_partition
-from training_jobs.etl.lake_io import (
+from etl import EtlError, InvariantError
+from etl import cdr_usage as cu
+from etl.features import build_features, check_rows
+from etl.glue_conform import count_parquet, write_partition
+from etl.lake_io import (
     job_main,
     join,
     list_partitions,
@@ -43,8 +43,8 @@ from training_jobs.etl.lake_io import (
     partition_uri,
     write_run_summary,
 )
-from training_jobs.etl.pseudonymise import resolve_key
-from training_jobs.etl.spark_session import apply_runtime_conf
+from etl.pseudonymise import resolve_key
+from etl.spark_session import apply_runtime_conf
 
 log = logging.getLogger(__name__)
 DEFAULT_WINDOW_DAYS = 30

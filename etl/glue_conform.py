@@ -28,9 +28,9 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from training_jobs.etl import EtlError, InvariantError
-from training_jobs.etl.conform import conform_subscribers, read_raw_snapshot
-from training_jobs.etl.lake_io import (
+from etl import EtlError, InvariantError
+from etl.conform import conform_subscribers, read_raw_snapshot
+from etl.lake_io import (
     job_main,
     load_schema_uri,
     parse_bool,
@@ -38,8 +38,8 @@ from training_jobs.etl.lake_io import (
     snapshot_date_from_uri,
     write_run_summary,
 )
-from training_jobs.etl.pseudonymise import resolve_key
-from training_jobs.etl.spark_session import apply_runtime_conf
+from etl.pseudonymise import resolve_key
+from etl.spark_session import apply_runtime_conf
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training_jobs.schema import DatasetSchema, SchemaError
+from dataset.schema import DatasetSchema, SchemaError
 
 
 def load_source(schema: DatasetSchema) -> pd.DataFrame:

@@ -179,7 +179,7 @@ def read_ids(csv_path: str | Path, id_column: str | None) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training_jobs.etl.cdr_generator", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m etl.cdr_generator", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--subscriber-ids-from", metavar="CSV", help="raw snapshot CSV to take ids from")

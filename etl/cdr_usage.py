@@ -1,4 +1,4 @@
-"""CDR validation and per-subscriber usage aggregates (training_jobs.schema.USAGE_FEATURES).
+"""CDR validation and per-subscriber usage aggregates (dataset.schema.USAGE_FEATURES).
 
 Input: the raw CDR prefix (newline-delimited JSON as written by Firehose or
 cdr_generator; any directory layout - files are found recursively; .gz works).
@@ -53,9 +53,9 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from training_jobs.etl import EtlError, InvariantError
-from training_jobs.etl.pseudonymise import hmac_hex_col
-from training_jobs.schema import USAGE_FEATURES
+from dataset.schema import USAGE_FEATURES
+from etl import EtlError, InvariantError
+from etl.pseudonymise import hmac_hex_col
 
 CORRUPT = "__corrupt_record"
 EVENT_TYPES = ("voice", "sms", "data")

@@ -31,8 +31,8 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from training_jobs.etl import InvariantError
-from training_jobs.schema import ColumnSpec, DatasetSchema
+from dataset.schema import ColumnSpec, DatasetSchema
+from etl import InvariantError
 
 CORRUPT_COLUMN = "__corrupt_record"
 REASON_COLUMN = "dq_reason"

@@ -39,15 +39,15 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from training_jobs.etl import EtlError
-from training_jobs.etl.pseudonymise import hmac_hex_col
-from training_jobs.etl.quality import (
+from dataset.schema import ColumnSpec, DatasetSchema
+from etl import EtlError
+from etl.pseudonymise import hmac_hex_col
+from etl.quality import (
     CORRUPT_COLUMN,
     QualityResult,
     gate,
     typed_name,
 )
-from training_jobs.schema import ColumnSpec, DatasetSchema
 
 log = logging.getLogger(__name__)
 

@@ -1,18 +1,18 @@
 """The local twin: every SageMaker pipeline step, in order, on this machine.
 
-    python -m training_jobs.twin run [--schema FILE] [--data FILE] [--cdr DIR] [--config FILE]
+    python -m twin run [--schema FILE] [--data FILE] [--cdr DIR] [--config FILE]
                                      [--out build/twin] [--profile full|quick] [--no-gate-exit]
 
 Steps (each calls the job script's `main(argv)` with the SageMaker-style paths it gets in the
 cloud, laid out under --out):
-  conform     raw CSV -> curated + feature table (training_jobs.etl.local_run, Spark)
+  conform     raw CSV -> curated + feature table (etl.local_run, Spark)
   preprocess  processing/preprocess/{input,output}            (training_jobs.preprocess)
   train       training/<model>/{input/data/<channel>,model}   (train_xgboost, train_pytorch; SM_* env)
   evaluate    processing/evaluate-<model>/...                 (training_jobs.evaluate)
   gate        champion = best validation ROC-AUC; its test ROC-AUC and top-decile lift against
               ml.quality_gate in --config
   register    MLflow model registry: version + approval_status tag; alias `champion` if approved
-  compile     compile/<model>/output/model.tar.gz             (training_jobs.compile)
+  compile     compile/<model>/output/model.tar.gz             (training_jobs.compile_model)
   serve       the champion's model.tar.gz, extracted, through code/inference.py
               (model_fn/input_fn/predict_fn/output_fn) on the held-out test batch
 Exit status: 0 when the gate passes, 1 when it fails (unless --no-gate-exit), 2 on bad input.
@@ -36,10 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training_jobs.common import JobError, read_split, write_json
-from training_jobs.schema import SchemaError, load_schema
+from dataset.schema import SchemaError, load_schema
+from training_jobs.artifacts import write_json
+from training_jobs.errors import JobError
+from training_jobs.splits import read_split
 
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "ibm_telco_churn.yaml"
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "dataset" / "schemas" / "ibm_telco_churn.yaml"
 DEFAULT_GATE = {"min_roc_auc": 0.80, "min_top_decile_lift": 2.0}
 MODELS = ("xgboost", "pytorch")
 PROFILES: dict[str, dict[str, list[str]]] = {
@@ -54,7 +56,7 @@ class GateFailed(RuntimeError):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m training_jobs.twin", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m twin", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the whole pipeline locally")
@@ -166,11 +168,11 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
     # ---------------------------------------------------------------- conform
     def conform() -> Any:
-        from training_jobs.twin.conform import run_conform
+        from twin.conform import run_conform
 
         raw = args.data
         if raw is None:
-            from training_jobs.datasets import export_snapshot
+            from dataset.sources import export_snapshot
 
             raw = export_snapshot(schema, out / "raw" / "snapshot.csv")
         elif not raw.exists():
@@ -266,7 +268,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
     # ---------------------------------------------------------------- register (MLflow)
     def register() -> dict[str, Any]:
-        from training_jobs.twin.tracking import Tracker
+        from twin.tracking import Tracker
 
         tracker = Tracker(out, f"churn-{schema.name}")
         reg: dict[str, Any] = {"tracking_uri": tracker.uri}
@@ -293,7 +295,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
                     else:
                         import torch
 
-                        from training_jobs.common import load_model
+                        from training_jobs.artifacts import load_model
 
                         scripted = torch.jit.script(load_model(model_dirs[name]).model)
                         info = tracker.log_pytorch(scripted)
@@ -313,7 +315,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     tracker = registry.pop("_tracker")
 
     # ---------------------------------------------------------------- compile
-    from training_jobs import compile as compile_job
+    from training_jobs import compile_model
 
     packages: dict[str, Path] = {}
     compile_reports: dict[str, Any] = {}
@@ -322,7 +324,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         link_channel(model_dirs[name], cdir / "model")
 
         def run_compile(cdir: Path = cdir, name: str = name) -> dict[str, Any]:
-            call(f"compile-{name}", compile_job.main, [
+            call(f"compile-{name}", compile_model.main, [
                 "--model-dir", str(cdir / "model"), "--output-dir", str(cdir / "output"),
                 "--batch-size", str(args.batch_size)])
             rep: dict[str, Any] = json.loads((cdir / "output" / "compile_report.json").read_text())
@@ -345,7 +347,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
     # ---------------------------------------------------------------- report
     def report() -> Path:
-        from training_jobs.twin.report import make_plots, write_html
+        from twin.report import make_plots, write_html
 
         preds = {n: pd.read_csv(out / "processing" / f"evaluate-{n}" / "evaluation" / "predictions.csv")
                  for n in MODELS}

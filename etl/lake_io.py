@@ -18,8 +18,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from training_jobs.etl import EtlError, InvariantError
-from training_jobs.schema import DatasetSchema, SchemaError, parse_schema_text
+from dataset.schema import DatasetSchema, SchemaError, parse_schema_text
+from etl import EtlError, InvariantError
 
 PARTITION = "snapshot_date"
 _INGEST = re.compile(r"(?:^|/)ingest_date=([^/]+)(?=/|$)")

@@ -1,6 +1,6 @@
 """Compile and package a trained model for serving: model.tar.gz for the (Neuron) PyTorch container.
 
-    python -m training_jobs.compile --model-dir build/model --output-dir build/package --batch-size 64
+    python -m training_jobs.compile_model --model-dir build/model --output-dir build/package --batch-size 64
 
 PyTorch artefacts are traced with `torch_neuronx.trace` when torch-neuronx is importable
 (Inferentia2), otherwise with `torch.jit.trace`; either way the result is a TorchScript
@@ -29,18 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from training_jobs.common import (
+from training_jobs.artifacts import (
     METADATA_FILE,
     SCHEMA_COPY,
     TRANSFORMER_FILE,
-    JobError,
     load_model,
     read_metadata,
     resolve_model_dir,
     write_json,
 )
+from training_jobs.errors import JobError
 
-HERE = Path(__file__).resolve().parent
+# The model package's code/ is exactly the serving package's modules.
+CODE_DIR = Path(__file__).resolve().parents[1] / "serving"
 CODE_FILES = ("inference.py", "transform.py")
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
 
@@ -134,7 +135,7 @@ def package(args: argparse.Namespace) -> dict[str, Any]:
         stage = Path(tmp) / "stage"
         (stage / "code").mkdir(parents=True)
         for name in CODE_FILES:
-            shutil.copyfile(HERE / name, stage / "code" / name)
+            shutil.copyfile(CODE_DIR / name, stage / "code" / name)
         for name in (TRANSFORMER_FILE, SCHEMA_COPY):
             shutil.copyfile(model_dir / name, stage / name)
         compiled: dict[str, Any]

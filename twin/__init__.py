@@ -1,4 +1,4 @@
 """Local twin of the SageMaker pipeline: the same job scripts, same arguments, run in-process.
 
-    python -m training_jobs.twin run [--schema FILE --data FILE --config FILE --out build/twin]
+    python -m twin run [--schema FILE --data FILE --config FILE --out build/twin]
 """

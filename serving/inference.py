@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 try:
-    from training_jobs import transform as _transform
+    from serving import transform as _transform
 except ImportError:  # inside model.tar.gz: code/transform.py sits next to this file
     import transform as _transform  # type: ignore[no-redef]
 

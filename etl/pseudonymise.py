@@ -25,7 +25,7 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from training_jobs.etl import EtlError
+from etl import EtlError
 
 DEV_PSEUDONYMISATION_KEY = b"LOCAL-DEV-ONLY-not-a-secret-telecom-ml-pseudonymisation-key"
 MIN_KEY_BYTES = 16

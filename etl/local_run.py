@@ -1,9 +1,9 @@
 """Run the data lake on a laptop: the same Glue job code, local paths, the dev key.
 
-    python -m training_jobs.etl.local_run --schema training_jobs/schemas/ibm_telco_churn.yaml \\
+    python -m etl.local_run --schema dataset/schemas/ibm_telco_churn.yaml \\
         [--data raw.csv] --out build/lake [--cdr DIR] [--snapshot-date 2026-01-01]
 
-Without --data the schema's `source` is exported first (training_jobs.datasets).
+Without --data the schema's `source` is exported first (dataset.sources).
 
 Layout under OUT:
   raw/subscribers/ingest_date=D/<file>.csv   the snapshot, as it lands in the raw zone
@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training_jobs.etl import EtlError, glue_conform, glue_features
-from training_jobs.etl.lake_io import parse_date
-from training_jobs.etl.spark_session import local_spark
-from training_jobs.schema import SchemaError, load_schema
+from dataset.schema import SchemaError, load_schema
+from etl import EtlError, glue_conform, glue_features
+from etl.lake_io import parse_date
+from etl.spark_session import local_spark
 
 
 @dataclass
@@ -93,7 +93,7 @@ def run_lake_locally(raw_csv: Path, schema_path: Path, out_dir: Path, cdr_path: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training_jobs.etl.local_run", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m etl.local_run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--schema", required=True, type=Path)
     p.add_argument("--data", type=Path, help="raw snapshot CSV (default: export the schema's source)")
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         data = args.data
         if data is None:
-            from training_jobs.datasets import export_snapshot
+            from dataset.sources import export_snapshot
 
             data = export_snapshot(load_schema(args.schema), args.out / "source" / "snapshot.csv")
         res = run_lake_locally(data, args.schema, args.out, args.cdr, args.snapshot_date)

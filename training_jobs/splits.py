@@ -1,0 +1,117 @@
+"""Train/validation/test split files: how preprocess writes them and every later job reads them.
+
+Split files are CSV with a header: the id column, the schema's raw feature columns and the
+target as 0/1. Booleans are written as the schema's first true/false token so that any schema
+round-trips through CSV unchanged. Input tables may also be Parquet (the lake's feature table).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dataset.schema import DatasetSchema
+from serving.transform import FeatureTransformer, TransformError
+from training_jobs.errors import JobError
+
+SPLIT_FILE = "data.csv"
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet dir/file or a CSV dir/file (all text columns kept as written)."""
+    path = Path(path)
+    if not path.exists():
+        raise JobError(f"{path}: input data not found")
+    if path.is_dir():
+        parquet = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        csvs = sorted(p for p in path.rglob("*.csv") if p.is_file())
+        if parquet:
+            return pd.read_parquet(path if any(path.iterdir()) else parquet[0])
+        if csvs:
+            return pd.concat([_read_csv(p) for p in csvs], ignore_index=True)
+        raise JobError(f"{path}: directory holds no .parquet or .csv files")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return _read_csv(path)
+    raise JobError(f"{path}: unsupported input format '{path.suffix}' (expected .parquet or .csv)")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise JobError(f"{path}: cannot parse CSV ({exc})") from None
+
+
+def target_vector(frame: pd.DataFrame, schema: DatasetSchema, where: str) -> np.ndarray:
+    """Target as int 0/1: accepts 0/1 (feature table) or the schema's label text (raw snapshot)."""
+    col = schema.target_column
+    if col not in frame:
+        raise JobError(f"{where}: target column '{col}' missing")
+    values = frame[col]
+    as_text = values.astype(str).str.strip()
+    if as_text.isin(["0", "1", "0.0", "1.0", "True", "False"]).all():
+        return as_text.isin(["1", "1.0", "True"]).to_numpy(dtype=np.int64)
+    spec = schema.column(col)
+    allowed = set(spec.allowed) if spec.allowed else None
+    bad = as_text[~as_text.isin(allowed)] if allowed else as_text[as_text.isin(["", "nan", "None"])]
+    if len(bad):
+        i = int(bad.index[0])
+        raise JobError(f"{where}: row {i}: target '{col}' value {bad.iloc[0]!r} is not one of "
+                       f"{sorted(allowed) if allowed else 'a non-empty label'}")
+    return (as_text == schema.positive_label).to_numpy(dtype=np.int64)
+
+
+def normalise_features(frame: pd.DataFrame, schema: DatasetSchema, where: str) -> pd.DataFrame:
+    """Typed copy of the id + feature columns: categorical str/None, numeric float, bool tokens."""
+    missing = [c for c in [schema.id_column, *schema.raw_feature_columns] if c not in frame]
+    if missing:
+        raise JobError(f"{where}: missing columns {missing} required by schema '{schema.name}' "
+                       f"({schema.path})")
+    out = pd.DataFrame(index=frame.index)
+    out[schema.id_column] = frame[schema.id_column].astype(str)
+    for c in schema.categorical_columns:
+        col = frame[c].astype(object)
+        out[c] = col.where(~col.isna() & (col.astype(str) != ""), None).astype(object)
+    for c in schema.numeric_columns:
+        raw = frame[c]
+        if not pd.api.types.is_numeric_dtype(raw):
+            raw = raw.astype(object).where(raw.astype(str).str.strip() != "", None)
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = num.isna() & raw.notna()
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise JobError(f"{where}: row {i}: column '{c}' value {raw.iloc[i]!r} is not a number")
+        out[c] = num.astype(np.float64)
+    for c in schema.boolean_columns:
+        spec = schema.column(c)
+        try:
+            col = frame[c].astype(object)
+            col = col.where(col.astype(str) != "", None)
+            vals = FeatureTransformer._bool_values(np.asarray(col, dtype=object), c,
+                                                   spec.true_values, spec.false_values)
+        except TransformError as exc:
+            raise JobError(f"{where}: {exc}") from None
+        tokens = np.where(vals == 1.0, spec.true_values[0], spec.false_values[0]).astype(object)
+        tokens[np.isnan(vals)] = None
+        out[c] = tokens
+    return out
+
+
+def write_split(frame: pd.DataFrame, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / SPLIT_FILE
+    frame.to_csv(path, index=False)
+    return path
+
+
+def read_split(path: str | Path, schema: DatasetSchema) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read a split written by preprocess (dir or file) -> (features frame, target 0/1)."""
+    path = Path(path)
+    frame = read_table(path)
+    where = str(path)
+    y = target_vector(frame, schema, where)
+    return normalise_features(frame, schema, where), y

@@ -1,5 +1,0 @@
-import sys
-
-from training_jobs.twin.cli import main
-
-sys.exit(main())
