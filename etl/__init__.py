@@ -13,7 +13,7 @@ Modules:
   local_run      the same jobs on a laptop (used by the local twin)
   lake_io        s3:// or local URIs: schema loading, run summaries, partition listing
 
-Column names always come from the dataset schema (training_jobs/schema.py); none is
+Column names always come from the dataset schema (dataset/schema.py); none is
 hard-coded here.
 """
 
