@@ -10,7 +10,7 @@ from constructs import Construct
 from dataset.schema import DatasetSchema
 from infra.config import EnvironmentConfig
 from stacks.data_lake_stack import DataLakeStack
-from stacks.foundation_stack import FoundationStack, sagemaker_role_name
+from stacks.foundation_stack import FoundationStack
 
 
 class EnvironmentStage(cdk.Stage):
@@ -44,7 +44,6 @@ class EnvironmentStage(cdk.Stage):
             data_key=keys.data_key,
             logs_key=keys.logs_key,
             access_logs=self.foundation.access_logs,
-            sagemaker_role_name=sagemaker_role_name(config.name),
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,

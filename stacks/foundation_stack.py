@@ -10,13 +10,10 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import LifecycleConfig, NetworkConfig
-from infra.constructs.encryption_keys import EncryptionKeys
-from infra.constructs.isolated_network import IsolatedNetwork
-from infra.constructs.secure_bucket import SecureBucket
-
-
-def sagemaker_role_name(env_name: str) -> str:
-    return f"telecom-ml-{env_name}-sagemaker-execution"
+from infra.constructs.foundation.encryption_keys import EncryptionKeys
+from infra.constructs.foundation.isolated_network import IsolatedNetwork
+from infra.constructs.foundation.secure_bucket import SecureBucket
+from infra.sagemaker_role import sagemaker_role_name
 
 
 class FoundationStack(cdk.Stack):

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from dataset.schema import load_schema
 from infra.config import load_all
-from infra.constructs.lake_catalog import feature_columns
+from infra.constructs.lake.lake_catalog import feature_columns
 from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
 

@@ -6,8 +6,6 @@ it touches, so every permission is visible where the pieces meet.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -22,19 +20,21 @@ from infra.compliance import (
     grant_policy_of,
 )
 from infra.grants import grant_key
+from infra.runtime_code import REPO_ROOT, runtime_path
 
 GLUE_VERSION = "5.1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The importable part of the job code: the schema contract and the ETL package, nothing else.
+# Glue job entry points live in etl/; --extra-py-files ships what they import: the dataset
+# contract (dataset/schema*.py, standard library only) and the etl package, nothing else.
+ETL_PACKAGE = "etl"
 _LIBRARY_FILES = [
     "*",
     ".*",
     "**/__pycache__",
     "!dataset",
     "!dataset/__init__.py",
-    "!dataset/schema.py",
-    "!etl",
-    "!etl/*.py",
+    "!dataset/schema*.py",
+    f"!{ETL_PACKAGE}",
+    f"!{ETL_PACKAGE}/*.py",
 ]
 
 
@@ -75,6 +75,8 @@ class GlueJobLibrary(Construct):
 
 
 class GlueEtlJob(Construct):
+    """One Glue job running `etl/<script>`; its role may use its code, its logs and the logs key."""
+
     def __init__(
         self,
         scope: Construct,
@@ -91,16 +93,42 @@ class GlueEtlJob(Construct):
         timeout_minutes: int = 60,
     ) -> None:
         super().__init__(scope, construct_id)
-        script_path = REPO_ROOT / script
-        if not script_path.is_file():
-            raise ValueError(f"{self.node.path}: Glue script {script} does not exist")
-        self.script = s3_assets.Asset(self, "Script", path=str(script_path))
+        self.script = s3_assets.Asset(self, "Script", path=str(runtime_path(f"{ETL_PACKAGE}/{script}")))
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description=f"Glue job {construct_id}: only the data it reads and writes",
         )
+        self._grant_code_and_logs(library, logs_key)
+        self.job = glue.CfnJob(
+            self,
+            "Job",
+            role=self.role.role_arn,
+            description=description,
+            glue_version=GLUE_VERSION,
+            command=glue.CfnJob.JobCommandProperty(
+                name="glueetl", python_version="3", script_location=self.script.s3_object_url
+            ),
+            default_arguments={
+                "--job-language": "python",
+                "--extra-py-files": library.asset.s3_object_url,
+                "--enable-metrics": "true",
+                "--enable-observability-metrics": "true",
+                "--enable-continuous-cloudwatch-log": "true",
+                "--job-bookmark-option": "job-bookmark-disable",
+                **arguments,
+            },
+            security_configuration=security.name,
+            worker_type=worker_type,
+            number_of_workers=workers,
+            timeout=timeout_minutes,
+            max_retries=0,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=2),
+        )
+        self.job.add_resource_dependency(security.configuration)
+
+    def _grant_code_and_logs(self, library: GlueJobLibrary, logs_key: kms.IKey) -> None:
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="JobCode",
@@ -135,33 +163,6 @@ class GlueEtlJob(Construct):
         for resource in (log_groups, f"{log_groups}:*"):
             acknowledge_resource_wildcard(policy, stack.resolve(resource), Finding.GLUE_JOB_LOG_GROUPS)
         acknowledge_grant_policy(self.role, Finding.LAKE_FORMATION_DATA_ACCESS)
-
-        self.job = glue.CfnJob(
-            self,
-            "Job",
-            role=self.role.role_arn,
-            description=description,
-            glue_version=GLUE_VERSION,
-            command=glue.CfnJob.JobCommandProperty(
-                name="glueetl", python_version="3", script_location=self.script.s3_object_url
-            ),
-            default_arguments={
-                "--job-language": "python",
-                "--extra-py-files": library.asset.s3_object_url,
-                "--enable-metrics": "true",
-                "--enable-observability-metrics": "true",
-                "--enable-continuous-cloudwatch-log": "true",
-                "--job-bookmark-option": "job-bookmark-disable",
-                **arguments,
-            },
-            security_configuration=security.name,
-            worker_type=worker_type,
-            number_of_workers=workers,
-            timeout=timeout_minutes,
-            max_retries=0,
-            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=2),
-        )
-        self.job.add_resource_dependency(security.configuration)
 
     @property
     def job_name(self) -> str:

@@ -21,8 +21,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, grant_policy_of
-from infra.constructs.glue_etl_job import GlueEtlJob
-from infra.constructs.log_retention import retention
+from infra.constructs.foundation.log_retention import retention
+from infra.constructs.lake.glue_etl_job import GlueEtlJob
 from infra.template_hygiene import keep_only_dependencies
 
 FEATURES_READY_SOURCE = "telecom-ml.data-lake"
@@ -55,7 +55,30 @@ class LakeOrchestration(Construct):
             master_key=data_key,
             enforce_ssl=True,
         )
+        definition = self._definition(conform_job, features_job, features_location, features_table)
+        log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            encryption_key=logs_key,
+            retention=retention(log_retention_days),
+            removal_policy=removal,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=cdk.Duration.hours(4),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        acknowledge_grant_policy(self.state_machine.role, Finding.XRAY_AND_LOG_DELIVERY_WILDCARDS)
+        keep_only_dependencies(self.state_machine, grant_policy_of(self.state_machine.role))
+        self._start_on_new_snapshots(raw_bucket, snapshot_prefix, data_key, removal)
 
+    def _definition(
+        self, conform_job: GlueEtlJob, features_job: GlueEtlJob, features_location: str, features_table: str
+    ) -> sfn.IChainable:
+        """conform -> features -> announce FeaturesReady; a failed job notifies, then fails the execution."""
         raw_object = sfn.JsonPath.format(
             "s3://{}/{}", sfn.JsonPath.string_at("$.detail.bucket.name"), sfn.JsonPath.string_at("$.detail.object.key")
         )
@@ -93,7 +116,13 @@ class LakeOrchestration(Construct):
             ],
             result_path=sfn.JsonPath.DISCARD,
         )
-        notify = tasks.SnsPublish(
+        notify = self._notify_failure()
+        conform.add_catch(notify, result_path="$.error")
+        build_features.add_catch(notify, result_path="$.error")
+        return conform.next(build_features).next(announce).next(sfn.Succeed(self, "FeaturesReady"))
+
+    def _notify_failure(self) -> sfn.Chain:
+        return tasks.SnsPublish(
             self,
             "NotifyFailure",
             topic=self.failure_topic,
@@ -107,29 +136,11 @@ class LakeOrchestration(Construct):
             ),
             result_path=sfn.JsonPath.DISCARD,
         ).next(sfn.Fail(self, "EtlFailed", error="EtlFailed", cause="A Glue job failed; see the failure topic"))
-        conform.add_catch(notify, result_path="$.error")
-        build_features.add_catch(notify, result_path="$.error")
 
-        log_group = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            encryption_key=logs_key,
-            retention=retention(log_retention_days),
-            removal_policy=removal,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(
-                conform.next(build_features).next(announce).next(sfn.Succeed(self, "FeaturesReady"))
-            ),
-            timeout=cdk.Duration.hours(4),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-        )
-        acknowledge_grant_policy(self.state_machine.role, Finding.XRAY_AND_LOG_DELIVERY_WILDCARDS)
-        keep_only_dependencies(self.state_machine, grant_policy_of(self.state_machine.role))
-
+    def _start_on_new_snapshots(
+        self, raw_bucket: s3.IBucket, snapshot_prefix: str, data_key: kms.IKey, removal: cdk.RemovalPolicy
+    ) -> None:
+        """EventBridge starts an execution per new object under the prefix; undeliverable events are kept."""
         self.dead_letters = sqs.Queue(
             self,
             "UndeliveredEvents",

@@ -19,7 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.compliance import acknowledge_grant_policy, grant_policy_of
-from infra.constructs.log_retention import retention
+from infra.constructs.foundation.log_retention import retention
 from infra.grants import acknowledge_objects_under
 
 CDR_PREFIX = "cdr/"
@@ -44,7 +44,6 @@ class CdrStream(Construct):
         destroy_on_removal: bool,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         log_group = logs.LogGroup(
             self,
             "DeliveryLogs",
@@ -53,8 +52,16 @@ class CdrStream(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN,
         )
         log_stream = log_group.add_stream("S3Delivery")
+        self.role = self._delivery_role(bucket, data_key, log_group, log_stream)
+        self.delivery_stream = self._delivery_stream(
+            bucket, data_key, log_group, log_stream, buffer_seconds, buffer_mib
+        )
 
-        self.role = iam.Role(
+    def _delivery_role(
+        self, bucket: s3.IBucket, data_key: kms.IKey, log_group: logs.LogGroup, log_stream: logs.LogStream
+    ) -> iam.Role:
+        stack = cdk.Stack.of(self)
+        role = iam.Role(
             self,
             "DeliveryRole",
             assumed_by=iam.ServicePrincipal(
@@ -62,24 +69,24 @@ class CdrStream(Construct):
             ),
             description="Firehose puts CDR objects under cdr/ and cdr-errors/ of the raw CDR zone",
         )
-        self.role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
                 resources=[bucket.bucket_arn],
             )
         )
         object_arns = [bucket.arn_for_objects(f"{p}*") for p in (CDR_PREFIX, ERROR_ROOT)]
-        self.role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=object_arns)
         )
-        self.role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[data_key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
             )
         )
-        self.role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["logs:PutLogEvents"],
                 resources=[
@@ -93,14 +100,24 @@ class CdrStream(Construct):
             )
         )
         for prefix in (CDR_PREFIX, ERROR_ROOT):
-            acknowledge_objects_under(self.role, bucket, prefix)
-        acknowledge_grant_policy(self.role)
+            acknowledge_objects_under(role, bucket, prefix)
+        acknowledge_grant_policy(role)
+        return role
 
+    def _delivery_stream(
+        self,
+        bucket: s3.IBucket,
+        data_key: kms.IKey,
+        log_group: logs.LogGroup,
+        log_stream: logs.LogStream,
+        buffer_seconds: int,
+        buffer_mib: int,
+    ) -> firehose.CfnDeliveryStream:
         processors = [
             _processor("MetadataExtraction", MetadataExtractionQuery=EVENT_DATE_QUERY, JsonParsingEngine="JQ-1.6"),
             _processor("AppendDelimiterToRecord", Delimiter="\\n"),
         ]
-        self.delivery_stream = firehose.CfnDeliveryStream(
+        stream = firehose.CfnDeliveryStream(
             self,
             "Stream",
             delivery_stream_type="DirectPut",
@@ -134,8 +151,8 @@ class CdrStream(Construct):
                 ),
             ),
         )
-        self.delivery_stream.node.add_dependency(grant_policy_of(self.role))
-
+        stream.node.add_dependency(grant_policy_of(self.role))
+        return stream
 
 
 def _processor(kind: str, **parameters: str) -> firehose.CfnDeliveryStream.ProcessorProperty:

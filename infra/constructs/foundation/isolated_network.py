@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra.compliance import acknowledge_grant_policy
 from infra.config import NetworkConfig
-from infra.constructs.log_retention import retention
+from infra.constructs.foundation.log_retention import retention
 from infra.template_hygiene import drop_cdk_handler_role_dependency
 
 # Config name -> interface endpoint service. Names are the config contract (docs/configuration.md).
@@ -72,7 +72,14 @@ class IsolatedNetwork(Construct):
             assert isinstance(cfn_subnet, cdk.CfnResource)
             cfn_subnet.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3010"]}})
         drop_cdk_handler_role_dependency(cdk.Stack.of(self), "Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        self._add_flow_logs(config, logs_key, removal_policy)
+        self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.isolated_subnets]
+        )
+        self._add_interface_endpoints(config)
 
+    def _add_flow_logs(self, config: NetworkConfig, logs_key: kms.IKey, removal_policy: cdk.RemovalPolicy) -> None:
         flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
@@ -87,11 +94,8 @@ class IsolatedNetwork(Construct):
         )
         assert isinstance(flow_log.iam_role, iam.Role)
         acknowledge_grant_policy(flow_log.iam_role)
-        self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        self.vpc.add_gateway_endpoint(
-            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.isolated_subnets]
-        )
 
+    def _add_interface_endpoints(self, config: NetworkConfig) -> None:
         # One security group for all interface endpoints: HTTPS from inside the VPC only.
         # The CIDR is the literal from config (not a token) so policy checks can read it.
         self.endpoint_security_group = ec2.SecurityGroup(

@@ -1,0 +1,1 @@
+"""Foundation building blocks: keys, network, secure buckets, log retention."""

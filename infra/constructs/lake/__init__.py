@@ -1,0 +1,1 @@
+"""Data lake constructs: zones, catalog, Glue ETL, Lake Formation, Athena, CDR stream, orchestration."""

@@ -1,0 +1,101 @@
+"""The lake's two Glue jobs with what they share: the pseudonymisation key, the dataset schema
+as JSON, the security configuration and the job library.
+
+Job roles start empty: the composing stack grants them the zones they touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.compliance import Finding, acknowledge
+from infra.config import DataLakeConfig
+from infra.constructs.lake.glue_etl_job import GlueEtlJob, GlueJobLibrary, GlueSecurity
+from infra.constructs.lake.schema_asset import SchemaAsset
+from infra.logical_ids import TransparentGroup
+
+
+@dataclass(frozen=True)
+class LakeLocations:
+    """Where the jobs read and write, as s3:// URIs (the jobs' --*_uri arguments)."""
+
+    curated: str
+    features: str
+    quarantine: str
+    cdr: str
+    cdr_quarantine: str
+
+
+class LakeEtl(TransparentGroup):
+    """conform (raw snapshot -> curated + quarantine) and features (curated + CDR usage -> features).
+
+    Transparent: the secret and the jobs keep the logical ids they were deployed with.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        config: DataLakeConfig,
+        schema_file: Path,
+        locations: LakeLocations,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        destroy_on_removal: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.pseudonymisation_key = secretsmanager.Secret(
+            self,
+            "PseudonymisationKey",
+            description="Keyed-hash (HMAC) key that pseudonymises subscriber identifiers in the lake",
+            encryption_key=data_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN,
+        )
+        acknowledge(self.pseudonymisation_key, Finding.PSEUDONYMISATION_KEY_NOT_ROTATED)
+        self.schema = SchemaAsset(self, "DatasetSchema", schema_file=schema_file).asset
+        security = GlueSecurity(
+            self, "GlueSecurity", name=f"telecom-ml-{env_name}-etl", data_key=data_key, logs_key=logs_key
+        )
+        library = GlueJobLibrary(self, "GlueLibrary")
+        shared_arguments = {
+            "--schema_uri": self.schema.s3_object_url,
+            "--pseudonymisation_secret_id": self.pseudonymisation_key.secret_arn,
+            "--curated_uri": locations.curated,
+        }
+        job_options = {
+            "library": library,
+            "security": security,
+            "logs_key": logs_key,
+            "worker_type": config.glue_worker_type,
+            "workers": config.glue_workers,
+        }
+        self.conform_job = GlueEtlJob(
+            self,
+            "ConformSubscribers",
+            script="glue_conform.py",
+            description="Conform a raw subscriber snapshot: schema, types, data-quality gate, pseudonymisation",
+            arguments={**shared_arguments, "--quarantine_uri": locations.quarantine},
+            **job_options,  # type: ignore[arg-type]
+        )
+        self.features_job = GlueEtlJob(
+            self,
+            "BuildFeatures",
+            script="glue_features.py",
+            description="Aggregate CDR usage and join it with curated subscribers into the training table",
+            arguments={
+                **shared_arguments,
+                "--cdr_uri": locations.cdr,
+                "--cdr_quarantine_uri": locations.cdr_quarantine,
+                "--features_uri": locations.features,
+            },
+            **job_options,  # type: ignore[arg-type]
+        )

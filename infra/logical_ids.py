@@ -1,0 +1,79 @@
+"""Logical ids that survive re-composition: grouping constructs that stay out of their children's ids.
+
+CloudFormation knows a resource by its logical id, and CDK derives that id from the construct path
+below the stack. Moving a bucket under a new grouping construct would change its id, and the next
+deploy would create a new, empty bucket and orphan the old one (a named resource, such as a Glue
+security configuration, would fail to deploy at all). A `TransparentGroup` groups constructs for
+the reader of the code without entering their logical ids, so a stack can be re-composed without
+replacing anything it has deployed. Only stacks derived from `StableIdStack` accept such groups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import aws_cdk as cdk
+from constructs import Construct
+
+# CDK's documented id scheme: path components below the stack; "Default" is left out entirely,
+# "Resource" only from the human-readable part; an 8-character md5 of the path ends the id.
+_HIDDEN = "Default"
+_HIDDEN_FROM_HUMANS = "Resource"
+_HASH_CHARS = 8
+_MAX_HUMAN_CHARS = 240
+_MAX_ID_CHARS = 255
+
+
+def make_logical_id(components: list[str]) -> str:
+    """The logical id CDK allocates to an element at this path below its stack."""
+    parts = [c for c in components if c != _HIDDEN]
+    if not parts:
+        raise ValueError("a logical id needs at least one path component")
+    if len(parts) == 1:
+        alone = _alphanumeric(parts[0])
+        if len(alone) <= _MAX_ID_CHARS:
+            return alone
+    digest = hashlib.md5("/".join(parts).encode(), usedforsecurity=False).hexdigest()[:_HASH_CHARS].upper()
+    human: list[str] = []
+    for part in parts:
+        if not human or not human[-1].endswith(part):
+            human.append(part)
+    readable = "".join(_alphanumeric(p) for p in human if p != _HIDDEN_FROM_HUMANS)
+    return readable[:_MAX_HUMAN_CHARS] + digest
+
+
+def _alphanumeric(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", text)
+
+
+class StableIdStack(cdk.Stack):
+    """A stack whose `TransparentGroup`s do not enter the logical ids of the resources they hold."""
+
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self._transparent: set[tuple[str, ...]] = set()
+        self._stack_depth = len(self.node.path.split("/"))
+
+    def register_transparent(self, group: TransparentGroup) -> None:
+        self._transparent.add(tuple(group.node.path.split("/")[self._stack_depth :]))
+
+    def _allocate_logical_id(self, cfn_element: cdk.CfnElement) -> str:
+        below_stack = cfn_element.node.path.split("/")[self._stack_depth :]
+        kept = [
+            part for depth, part in enumerate(below_stack) if tuple(below_stack[: depth + 1]) not in self._transparent
+        ]
+        if len(kept) == len(below_stack):
+            return super()._allocate_logical_id(cfn_element)
+        return make_logical_id(kept)
+
+
+class TransparentGroup(Construct):
+    """Groups constructs in code; the resources inside keep the logical ids they had without the group."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        if not isinstance(stack, StableIdStack):
+            raise TypeError(f"{self.node.path}: a TransparentGroup must live in a StableIdStack")
+        stack.register_transparent(self)
