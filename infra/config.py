@@ -186,6 +186,27 @@ class MlConfig(_Strict):
         return _instance_type_check(value, CPU_INSTANCE_FAMILIES + TRAINING_ACCELERATED_FAMILIES, "training")
 
 
+class NotificationConfig(_Strict):
+    """One subscriber of the environment's ops topic."""
+
+    protocol: Literal["email", "https"]
+    endpoint: str
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> NotificationConfig:
+        if self.protocol == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", self.endpoint):
+            raise ValueError(f"'{self.endpoint}' is not an email address")
+        if self.protocol == "https" and not re.fullmatch(r"https://[^\s/]+(/\S*)?", self.endpoint):
+            raise ValueError(f"'{self.endpoint}' is not an https:// URL")
+        return self
+
+
+class OpsConfig(_Strict):
+    """Where alarms and operational notices go: one SNS topic per environment."""
+
+    notifications: tuple[NotificationConfig, ...] = ()
+
+
 class EnvironmentConfig(_Strict):
     """Everything one environment's stacks need, as typed values."""
 
@@ -197,6 +218,7 @@ class EnvironmentConfig(_Strict):
     log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 365
     access_logs: LifecycleConfig = LifecycleConfig(glacier_after_days=90, expire_after_days=730)
     network: NetworkConfig
+    ops: OpsConfig = OpsConfig()
     data_lake: DataLakeConfig
     ml: MlConfig
     tags: dict[str, str] = {}

@@ -20,6 +20,7 @@ from constructs import Construct
 from dataset.schema import DatasetSchema
 from infra.compliance import Finding, acknowledge_bucket_notifications, acknowledge_grant_policy
 from infra.config import DataLakeConfig
+from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.lake.athena_workgroup import AthenaWorkgroup
 from infra.constructs.lake.cdr_stream import CDR_PREFIX, CdrStream
 from infra.constructs.lake.lake_catalog import LakeCatalog
@@ -49,6 +50,7 @@ class DataLakeStack(StableIdStack):
         data_key: kms.IKey,
         logs_key: kms.IKey,
         access_logs: s3.IBucket,
+        ops: OpsNotifications,
         log_retention_days: int,
         destroy_on_removal: bool,
         **kwargs: object,
@@ -58,6 +60,8 @@ class DataLakeStack(StableIdStack):
         # rather than back into the key policies (which would make the stacks depend on each other).
         self.add_stack_dependency(cdk.Stack.of(data_key))
         self.sagemaker_role = import_sagemaker_role(self, env_name)
+        self.ops = ops
+        self.ops_topic = ops.import_topic(self)
         self.dataset = schema.name
         self.zones = LakeZones(
             self,
@@ -232,11 +236,13 @@ class DataLakeStack(StableIdStack):
             features_job=self.etl.features_job,
             features_location=self.locations.features,
             features_table=f"{self.catalog.database_name}.{self.catalog.features_table_name}",
+            ops_topic=self.ops_topic,
             data_key=data_key,
             logs_key=logs_key,
             log_retention_days=log_retention_days,
             destroy_on_removal=destroy_on_removal,
         )
+        self.ops.grant_publish(self.orchestration.state_machine.role)
         self._alarm_on_undelivered_events()
 
     def _alarm_on_undelivered_events(self) -> None:
@@ -252,4 +258,4 @@ class DataLakeStack(StableIdStack):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        undelivered.add_alarm_action(cw_actions.SnsAction(self.orchestration.failure_topic))
+        undelivered.add_alarm_action(cw_actions.SnsAction(self.ops_topic))

@@ -9,9 +9,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import LifecycleConfig, NetworkConfig
+from infra.config import LifecycleConfig, NetworkConfig, OpsConfig
 from infra.constructs.foundation.encryption_keys import EncryptionKeys
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
+from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.foundation.secure_bucket import SecureBucket
 from infra.sagemaker_role import sagemaker_role_name
 
@@ -24,6 +25,7 @@ class FoundationStack(cdk.Stack):
         *,
         env_name: str,
         network: NetworkConfig,
+        ops: OpsConfig,
         availability_zones: tuple[str, str],
         access_log_lifecycle: LifecycleConfig,
         destroy_on_removal: bool,
@@ -58,6 +60,10 @@ class FoundationStack(cdk.Stack):
             lifecycle=LifecycleConfig(intelligent_tiering_after_days=0),
             destroy_on_removal=destroy_on_removal,
         ).bucket
+
+        self.ops = OpsNotifications(
+            self, "Ops", env_name=env_name, notifications=ops.notifications, destroy_on_removal=destroy_on_removal
+        )
 
         # The one identity SageMaker Pipelines, Processing, Training and endpoints run as. It starts
         # with no permissions; each stack that owns data grants it exactly what the ML steps need.

@@ -1,13 +1,17 @@
 """A new raw subscriber snapshot -> conform job -> feature job -> "features ready" event.
 
 EventBridge starts a Step Functions state machine for every object created under the raw
-snapshot prefix. A failed job notifies the failure topic; an event EventBridge cannot deliver
-lands in an encrypted dead-letter queue instead of being dropped.
+snapshot prefix. A failed job notifies the environment's ops topic from inside the execution;
+independently of the execution, a CloudWatch alarm on failed, timed-out or aborted executions
+and an EventBridge rule on failed Glue job runs publish there too. An event EventBridge cannot
+deliver lands in an encrypted dead-letter queue instead of being dropped.
 """
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -41,6 +45,7 @@ class LakeOrchestration(Construct):
         features_job: GlueEtlJob,
         features_location: str,
         features_table: str,
+        ops_topic: sns.ITopic,
         data_key: kms.IKey,
         logs_key: kms.IKey,
         log_retention_days: int,
@@ -48,13 +53,7 @@ class LakeOrchestration(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
-        self.failure_topic = sns.Topic(
-            self,
-            "Failures",
-            display_name="Telecom ML data lake ETL failures",
-            master_key=data_key,
-            enforce_ssl=True,
-        )
+        self.ops_topic = ops_topic
         definition = self._definition(conform_job, features_job, features_location, features_table)
         log_group = logs.LogGroup(
             self,
@@ -74,6 +73,7 @@ class LakeOrchestration(Construct):
         acknowledge_grant_policy(self.state_machine.role, Finding.XRAY_AND_LOG_DELIVERY_WILDCARDS)
         keep_only_dependencies(self.state_machine, grant_policy_of(self.state_machine.role))
         self._start_on_new_snapshots(raw_bucket, snapshot_prefix, data_key, removal)
+        self._alert_on_failures(conform_job, features_job)
 
     def _definition(
         self, conform_job: GlueEtlJob, features_job: GlueEtlJob, features_location: str, features_table: str
@@ -125,7 +125,7 @@ class LakeOrchestration(Construct):
         return tasks.SnsPublish(
             self,
             "NotifyFailure",
-            topic=self.failure_topic,
+            topic=self.ops_topic,
             subject="Telecom ML data lake ETL failed",
             message=sfn.TaskInput.from_object(
                 {
@@ -173,3 +173,48 @@ class LakeOrchestration(Construct):
         events_role = self.state_machine.node.find_child("EventsRole")
         assert isinstance(events_role, iam.Role)
         acknowledge_grant_policy(events_role)
+
+    def _alert_on_failures(self, *jobs: GlueEtlJob) -> None:
+        """Alerts that do not depend on the execution reaching its catch: alarm + job-state rule."""
+        failed = cloudwatch.MathExpression(
+            expression="failed + timedout + aborted",
+            using_metrics={
+                "failed": self.state_machine.metric_failed(),
+                "timedout": self.state_machine.metric_timed_out(),
+                "aborted": self.state_machine.metric_aborted(),
+            },
+            period=cdk.Duration.minutes(5),
+            label="ETL executions failed, timed out or aborted",
+        )
+        self.failed_executions_alarm = cloudwatch.Alarm(
+            self,
+            "FailedExecutionsAlarm",
+            alarm_description="An ETL state machine execution failed, timed out or was aborted",
+            metric=failed,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.failed_executions_alarm.add_alarm_action(cw_actions.SnsAction(self.ops_topic))
+        self.failed_job_rule = events.Rule(
+            self,
+            "OnFailedGlueJob",
+            description="A lake Glue job run failed, timed out or errored",
+            event_pattern=events.EventPattern(
+                source=["aws.glue"],
+                detail_type=["Glue Job State Change"],
+                detail={"jobName": [job.job_name for job in jobs], "state": ["FAILED", "TIMEOUT", "ERROR"]},
+            ),
+            targets=[
+                targets.SnsTopic(
+                    self.ops_topic,
+                    message=events.RuleTargetInput.from_text(
+                        f"Glue job {events.EventField.from_path('$.detail.jobName')} run "
+                        f"{events.EventField.from_path('$.detail.jobRunId')} ended "
+                        f"{events.EventField.from_path('$.detail.state')}: "
+                        f"{events.EventField.from_path('$.detail.message')}"
+                    ),
+                )
+            ],
+        )
