@@ -9,7 +9,15 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
-from infra.compliance import Finding, acknowledge, enable_compliance_gate
+from infra.compliance import (
+    ACKNOWLEDGEMENTS_CONTEXT,
+    ACTIONS_ALLOWED_ON_ANY_RESOURCE,
+    SKIPPED_ACKNOWLEDGEMENTS,
+    Finding,
+    acknowledge,
+    acknowledge_grant_policy,
+    enable_compliance_gate,
+)
 from tests.infra.conftest import Assembly
 
 
@@ -77,3 +85,69 @@ def test_wildcard_policy_fails_the_aws_solutions_pack(tmp_path) -> None:
     report = json.loads((tmp_path / "validation-report.json").read_text())
     rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
     assert "AwsSolutions-IAM5[Resource::*]" in rules
+
+
+def test_a_new_wildcard_statement_fails_synth_even_where_iam5_is_acknowledged(tmp_path) -> None:
+    """An acknowledged IAM5[Resource::*] on a policy cannot hide a new "*" statement in it."""
+
+    def build(stack: cdk.Stack) -> None:
+        role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["lakeformation:GetDataAccess"], resources=["*"]))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+        acknowledge_grant_policy(role, Finding.LAKE_FORMATION_DATA_ACCESS)
+
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        _tiny_app(tmp_path, build).synth()
+    assert "s3:GetObject on Resource '*' is not on the allow-list" in (tmp_path / "validation-report.json").read_text()
+
+
+def test_put_metric_data_on_any_resource_needs_its_namespace_condition(tmp_path) -> None:
+    def build(stack: cdk.Stack) -> None:
+        role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
+        acknowledge_grant_policy(role, Finding.LAKE_FORMATION_DATA_ACCESS)
+
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        _tiny_app(tmp_path, build).synth()
+    assert "needs a cloudwatch:namespace condition" in (tmp_path / "validation-report.json").read_text()
+
+
+def test_every_wildcard_statement_in_the_app_is_on_the_allow_list(assembly: Assembly) -> None:
+    seen: set[str] = set()
+    for path in assembly.template_files():
+        for resource in json.loads(path.read_text())["Resources"].values():
+            props = resource.get("Properties", {})
+            kind = resource["Type"]
+            docs = [props["PolicyDocument"]] if kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") else []
+            docs += [p["PolicyDocument"] for p in props.get("Policies", []) if kind == "AWS::IAM::Role"]
+            for statement in (s for d in docs for s in d["Statement"]):
+                targets = statement["Resource"]
+                if "*" in (targets if isinstance(targets, list) else [targets]):
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    seen.update(actions)
+    assert seen and seen <= ACTIONS_ALLOWED_ON_ANY_RESOURCE, sorted(seen - ACTIONS_ALLOWED_ON_ANY_RESOURCE)
+
+
+def test_every_acknowledgement_is_used(tmp_path) -> None:
+    """Synthesize with acknowledgements off: every one the app makes must match an open finding."""
+    import app as cdk_app
+    from infra.config import load_all
+    from tests.conftest import ROOT
+
+    SKIPPED_ACKNOWLEDGEMENTS.clear()
+    application = cdk_app.new_app(outdir=str(tmp_path))
+    application.node.set_context(ACKNOWLEDGEMENTS_CONTEXT, "off")
+    cdk_app.add_environments(application, load_all(ROOT / "config"))
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        application.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    findings = {
+        (construct["constructPath"].lstrip("/"), violation["ruleName"])
+        for plugin in report["pluginReports"]
+        for violation in plugin.get("violations", [])
+        for construct in violation["violatingConstructs"]
+    }
+    intended = {(path, rule_id.split("::", 1)[1]) for path, rule_id in SKIPPED_ACKNOWLEDGEMENTS}
+    assert len(intended) > 50, "the synth recorded no acknowledgements"
+    unused = sorted(intended - findings)
+    assert not unused, f"acknowledgements that match no finding: {unused}"

@@ -61,7 +61,7 @@ class SecureBucket(Construct):
         )
         acknowledge(self.bucket, Finding.BUCKET_REPLICATION)
         if access_log_destination:
-            acknowledge(self.bucket, Finding.ACCESS_LOG_BUCKET_SSE_S3, Finding.ACCESS_LOG_BUCKET_NO_SELF_LOGGING)
+            acknowledge(self.bucket, Finding.ACCESS_LOG_BUCKET_SSE_S3)
 
 
 def _retention(lock: ObjectLockConfig | None) -> s3.ObjectLockRetention:
