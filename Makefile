@@ -90,10 +90,10 @@ lock: | $(UV)
 	@cp $(LOCK) build/$(LOCK) 2>/dev/null || true
 	$(UV) pip compile requirements-dev.txt --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
-		--output-file build/$(LOCK) $(if $(UPGRADE),--upgrade)
+		--output-file build/$(LOCK) $(if $(UPGRADE),--upgrade) >/dev/null
 	@grep -q '^torch==[^ ]*+cpu ' build/$(LOCK) || { echo "torch did not resolve to the CPU build" \
 		"(+cpu): set UV_FIND_LINKS to a location holding it, see README.md 'CPU torch'"; exit 1; }
-	@mv build/$(LOCK) $(LOCK)
+	@cmp -s build/$(LOCK) $(LOCK) && echo "$(LOCK) unchanged" || mv build/$(LOCK) $(LOCK)
 
 synth: setup
 	cdk synth --quiet $(CDK_ENV_ARG)
