@@ -82,9 +82,9 @@ node_modules/.installed: package.json package-lock.json
 
 # Re-resolves with the current pins as preferences, so only what requirements*.txt changed moves (UPGRADE=1
 # moves everything). The lock targets Linux x86_64 / CPython 3.11 wherever it is made, and replaces the old one
-# only if torch resolved to the CPU build. torch's hash is that of the CPU wheel file: PyTorch publishes one
-# file per version and platform, so a find-links copy of it and PyTorch's CPU index agree; a different file
-# fails `make setup` with a hash mismatch instead of being installed.
+# only if torch resolved to the CPU build. torch's hash is that of the CPU wheel file it resolved: PyTorch
+# publishes one file per version and platform, so an unmodified copy of it (a find-links directory) and PyTorch's
+# CPU index give the same hash; any other file fails `make setup` with a hash mismatch instead of being installed.
 lock: | $(UV)
 	@mkdir -p build
 	@cp $(LOCK) build/$(LOCK) 2>/dev/null || true
