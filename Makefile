@@ -5,33 +5,95 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+LOCK := requirements-dev.lock
 NODE_BIN := $(CURDIR)/node_modules/.bin
 # The CDK CLI and the jsii runtime both run on the pinned Node 22 from package.json.
 export PATH := $(NODE_BIN):$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export PYTHONDONTWRITEBYTECODE := 1
+
+# The lock pins torch to PyTorch's CPU build (2.13.0+cpu), which PyPI does not carry. uv does not read pip's
+# configuration: where pip is pointed at a directory holding that wheel (PIP_FIND_LINKS, space-separated), hand
+# the same locations to uv (UV_FIND_LINKS, comma-separated); otherwise uv takes torch from PyTorch's CPU index.
+comma := ,
+space := $() $()
+ifdef PIP_FIND_LINKS
+export UV_FIND_LINKS ?= $(subst $(space),$(comma),$(strip $(PIP_FIND_LINKS)))
+endif
+ifndef UV_FIND_LINKS
+export UV_TORCH_BACKEND ?= cpu
+endif
+
 ENV ?=
 CDK_ENV_ARG := $(if $(ENV),--context env=$(ENV),)
+# deploy/destroy refuse before doing anything unless ENV names a config/<env>.yaml.
+ifneq ($(filter deploy destroy,$(MAKECMDGOALS)),)
+ifeq ($(ENV),)
+$(error ENV is required: make $(firstword $(filter deploy destroy,$(MAKECMDGOALS))) ENV=dev (a config/<env>.yaml name))
+endif
+ifeq ($(wildcard config/$(ENV).yaml),)
+$(error no config/$(ENV).yaml: ENV names an environment file in config/)
+endif
+endif
+# The stage of one environment, named like EnvironmentConfig.stage_name: sandbox-eu -> SandboxEu.
+STAGE = $(shell $(PYTHON) -c 'import sys; print("".join(p.capitalize() for p in sys.argv[1].split("-")))' '$(ENV)')
 
-.PHONY: help setup synth demo twin test test-fast lint bench clean
+PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
+MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin
+
+# infra/ is also a folder: every target must be phony.
+.PHONY: help setup lock synth demo twin test unit infra e2e lint bench deploy destroy clean
 
 help:
-	@echo "make demo   - set up, synthesize every environment, run the local ML twin"
-	@echo "make test   - set up and run the whole test suite"
-	@echo "make synth  - synthesize all environments (ENV=prod for one)"
-	@echo "make lint   - ruff + mypy"
-	@echo "make bench  - benchmarks, results under build/bench/"
+	@echo "make setup   - install the locked Python environment (.venv) and the pinned Node/CDK CLI"
+	@echo "make demo    - set up, synthesize every environment, run the local ML twin"
+	@echo "make test    - the whole test suite; 'make unit', 'make infra', 'make e2e' run one part"
+	@echo "make lint    - ruff, mypy, import contracts (import-linter), dependency check (deptry)"
+	@echo "make synth   - synthesize all environments (ENV=prod for one)"
+	@echo "make deploy ENV=dev / make destroy ENV=dev - cdk deploy/destroy that environment's stacks"
+	@echo "make lock    - re-resolve requirements*.txt into $(LOCK) (UPGRADE=1 to move unpinned packages)"
+	@echo "make bench   - benchmarks, results under build/bench/"
+	@echo "make clean   - remove build outputs and caches (keeps .venv and node_modules)"
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Bootstraps uv itself: the version and hashes pinned in the lock, installed with the venv's pip.
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+		|| { echo "this project needs Python 3.11: make setup PYTHON=python3.11"; exit 1; }
+	@echo "==> bootstrapping uv into $(VENV) (version and hashes from $(LOCK))"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null
+	@awk '/^uv==/ {p = 1} p {print} p && !/\\$$/ {exit}' $(LOCK) \
+		| $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r /dev/stdin
+
+# `uv pip sync` makes .venv exactly the lock (it also removes what the lock does not list).
+$(VENV)/.installed: $(LOCK) requirements.txt requirements-dev.txt | $(UV)
+	@$(PYTHON) tools/check_lock.py requirements-dev.txt $(LOCK)
+	@echo "==> installing $(LOCK) into $(VENV) (about a minute from an empty cache)"
+	$(UV) pip sync --python $(PY) --require-hashes $(LOCK)
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "==> installing Node 22 and the CDK CLI into node_modules (package-lock.json)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Re-resolves with the current pins as preferences, so only what requirements*.txt changed moves (UPGRADE=1
+# moves everything). The lock targets Linux x86_64 / CPython 3.11 wherever it is made, and replaces the old one
+# only if torch resolved to the CPU build. torch's hash is that of the CPU wheel file it resolved: PyTorch
+# publishes one file per version and platform, so an unmodified copy of it (a find-links directory) and PyTorch's
+# CPU index give the same hash; any other file fails `make setup` with a hash mismatch instead of being installed.
+lock: | $(UV)
+	@mkdir -p build
+	@cp $(LOCK) build/$(LOCK) 2>/dev/null || true
+	$(UV) pip compile requirements-dev.txt --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+		--output-file build/$(LOCK) $(if $(UPGRADE),--upgrade) >/dev/null
+	@grep -q '^torch==[^ ]*+cpu ' build/$(LOCK) || { echo "torch did not resolve to the CPU build" \
+		"(+cpu): set UV_FIND_LINKS to a location holding it, see README.md 'CPU torch'"; exit 1; }
+	@cmp -s build/$(LOCK) $(LOCK) && echo "$(LOCK) unchanged" || mv build/$(LOCK) $(LOCK)
 
 synth: setup
 	cdk synth --quiet $(CDK_ENV_ARG)
@@ -44,11 +106,28 @@ twin: setup
 	$(PY) -m twin run
 
 test: setup
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PYTEST) $(PYTEST_ARGS)
+
+unit: setup
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+infra: setup
+	$(PYTEST) tests/infra $(PYTEST_ARGS)
+
+e2e: setup
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check .
-	$(PY) -m mypy app.py infra stacks lambdas training_jobs
+	$(PY) -m mypy $(MYPY_PATHS)
+	$(VENV)/bin/lint-imports --no-logo
+	$(PY) -m deptry . --config tools/deptry.toml
+
+deploy: setup
+	cdk deploy --context env=$(ENV) "$(STAGE)/*" $(CDK_ARGS)
+
+destroy: setup
+	cdk destroy --context env=$(ENV) "$(STAGE)/*" $(CDK_ARGS)
 
 bench: setup
 	$(PY) benchmarks/bench_synth.py
@@ -56,4 +135,4 @@ bench: setup
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 clean:
-	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
