@@ -207,6 +207,12 @@ class OpsConfig(_Strict):
     notifications: tuple[NotificationConfig, ...] = ()
 
 
+class SecurityConfig(_Strict):
+    """Who administers this environment's KMS keys (they cannot use them; IAM grants use)."""
+
+    key_admin_role_names: tuple[Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")], ...] = ()
+
+
 class EnvironmentConfig(_Strict):
     """Everything one environment's stacks need, as typed values."""
 
@@ -219,6 +225,7 @@ class EnvironmentConfig(_Strict):
     access_logs: LifecycleConfig = LifecycleConfig(glacier_after_days=90, expire_after_days=730)
     network: NetworkConfig
     ops: OpsConfig = OpsConfig()
+    security: SecurityConfig = SecurityConfig()
     data_lake: DataLakeConfig
     ml: MlConfig
     tags: dict[str, str] = {}

@@ -45,9 +45,26 @@ def acknowledge_objects_under(role: iam.IRole, bucket: s3.IBucket, prefix: str) 
     )
 
 
-def grant_key(role: iam.IRole, key: kms.IKey, *, encrypt: bool) -> None:
-    """Use of one KMS key by exact ARN: decrypt, and for writers encrypt + data keys (SSE-KMS)."""
-    actions = ["kms:Decrypt", "kms:DescribeKey"]
-    if encrypt:
-        actions += ["kms:Encrypt", "kms:GenerateDataKey"]
-    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[key.key_arn]))
+def grant_key(
+    role: iam.IRole,
+    key: kms.IKey,
+    *,
+    via: str,
+    write: bool,
+    context: tuple[str, list[str]] | None = None,
+) -> None:
+    """Use of one key by exact ARN, only through the service `via` (e.g. "s3") and, where that service
+    sets an encryption context, only for the named resources. Readers decrypt; writers also generate
+    data keys (envelope encryption: no service here calls kms:Encrypt)."""
+    region = cdk.Stack.of(role).region
+    actions = ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
+    conditions: dict[str, dict[str, object]] = {"StringEquals": {"kms:ViaService": f"{via}.{region}.amazonaws.com"}}
+    if context is not None:
+        context_key, values = context
+        conditions["ArnLike"] = {f"kms:EncryptionContext:{context_key}": values}
+    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[key.key_arn], conditions=conditions))
+
+
+def s3_context(*buckets: s3.IBucket) -> tuple[str, list[str]]:
+    """SSE-KMS encryption context of objects in `buckets` (bucket ARN with bucket keys, object ARN without)."""
+    return "aws:s3:arn", [arn for b in buckets for arn in (b.bucket_arn, b.arn_for_objects("*"))]

@@ -28,7 +28,7 @@ from infra.constructs.lake.lake_etl import LakeEtl, LakeLocations
 from infra.constructs.lake.lake_formation import LakeGovernance
 from infra.constructs.lake.lake_orchestration import LakeOrchestration
 from infra.constructs.lake.lake_zones import LakeZones
-from infra.grants import grant_key, grant_prefix
+from infra.grants import grant_key, grant_prefix, s3_context
 from infra.logical_ids import StableIdStack
 from infra.sagemaker_role import import_sagemaker_role
 from infra.template_hygiene import drop_cdk_handler_role_dependency
@@ -48,6 +48,7 @@ class DataLakeStack(StableIdStack):
         schema: DatasetSchema,
         schema_file: Path,
         data_key: kms.IKey,
+        secrets_key: kms.IKey,
         logs_key: kms.IKey,
         access_logs: s3.IBucket,
         ops: OpsNotifications,
@@ -82,10 +83,11 @@ class DataLakeStack(StableIdStack):
             schema_file=schema_file,
             locations=self.locations,
             data_key=data_key,
+            secrets_key=secrets_key,
             logs_key=logs_key,
             destroy_on_removal=destroy_on_removal,
         )
-        self._grant_storage(data_key)
+        self._grant_storage(data_key, secrets_key)
         self.governance = LakeGovernance(
             self,
             "LakeFormation",
@@ -150,23 +152,11 @@ class DataLakeStack(StableIdStack):
             cdr_quarantine=f"s3://{zones.quarantine.bucket_name}/{dataset}/cdr/",
         )
 
-    def _grant_storage(self, data_key: kms.IKey) -> None:
-        """Every S3 and KMS permission of the lake's readers and writers."""
-        conform, features = self.etl.conform_job.role, self.etl.features_job.role
-        zones, dataset, schema = self.zones, self.dataset, self.etl.schema
-        for job_role in (conform, features):
-            job_role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[schema.bucket.arn_for_objects(schema.s3_object_key)]
-                )
-            )
-            job_role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[self.etl.pseudonymisation_key.secret_arn],
-                )
-            )
-            grant_key(job_role, data_key, encrypt=True)
+    def _grant_storage(self, data_key: kms.IKey, secrets_key: kms.IKey) -> None:
+        """Every S3, secret and KMS permission of the lake's readers and writers."""
+        conform: iam.IRole = self.etl.conform_job.role
+        features: iam.IRole = self.etl.features_job.role
+        zones, dataset, schema, secret = self.zones, self.dataset, self.etl.schema, self.etl.pseudonymisation_key
         # (who, zone, key prefix, read, write)
         object_access: list[tuple[iam.IRole, s3.IBucket, str, bool, bool]] = [
             (conform, zones.raw, SNAPSHOT_PREFIX, True, False),
@@ -176,11 +166,30 @@ class DataLakeStack(StableIdStack):
             (features, zones.raw_cdr, CDR_PREFIX, True, False),
             (features, zones.quarantine, f"{dataset}/cdr/", False, True),
             (features, zones.features, f"{dataset}/", True, True),
+            (self.sagemaker_role, zones.features, f"{dataset}/", True, False),
         ]
+        for job_role in (conform, features):
+            job_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[schema.bucket.arn_for_objects(schema.s3_object_key)]
+                )
+            )
+            job_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                    resources=[secret.secret_arn],
+                )
+            )
+            secret_context = ("SecretARN", [secret.secret_arn])
+            grant_key(job_role, secrets_key, via="secretsmanager", write=False, context=secret_context)
+        self.etl.restrict_secret_to(conform, features)
+        for role in (conform, features, self.sagemaker_role):
+            rows = [row for row in object_access if row[0] is role]
+            buckets = list({id(b): b for _, b, _, _, _ in rows}.values())
+            writes = any(write for *_, write in rows)
+            grant_key(role, data_key, via="s3", write=writes, context=s3_context(*buckets))
         for role, bucket, prefix, read, write in object_access:
             grant_prefix(role, bucket, prefix, read=read, write=write)
-        grant_key(self.sagemaker_role, data_key, encrypt=False)
-        grant_prefix(self.sagemaker_role, zones.features, f"{dataset}/", read=True)
 
     def _grant_tables(self) -> None:
         """Every Lake Formation grant, and the catalog reads that go with them."""

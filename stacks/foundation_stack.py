@@ -9,7 +9,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import LifecycleConfig, NetworkConfig, OpsConfig
+from infra.config import LifecycleConfig, NetworkConfig, OpsConfig, SecurityConfig
 from infra.constructs.foundation.encryption_keys import EncryptionKeys
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
@@ -26,6 +26,7 @@ class FoundationStack(cdk.Stack):
         env_name: str,
         network: NetworkConfig,
         ops: OpsConfig,
+        security: SecurityConfig,
         availability_zones: tuple[str, str],
         access_log_lifecycle: LifecycleConfig,
         destroy_on_removal: bool,
@@ -34,7 +35,13 @@ class FoundationStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
 
-        self.keys = EncryptionKeys(self, "Keys", env_name=env_name, destroy_on_removal=destroy_on_removal)
+        self.keys = EncryptionKeys(
+            self,
+            "Keys",
+            env_name=env_name,
+            admin_role_names=security.key_admin_role_names,
+            destroy_on_removal=destroy_on_removal,
+        )
         self.network = IsolatedNetwork(
             self,
             "Network",
@@ -62,7 +69,12 @@ class FoundationStack(cdk.Stack):
         ).bucket
 
         self.ops = OpsNotifications(
-            self, "Ops", env_name=env_name, notifications=ops.notifications, destroy_on_removal=destroy_on_removal
+            self,
+            "Ops",
+            env_name=env_name,
+            notifications=ops.notifications,
+            key_admin_role_names=security.key_admin_role_names,
+            destroy_on_removal=destroy_on_removal,
         )
 
         # The one identity SageMaker Pipelines, Processing, Training and endpoints run as. It starts

@@ -17,10 +17,10 @@ def foundation(assembly: Assembly, stage: str) -> Template:
 @pytest.mark.parametrize("stage", STAGES)
 def test_rotating_customer_managed_keys_one_per_purpose(assembly: Assembly, stage: str) -> None:
     template = foundation(assembly, stage)
-    template.resource_count_is("AWS::KMS::Key", 4)
+    template.resource_count_is("AWS::KMS::Key", 5)
     template.all_resources_properties("AWS::KMS::Key", {"EnableKeyRotation": True, "RotationPeriodInDays": 365})
     env = stage.lower()
-    for purpose in ("data", "ml", "logs", "ops"):
+    for purpose in ("data", "secrets", "ml", "logs", "ops"):
         template.has_resource_properties("AWS::KMS::Alias", {"AliasName": f"alias/telecom-ml/{env}/{purpose}"})
 
 

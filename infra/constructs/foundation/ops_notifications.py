@@ -16,6 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import NotificationConfig
+from infra.constructs.foundation.encryption_keys import key_policy
 
 # (service principal, ARN pattern of this account's resources that publish through it)
 SERVICE_PUBLISHERS = (
@@ -38,6 +39,7 @@ class OpsNotifications(Construct):
         *,
         env_name: str,
         notifications: tuple[NotificationConfig, ...],
+        key_admin_role_names: tuple[str, ...],
         destroy_on_removal: bool,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -52,6 +54,7 @@ class OpsNotifications(Construct):
             rotation_period=cdk.Duration.days(365),
             pending_window=cdk.Duration.days(30),
             removal_policy=cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN,
+            policy=key_policy(stack, key_admin_role_names),
         )
         self.topic = sns.Topic(
             self,

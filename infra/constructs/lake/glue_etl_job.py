@@ -158,7 +158,7 @@ class GlueEtlJob(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
             )
         )
-        grant_key(self.role, logs_key, encrypt=True)
+        grant_key(self.role, logs_key, via="logs", write=True)
         policy = grant_policy_of(self.role)
         for resource in (log_groups, f"{log_groups}:*"):
             acknowledge_resource_wildcard(policy, stack.resolve(resource), Finding.GLUE_JOB_LOG_GROUPS)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -48,6 +49,7 @@ class LakeEtl(TransparentGroup):
         schema_file: Path,
         locations: LakeLocations,
         data_key: kms.IKey,
+        secrets_key: kms.IKey,
         logs_key: kms.IKey,
         destroy_on_removal: bool,
     ) -> None:
@@ -56,7 +58,7 @@ class LakeEtl(TransparentGroup):
             self,
             "PseudonymisationKey",
             description="Keyed-hash (HMAC) key that pseudonymises subscriber identifiers in the lake",
-            encryption_key=data_key,
+            encryption_key=secrets_key,
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
             removal_policy=cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN,
         )
@@ -98,4 +100,17 @@ class LakeEtl(TransparentGroup):
                 "--features_uri": locations.features,
             },
             **job_options,  # type: ignore[arg-type]
+        )
+
+    def restrict_secret_to(self, *roles: iam.IRole) -> None:
+        """Resource policy: nobody but `roles` reads the key's value, whatever their IAM policies say."""
+        self.pseudonymisation_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheEtlJobsReadTheValue",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["secretsmanager:GetSecretValue"],
+                resources=["*"],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in roles]}},
+            )
         )

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from infra.compliance import acknowledge_grant_policy
-from infra.grants import grant_key, grant_prefix
+from infra.grants import grant_key, grant_prefix, s3_context
 
 
 class LakeGovernance(Construct):
@@ -51,7 +51,9 @@ class LakeGovernance(Construct):
             assumed_by=iam.ServicePrincipal("lakeformation.amazonaws.com"),
             description="Lake Formation reads and writes registered lake locations on behalf of grantees",
         )
-        grant_key(self.data_access_role, data_key, encrypt=True)
+        grant_key(
+            self.data_access_role, data_key, via="s3", write=True, context=s3_context(*locations.values())
+        )
         self.locations: dict[str, lf.CfnResource] = {}
         for name, bucket in sorted(locations.items()):
             grant_prefix(self.data_access_role, bucket, "", read=True, write=True)

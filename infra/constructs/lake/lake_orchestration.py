@@ -151,7 +151,7 @@ class LakeOrchestration(Construct):
             removal_policy=removal,
         )
         acknowledge(self.dead_letters, Finding.QUEUE_IS_A_DEAD_LETTER_QUEUE)
-        data_key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
+        # The data key's policy admits EventBridge rules of this account (Foundation, EncryptionKeys).
         self.rule = events.Rule(
             self,
             "OnRawSnapshot",
