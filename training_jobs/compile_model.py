@@ -9,10 +9,14 @@ model on seeded inputs: if the maximum absolute difference exceeds --tolerance (
 fails (exit 1; bad input or arguments exit 2, see training_jobs.runner). XGBoost artefacts are
 packaged as they are (model.json; CPU endpoints only).
 
+Nothing is pip-installed when a serving container starts (jobs and endpoints may have no egress),
+so a package carries no code/requirements.txt. An XGBoost package must be served by an image that
+already has xgboost: the SageMaker XGBoost image, which runs the custom code/inference.py in
+script mode; metadata.json "compiled" names the xgboost version it was trained with.
+
 model.tar.gz layout (sorted entries, fixed mtimes/owners: byte-identical for identical inputs):
   model.pt | model.json, transformer.json, schema.yaml, metadata.json (+ "compiled" block),
-  code/inference.py, code/transform.py (the handler and the only module it imports),
-  code/requirements.txt (XGBoost packages only).
+  code/ = the serving package's modules (CODE_FILES): the handler and the modules it imports.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ from training_jobs.runner import run_job
 CODE_DIR = Path(__file__).resolve().parents[1] / "serving"
 CODE_FILES = ("inference.py", "transform.py")
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
+# What an XGBoost package needs from its serving image (recorded in metadata.json "compiled").
+XGBOOST_SERVING_IMAGE = ("SageMaker XGBoost image (script mode runs code/inference.py); the image must already "
+                         "have xgboost: nothing is pip-installed when the container starts")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -163,9 +170,9 @@ def package(args: argparse.Namespace) -> dict[str, Any]:
             import xgboost as xgb
 
             shutil.copyfile(model_dir / "model.json", stage / "model.json")
-            (stage / "code" / "requirements.txt").write_text(f"xgboost=={xgb.__version__}\n")
             compiled = {"format": "xgboost-json", "compiler": None, "neuron": False, "batch_size": None,
-                        "max_abs_diff_traced_vs_eager": None}
+                        "max_abs_diff_traced_vs_eager": None, "xgboost": xgb.__version__,
+                        "serving_image": XGBOOST_SERVING_IMAGE}
         else:
             raise JobError(f"{model_dir / METADATA_FILE}: unknown model_type {meta.get('model_type')!r}")
         meta = {**meta, "compiled": compiled}

@@ -87,10 +87,17 @@ def test_neuron_requested_without_torch_neuronx_is_a_clear_error(pt_model, tmp_p
 
 
 def test_xgboost_model_is_packaged_without_tracing(xgb_model, tmp_path):
+    import xgboost
+
     assert compile_model.main(["--model-dir", str(xgb_model), "--output-dir", str(tmp_path)]) == 0
     with tarfile.open(tmp_path / "model.tar.gz") as tar:
         names = set(tar.getnames())
-    assert {"model.json", "code/inference.py", "code/transform.py", "code/requirements.txt"} <= names
+        meta = json.load(tar.extractfile("metadata.json"))  # type: ignore[arg-type]
+    assert {"model.json", "code/inference.py", "code/transform.py"} <= names
+    # Nothing is pip-installed when the container starts: the serving image must already have xgboost.
+    assert "code/requirements.txt" not in names
+    assert meta["compiled"]["xgboost"] == xgboost.__version__
+    assert "XGBoost image" in meta["compiled"]["serving_image"]
 
 
 def test_bad_arguments(tmp_path, capsys):
