@@ -48,7 +48,7 @@ from training_jobs.runner import run_job
 
 # The model package's code/ is exactly the serving package's modules.
 CODE_DIR = Path(__file__).resolve().parents[1] / "serving"
-CODE_FILES = ("inference.py", "transform.py")
+CODE_FILES = ("inference.py", "record_validation.py", "transform.py", "feature_values.py")
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
 # What an XGBoost package needs from its serving image (recorded in metadata.json "compiled").
 XGBOOST_SERVING_IMAGE = ("SageMaker XGBoost image (script mode runs code/inference.py); the image must already "

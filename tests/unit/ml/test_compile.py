@@ -29,7 +29,9 @@ def test_archive_layout(pt_package):
     assert names == sorted(names)
     assert set(names) == {
         "code",
+        "code/feature_values.py",
         "code/inference.py",
+        "code/record_validation.py",
         "code/transform.py",
         "metadata.json",
         "model.pt",
@@ -37,6 +39,12 @@ def test_archive_layout(pt_package):
         "transformer.json",
     }
     assert all(m.mtime == compile_model.FIXED_MTIME and m.uid == 0 and m.uname == "" for m in members)
+
+
+def test_package_code_is_exactly_the_serving_package():
+    """code/ in model.tar.gz holds every serving module, and only those."""
+    modules = {p.name for p in compile_model.CODE_DIR.glob("*.py")} - {"__init__.py"}
+    assert set(compile_model.CODE_FILES) == modules
 
 
 def test_archive_is_byte_identical_for_identical_inputs(pt_model, tmp_path):
