@@ -1,8 +1,9 @@
 """SageMaker inference handler (model_fn / input_fn / predict_fn / output_fn).
 
-Ships as `code/inference.py` inside model.tar.gz together with `code/transform.py`; it needs
-numpy and torch (PyTorch/Neuron containers) or xgboost (for an XGBoost champion), never this
-repository, pandas or scikit-learn.
+Ships as `code/inference.py` inside model.tar.gz together with the modules it imports
+(`code/record_validation.py`, `code/transform.py`, `code/feature_values.py`); it needs numpy and
+torch (PyTorch/Neuron containers) or xgboost (an XGBoost champion, served by the SageMaker
+XGBoost image), never this repository, pandas or scikit-learn; nothing is pip-installed at start.
 
 Request formats
   application/json  one object, a list of objects, or {"instances": [objects]}; each object has
@@ -29,7 +30,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -39,12 +39,16 @@ from typing import Any
 import numpy as np
 
 try:
+    from serving import record_validation as _validation
     from serving import transform as _transform
-except ImportError:  # inside model.tar.gz: code/transform.py sits next to this file
+except ImportError:  # inside model.tar.gz: code/transform.py etc. sit next to this file
+    import record_validation as _validation  # type: ignore[no-redef]
     import transform as _transform  # type: ignore[no-redef]
 
 FeatureTransformer = _transform.FeatureTransformer
 TransformError = _transform.TransformError
+ClientError = _validation.ClientError
+validate = _validation.validate
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
@@ -53,16 +57,6 @@ MAX_PAYLOAD_BYTES = int(os.environ.get("CHURN_MAX_PAYLOAD_BYTES", str(6 * 1024 *
 TORCH_THREADS = int(os.environ.get("CHURN_TORCH_THREADS", "1"))
 DEVICE = os.environ.get("CHURN_DEVICE", "auto")  # auto | cpu | cuda
 WARMUP_CALLS = 20
-
-
-class ClientError(ValueError):
-    """The request is malformed; maps to HTTP 4xx. The message names record and field."""
-
-    status_code = 400
-
-    def __init__(self, message: str, status_code: int = 400):
-        super().__init__(message)
-        self.status_code = status_code
 
 
 @dataclass
@@ -218,156 +212,11 @@ def input_fn(request_body: Any, request_content_type: Any) -> ParsedRequest:
     raise ClientError(f"unsupported content type {media!r}; use application/json or text/csv", 415)
 
 
-# --------------------------------------------------------------------------- validation
-def _first_bad(values: list[Any], ok: Any) -> int:
-    for i, v in enumerate(values):
-        if not ok(v):
-            return i
-    return -1
-
-
-def _numeric(name: str, values: list[Any], nullable: bool, from_csv: bool) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        if from_csv and isinstance(v, str):
-            s = v.strip()
-            if s == "":
-                v = None
-            else:
-                try:
-                    v = float(s)
-                except ValueError:
-                    raise ClientError(f"record {i}, field '{name}': expected a number, got {v!r}") from None
-        if v is None:
-            if not nullable:
-                raise ClientError(f"record {i}, field '{name}': must not be null")
-            out[i] = np.nan
-            continue
-        t = type(v)
-        if t is not int and t is not float:
-            raise ClientError(f"record {i}, field '{name}': expected a number, got "
-                              f"{'boolean' if t is bool else t.__name__} {v!r:.40}")
-        try:
-            f = float(v)
-        except OverflowError:
-            raise ClientError(f"record {i}, field '{name}': number out of range") from None
-        if not math.isfinite(f):
-            raise ClientError(f"record {i}, field '{name}': must be a finite number, got {v!r}")
-        out[i] = f
-    return out
-
-
-def _categorical(name: str, values: list[Any], allowed: set[str], nullable: bool, from_csv: bool
-                 ) -> list[Any]:
-    if from_csv:
-        values = [None if v.strip() == "" else v for v in values]
-    for i, v in enumerate(values):
-        if v.__class__ is str and v in allowed:
-            continue
-        if v is None:
-            if not nullable:
-                raise ClientError(f"record {i}, field '{name}': must not be null")
-            continue
-        if not isinstance(v, str):
-            raise ClientError(f"record {i}, field '{name}': expected a string category, got "
-                              f"{type(v).__name__} {v!r:.40}")
-        raise ClientError(f"record {i}, field '{name}': unknown category {v!r:.60}; "
-                          f"allowed: {sorted(allowed)}")
-    return values
-
-
-def _boolean(name: str, values: list[Any], mapping: dict[str, float], nullable: bool, from_csv: bool
-             ) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.float32)
-    for i, v in enumerate(values):
-        t = type(v)
-        if t is bool:
-            out[i] = 1.0 if v else 0.0
-        elif t is str:
-            hit = mapping.get(v.strip().lower())
-            if hit is None:
-                if from_csv and v.strip() == "":
-                    if not nullable:
-                        raise ClientError(f"record {i}, field '{name}': must not be empty")
-                    out[i] = np.nan
-                    continue
-                raise ClientError(f"record {i}, field '{name}': {v!r:.40} is not a boolean; use true/false "
-                                  f"or one of {sorted(mapping)}")
-            out[i] = hit
-        elif t is int and v in (0, 1):
-            out[i] = float(v)
-        elif v is None:
-            if not nullable:
-                raise ClientError(f"record {i}, field '{name}': must not be null")
-            out[i] = np.nan
-        else:
-            raise ClientError(f"record {i}, field '{name}': expected a boolean, got {t.__name__} {v!r:.40}")
-    return out
-
-
-def validate(request: ParsedRequest, transformer: Any) -> dict[str, Any]:
-    """Check every record against the transformer's fields; return typed columns."""
-    fields = transformer.input_fields
-    field_set = set(fields)
-    records = request.records
-    for i, rec in enumerate(records):
-        if rec.keys() != field_set:
-            keys = set(rec)
-            missing = [f for f in fields if f not in keys]
-            if missing:
-                raise ClientError(f"record {i}: missing field '{missing[0]}'"
-                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-            unknown = sorted(str(k) for k in keys - field_set)
-            raise ClientError(f"record {i}: unknown field '{unknown[0]:.60}'; expected fields: {fields}")
-    columns: dict[str, Any] = {}
-    cats = {c["name"]: c for c in transformer.categorical}
-    bools = {c["name"]: c for c in transformer.boolean}
-    nums = {c["name"]: c for c in transformer.numeric}
-    for name in fields:
-        values = [r[name] for r in records]
-        if name in nums:
-            c = nums[name]
-            nullable = bool(c.get("nullable", True)) or "null_fill" in c
-            columns[name] = _numeric(name, values, nullable, request.from_csv)
-        elif name in cats:
-            c = cats[name]
-            vals = _categorical(name, values, set(c["categories"]), bool(c.get("nullable", True)),
-                                request.from_csv)
-            columns[name] = np.array(vals, dtype=object)
-        else:
-            c = bools[name]
-            mapping = {t: 1.0 for t in c["true_values"]} | {t: 0.0 for t in c["false_values"]}
-            mapping |= {"true": 1.0, "false": 0.0}
-            columns[name] = _boolean(name, values, mapping, bool(c.get("nullable", True)), request.from_csv)
-    for c in transformer.numeric:
-        rule = c.get("null_fill")
-        if rule is None:
-            continue
-        col = columns[c["name"]]
-        nulls = np.isnan(col)
-        if not nulls.any():
-            continue
-        when = columns[rule["when_column"]]
-        ok = np.ones(len(col), dtype=bool)
-        if rule["when_min"] is not None:
-            ok &= when >= rule["when_min"]
-        if rule["when_max"] is not None:
-            ok &= when <= rule["when_max"]
-        bad = nulls & ~ok
-        if bad.any() and not c.get("nullable", True):
-            i = int(np.argmax(bad))
-            raise ClientError(f"record {i}, field '{c['name']}': must not be null (null is accepted only "
-                              f"when '{rule['when_column']}' is within [{rule['when_min']}, "
-                              f"{rule['when_max']}])")
-        col[nulls & ok] = rule["value"]
-    return columns
-
-
 # --------------------------------------------------------------------------- predict / output
 def predict_fn(input_data: ParsedRequest, model: ServingModel) -> dict[str, Any]:
     if not isinstance(input_data, ParsedRequest):
         raise ClientError(f"predict_fn expects the output of input_fn, got {type(input_data).__name__}")
-    columns = validate(input_data, model.transformer)
+    columns = validate(input_data.records, input_data.from_csv, model.transformer)
     # Booleans arrive already encoded 0/1 (NaN = null): hand them over as objects the transformer maps.
     for c in model.transformer.boolean:
         b = columns[c["name"]]

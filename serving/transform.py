@@ -2,7 +2,8 @@
 
 Fitted from a dataset schema on the training split, then serialised to JSON. Transforming
 needs only numpy (no pandas, no scikit-learn, no schema parser) because this module ships
-inside the Neuron inference container as `code/transform.py` next to `code/inference.py`.
+inside the Neuron inference container as `code/transform.py` next to `code/inference.py`; the
+coercion of raw values (missing, numbers, boolean tokens) lives in `feature_values.py`.
 
 Encoding, all driven by the schema:
   categorical  one 0/1 column per allowed category; an unknown or missing value encodes as all
@@ -19,19 +20,20 @@ Encoding, all driven by the schema:
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+try:
+    from serving import feature_values as _values
+except ImportError:  # inside model.tar.gz: code/feature_values.py sits next to this file
+    import feature_values as _values  # type: ignore[no-redef]
+
+TransformError = _values.TransformError
 FORMAT_VERSION = 1
-
-
-class TransformError(ValueError):
-    """Input cannot be transformed; the message names the column and (when known) the row."""
 
 
 @dataclass
@@ -45,55 +47,6 @@ class TransformStats:
     def add(self, bucket: dict[str, int], column: str, n: int) -> None:
         if n:
             bucket[column] = bucket.get(column, 0) + int(n)
-
-
-def _is_na(v: Any) -> bool:
-    """None, NaN, pandas NA/NaT (checked by type name: pandas is not a runtime dependency)."""
-    if v is None:
-        return True
-    if isinstance(v, float | np.floating):
-        return bool(math.isnan(v))
-    return type(v).__name__ in ("NAType", "NaTType")
-
-
-def _show(v: Any) -> str:
-    """Value for an error message: numpy scalars shown as plain Python values, long text cut."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    text = repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _is_missing_array(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind in "iubUS":
-        return np.zeros(values.shape, dtype=bool)
-    return np.fromiter((_is_na(v) for v in values), dtype=bool, count=len(values))
-
-
-def _to_float(values: np.ndarray, column: str) -> np.ndarray:
-    """Numeric column as float64 with NaN for missing; a clear error for non-numbers."""
-    if values.dtype.kind in "fiu":
-        return values.astype(np.float64, copy=False)
-    if values.dtype.kind == "b":
-        raise TransformError(f"column '{column}': expected numbers, got booleans")
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        if _is_na(v):
-            out[i] = np.nan
-        elif isinstance(v, bool | np.bool_):
-            raise TransformError(f"column '{column}', row {i}: expected a number, got boolean {_show(v)}")
-        elif isinstance(v, int | float | np.integer | np.floating):
-            out[i] = float(v)
-        elif isinstance(v, str) and v.strip() == "":
-            out[i] = np.nan
-        else:
-            try:
-                out[i] = float(v)
-            except (TypeError, ValueError):
-                raise TransformError(f"column '{column}', row {i}: expected a number, got {_show(v)}") from None
-    return out
 
 
 class FeatureTransformer:
@@ -166,54 +119,14 @@ class FeatureTransformer:
         if missing:
             raise TransformError(f"training data lacks feature columns {missing} declared in schema "
                                  f"'{schema.name}'")
-        positive = schema.positive_label
-        target_spec = schema.column(schema.target_column)
-        others = [a for a in (target_spec.allowed or ()) if a != positive]
-        negative = others[0] if len(others) == 1 else f"not {positive}"
-        categorical = []
-        for name in schema.categorical_columns:
-            spec = schema.column(name)
-            categorical.append({"name": name, "categories": list(spec.allowed or ()),
-                                "nullable": not spec.not_null})
-        boolean = []
-        for name in schema.boolean_columns:
-            spec = schema.column(name)
-            vals = cls._bool_values(np.asarray(frame[name], dtype=object), name, spec.true_values,
-                                    spec.false_values)
-            share = float(np.nanmean(vals)) if np.isfinite(vals).any() else 0.0
-            boolean.append({"name": name, "true_values": list(spec.true_values),
-                            "false_values": list(spec.false_values), "impute": share,
-                            "nullable": not spec.not_null})
-        usage = set(schema.usage.features) if schema.usage else set()
-        numeric = []
-        raw_numeric: dict[str, np.ndarray] = {}
-        for name in schema.numeric_columns:
-            vals = _to_float(np.asarray(frame[name]), name)
-            if np.isinf(vals).any():
-                raise TransformError(f"training data column '{name}' contains infinite values")
-            nullable = True if name in usage else not schema.column(name).not_null
-            entry: dict[str, Any] = {"name": name, "nullable": nullable, **cls._dense_stats(vals)}
-            fill = None if name in usage else schema.column(name).null_fill
-            if fill is not None and fill.when_column in schema.numeric_columns:
-                # The schema's explicit rule for an expected null (e.g. no bill yet in month 0).
-                entry["null_fill"] = {"value": float(fill.value), "when_column": fill.when_column,
-                                      "when_min": fill.when_min, "when_max": fill.when_max}
-            numeric.append(entry)
-            raw_numeric[name] = np.where(np.isnan(vals), numeric[-1]["median"], vals)
-        fields = set(schema.raw_feature_columns)
-        engineered = []
-        for feat in schema.engineered:
-            bad = [i for i in feat.inputs if i not in fields]
-            if bad:
-                raise TransformError(f"{schema.path}: engineered feature '{feat.name}' uses {bad}, which "
-                                     "are not feature columns (only categorical/numeric/boolean inputs "
-                                     "can be computed at inference)")
-            engineered.append({"name": feat.name, "op": feat.op, "inputs": list(feat.inputs),
-                               "value": feat.value})
+        categorical = _fit_categorical(schema)
+        boolean = _fit_boolean(frame, schema)
+        numeric, raw_numeric = _fit_numeric(frame, schema)
+        engineered = _engineered_entries(schema)
         spec_dict: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
-            "labels": {"positive": positive, "negative": negative},
+            "labels": _labels(schema),
             "input_fields": list(schema.raw_feature_columns),
             "field_kinds": {**{c: "categorical" for c in schema.categorical_columns},
                             **{c: "numeric" for c in schema.numeric_columns},
@@ -224,41 +137,9 @@ class FeatureTransformer:
         partial = cls(spec_dict)
         columns = {c: np.asarray(frame[c]) for c in schema.raw_feature_columns}
         for eng in engineered:
-            vals = partial._engineer(eng, columns, raw_numeric)
-            eng.update(cls._dense_stats(vals))
+            eng.update(_values.dense_stats(partial._engineer(eng, columns, raw_numeric)))
         spec_dict["engineered"] = engineered
         return cls(spec_dict)
-
-    @staticmethod
-    def _dense_stats(vals: np.ndarray) -> dict[str, float]:
-        finite = vals[np.isfinite(vals)]
-        if finite.size == 0:
-            return {"median": 0.0, "mean": 0.0, "std": 1.0}
-        median = float(np.median(finite))
-        filled = np.where(np.isfinite(vals), vals, median)
-        std = float(filled.std())
-        return {"median": median, "mean": float(filled.mean()), "std": std if std > 1e-12 else 1.0}
-
-    @staticmethod
-    def _bool_values(values: np.ndarray, name: str, true_values: Sequence[str],
-                     false_values: Sequence[str]) -> np.ndarray:
-        trues, falses = set(true_values), set(false_values)
-        out = np.empty(len(values), dtype=np.float64)
-        for i, v in enumerate(values):
-            if _is_na(v):
-                out[i] = np.nan
-            elif isinstance(v, bool | np.bool_):
-                out[i] = 1.0 if v else 0.0
-            elif isinstance(v, int | np.integer | float | np.floating) and v in (0, 1):
-                out[i] = float(v)
-            elif isinstance(v, str) and v.strip().lower() in trues:
-                out[i] = 1.0
-            elif isinstance(v, str) and v.strip().lower() in falses:
-                out[i] = 0.0
-            else:
-                raise TransformError(f"column '{name}', row {i}: {_show(v)} is not a boolean token "
-                                     f"(true: {sorted(trues)}, false: {sorted(falses)})")
-        return out
 
     # ----------------------------------------------------------------- transforming
     def _engineer(self, entry: dict[str, Any], columns: Mapping[str, np.ndarray],
@@ -271,8 +152,8 @@ class FeatureTransformer:
             kind = self.spec["field_kinds"][name]
             if kind == "boolean":
                 col = next(c for c in self.boolean if c["name"] == name)
-                vals = self._bool_values(np.asarray(columns[name], dtype=object), name,
-                                         col["true_values"], col["false_values"])
+                vals = _values.bool_values(np.asarray(columns[name], dtype=object), name,
+                                           col["true_values"], col["false_values"])
                 return np.where(np.isnan(vals), col["impute"], vals)
             raise TransformError(f"engineered feature '{entry['name']}': op '{op}' needs numeric input, "
                                  f"'{name}' is {kind}")
@@ -327,7 +208,7 @@ class FeatureTransformer:
                                 dtype=np.int64, count=n)
             bad = codes < 0
             if bad.any():
-                miss = _is_missing_array(np.asarray(vals, dtype=object))
+                miss = _values.is_missing_array(np.asarray(vals, dtype=object))
                 stats.add(stats.missing_values, col["name"], int((bad & miss).sum()))
                 stats.add(stats.unknown_categories, col["name"], int((bad & ~miss).sum()))
             rows = np.nonzero(~bad)[0]
@@ -341,7 +222,7 @@ class FeatureTransformer:
         raw_numeric: dict[str, np.ndarray] = {}
         dense_block = np.empty((n, len(self.numeric) + len(self.engineered)), dtype=np.float64)
         for k, col in enumerate(self.numeric):
-            vals = _to_float(columns[col["name"]], col["name"])
+            vals = _values.to_float(columns[col["name"]], col["name"])
             miss = ~np.isfinite(vals)
             if miss.any():
                 stats.add(stats.missing_values, col["name"], int(miss.sum()))
@@ -362,15 +243,15 @@ class FeatureTransformer:
         for i, v in enumerate(vals):
             key = v.strip().lower() if isinstance(v, str) else v
             try:
-                hit = None if _is_na(key) else mapping.get(key)
+                hit = None if _values.is_na(key) else mapping.get(key)
             except TypeError:
                 hit = None
             if hit is None:
-                if _is_na(v):
+                if _values.is_na(v):
                     out[i] = col["impute"]
                     missing += 1
                     continue
-                raise TransformError(f"column '{col['name']}', row {i}: {_show(v)} is not a boolean "
+                raise TransformError(f"column '{col['name']}', row {i}: {_values.show(v)} is not a boolean "
                                      f"(true: {col['true_values']}, false: {col['false_values']})")
             out[i] = hit
         stats.add(stats.missing_values, col["name"], missing)
@@ -399,3 +280,65 @@ class FeatureTransformer:
             return cls(spec)
         except TransformError as exc:
             raise TransformError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------- fitting, one kind of field at a time
+def _labels(schema: Any) -> dict[str, str]:
+    positive = schema.positive_label
+    others = [a for a in (schema.column(schema.target_column).allowed or ()) if a != positive]
+    return {"positive": positive, "negative": others[0] if len(others) == 1 else f"not {positive}"}
+
+
+def _fit_categorical(schema: Any) -> list[dict[str, Any]]:
+    out = []
+    for name in schema.categorical_columns:
+        spec = schema.column(name)
+        out.append({"name": name, "categories": list(spec.allowed or ()), "nullable": not spec.not_null})
+    return out
+
+
+def _fit_boolean(frame: Any, schema: Any) -> list[dict[str, Any]]:
+    out = []
+    for name in schema.boolean_columns:
+        spec = schema.column(name)
+        vals = _values.bool_values(np.asarray(frame[name], dtype=object), name, spec.true_values,
+                                   spec.false_values)
+        share = float(np.nanmean(vals)) if np.isfinite(vals).any() else 0.0
+        out.append({"name": name, "true_values": list(spec.true_values), "false_values": list(spec.false_values),
+                    "impute": share, "nullable": not spec.not_null})
+    return out
+
+
+def _fit_numeric(frame: Any, schema: Any) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Numeric entries and the imputed raw values engineered features are computed from."""
+    usage = set(schema.usage.features) if schema.usage else set()
+    numeric: list[dict[str, Any]] = []
+    raw_numeric: dict[str, np.ndarray] = {}
+    for name in schema.numeric_columns:
+        vals = _values.to_float(np.asarray(frame[name]), name)
+        if np.isinf(vals).any():
+            raise TransformError(f"training data column '{name}' contains infinite values")
+        nullable = True if name in usage else not schema.column(name).not_null
+        entry: dict[str, Any] = {"name": name, "nullable": nullable, **_values.dense_stats(vals)}
+        fill = None if name in usage else schema.column(name).null_fill
+        if fill is not None and fill.when_column in schema.numeric_columns:
+            # The schema's explicit rule for an expected null (e.g. no bill yet in month 0).
+            entry["null_fill"] = {"value": float(fill.value), "when_column": fill.when_column,
+                                  "when_min": fill.when_min, "when_max": fill.when_max}
+        numeric.append(entry)
+        raw_numeric[name] = np.where(np.isnan(vals), entry["median"], vals)
+    return numeric, raw_numeric
+
+
+def _engineered_entries(schema: Any) -> list[dict[str, Any]]:
+    """Engineered features from the schema, before their statistics are fitted."""
+    fields = set(schema.raw_feature_columns)
+    out = []
+    for feat in schema.engineered:
+        bad = [i for i in feat.inputs if i not in fields]
+        if bad:
+            raise TransformError(f"{schema.path}: engineered feature '{feat.name}' uses {bad}, which "
+                                 "are not feature columns (only categorical/numeric/boolean inputs "
+                                 "can be computed at inference)")
+        out.append({"name": feat.name, "op": feat.op, "inputs": list(feat.inputs), "value": feat.value})
+    return out

@@ -5,13 +5,18 @@
 PyTorch artefacts are traced with `torch_neuronx.trace` when torch-neuronx is importable
 (Inferentia2), otherwise with `torch.jit.trace`; either way the result is a TorchScript
 `model.pt` for a fixed batch size. The saved module is reloaded and compared with the eager
-model on seeded inputs: if the maximum absolute difference exceeds --tolerance (1e-5) the job
-fails (exit 3). XGBoost artefacts are packaged as they are (model.json; CPU endpoints only).
+model on seeded inputs: if the maximum absolute difference exceeds --tolerance (1e-5) the check
+fails (exit 1; bad input or arguments exit 2, see training_jobs.runner). XGBoost artefacts are
+packaged as they are (model.json; CPU endpoints only).
+
+Nothing is pip-installed when a serving container starts (jobs and endpoints may have no egress),
+so a package carries no code/requirements.txt. An XGBoost package must be served by an image that
+already has xgboost: the SageMaker XGBoost image, which runs the custom code/inference.py in
+script mode; metadata.json "compiled" names the xgboost version it was trained with.
 
 model.tar.gz layout (sorted entries, fixed mtimes/owners: byte-identical for identical inputs):
   model.pt | model.json, transformer.json, schema.yaml, metadata.json (+ "compiled" block),
-  code/inference.py, code/transform.py (the handler and the only module it imports),
-  code/requirements.txt (XGBoost packages only).
+  code/ = the serving package's modules (CODE_FILES): the handler and the modules it imports.
 """
 
 from __future__ import annotations
@@ -38,12 +43,16 @@ from training_jobs.artifacts import (
     resolve_model_dir,
     write_json,
 )
-from training_jobs.errors import JobError
+from training_jobs.errors import CheckFailed, JobError
+from training_jobs.runner import run_job
 
 # The model package's code/ is exactly the serving package's modules.
 CODE_DIR = Path(__file__).resolve().parents[1] / "serving"
-CODE_FILES = ("inference.py", "transform.py")
+CODE_FILES = ("inference.py", "record_validation.py", "transform.py", "feature_values.py")
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
+# What an XGBoost package needs from its serving image (recorded in metadata.json "compiled").
+XGBOOST_SERVING_IMAGE = ("SageMaker XGBoost image (script mode runs code/inference.py); the image must already "
+                         "have xgboost: nothing is pip-installed when the container starts")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -151,8 +160,8 @@ def package(args: argparse.Namespace) -> dict[str, Any]:
             diff = check_traced(loaded.model, reloaded, args.batch_size, n_features, args.check_batches,
                                 args.seed)
             if not diff <= args.tolerance:
-                raise JobError(f"traced model differs from eager by {diff:.3g} "
-                               f"(> tolerance {args.tolerance:g})")
+                raise CheckFailed(f"traced model differs from eager by {diff:.3g} "
+                                  f"(> tolerance {args.tolerance:g})")
             compiled = {"format": "torchscript", "compiler": how, "neuron": how.startswith("torch_neuronx"),
                         "batch_size": args.batch_size, "n_features": n_features,
                         "max_abs_diff_traced_vs_eager": diff, "tolerance": args.tolerance,
@@ -161,9 +170,9 @@ def package(args: argparse.Namespace) -> dict[str, Any]:
             import xgboost as xgb
 
             shutil.copyfile(model_dir / "model.json", stage / "model.json")
-            (stage / "code" / "requirements.txt").write_text(f"xgboost=={xgb.__version__}\n")
             compiled = {"format": "xgboost-json", "compiler": None, "neuron": False, "batch_size": None,
-                        "max_abs_diff_traced_vs_eager": None}
+                        "max_abs_diff_traced_vs_eager": None, "xgboost": xgb.__version__,
+                        "serving_image": XGBOOST_SERVING_IMAGE}
         else:
             raise JobError(f"{model_dir / METADATA_FILE}: unknown model_type {meta.get('model_type')!r}")
         meta = {**meta, "compiled": compiled}
@@ -174,19 +183,16 @@ def package(args: argparse.Namespace) -> dict[str, Any]:
         return compiled
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        compiled = package(args)
-    except JobError as exc:
-        print(f"compile: error: {exc}", file=sys.stderr)
-        return 3 if "differs from eager" in str(exc) else 2
+def describe(args: argparse.Namespace) -> str:
+    compiled = package(args)
     if compiled["format"] == "torchscript":
-        print(f"compile: {compiled['compiler']} batch {compiled['batch_size']}, max |traced - eager| = "
-              f"{compiled['max_abs_diff_traced_vs_eager']:.3g}")
-    else:
-        print("compile: packaged XGBoost model (no tracing)")
-    return 0
+        return (f"{compiled['compiler']} batch {compiled['batch_size']}, max |traced - eager| = "
+                f"{compiled['max_abs_diff_traced_vs_eager']:.3g}")
+    return "packaged XGBoost model (no tracing)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job("compile", parse_args, describe, argv)
 
 
 if __name__ == "__main__":

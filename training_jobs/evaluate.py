@@ -28,6 +28,7 @@ from serving.transform import TransformError
 from training_jobs.artifacts import load_model, resolve_model_dir, write_json
 from training_jobs.errors import JobError
 from training_jobs.metrics import best_f1_threshold, roc_auc, top_decile
+from training_jobs.runner import run_job
 from training_jobs.splits import read_split
 
 PROCESSING = "/opt/ml/processing"
@@ -243,18 +244,16 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        report = evaluate(args)
-    except (JobError, TransformError) as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 2
+def describe(args: argparse.Namespace) -> str:
+    report = evaluate(args)
     t = report["telecom_churn_metrics"]
-    print(f"evaluate: {report['model']['model_type']}: ROC-AUC {t['roc_auc']['value']:.4f}, "
-          f"PR-AUC {t['pr_auc']['value']:.4f}, F1 {t['f1']['value']:.4f}, "
-          f"top-decile lift {t['top_decile_lift']['value']:.2f}")
-    return 0
+    return (f"{report['model']['model_type']}: ROC-AUC {t['roc_auc']['value']:.4f}, "
+            f"PR-AUC {t['pr_auc']['value']:.4f}, F1 {t['f1']['value']:.4f}, "
+            f"top-decile lift {t['top_decile_lift']['value']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job("evaluate", parse_args, describe, argv)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from dataset.schema import DatasetSchema, SchemaError, load_schema
 from serving.transform import FeatureTransformer, TransformError
 from training_jobs.artifacts import copy_schema, write_json
 from training_jobs.errors import JobError
+from training_jobs.runner import run_job
 from training_jobs.splits import normalise_features, read_table, target_vector, write_split
 
 PROCESSING = "/opt/ml/processing"
@@ -127,16 +128,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def describe(args: argparse.Namespace) -> str:
+    summary = run(args)
+    return (f"{summary['rows']} rows -> train {summary['train']}, validation {summary['validation']}, "
+            f"test {summary['test']}; {summary['n_features']} model features")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        summary = run(args)
-    except (JobError, TransformError) as exc:
-        print(f"preprocess: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"preprocess: {summary['rows']} rows -> train {summary['train']}, validation "
-          f"{summary['validation']}, test {summary['test']}; {summary['n_features']} model features")
-    return 0
+    return run_job("preprocess", parse_args, describe, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dataset.schema import DatasetSchema
-from serving.transform import FeatureTransformer, TransformError
+from serving.feature_values import TransformError, bool_values
 from training_jobs.errors import JobError
 
 SPLIT_FILE = "data.csv"
@@ -91,8 +91,7 @@ def normalise_features(frame: pd.DataFrame, schema: DatasetSchema, where: str) -
         try:
             col = frame[c].astype(object)
             col = col.where(col.astype(str) != "", None)
-            vals = FeatureTransformer._bool_values(np.asarray(col, dtype=object), c,
-                                                   spec.true_values, spec.false_values)
+            vals = bool_values(np.asarray(col, dtype=object), c, spec.true_values, spec.false_values)
         except TransformError as exc:
             raise JobError(f"{where}: {exc}") from None
         tokens = np.where(vals == 1.0, spec.true_values[0], spec.false_values[0]).astype(object)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from serving.transform import TransformError
 from training_jobs.errors import JobError
+from training_jobs.runner import run_job
 from training_jobs.train_common import (
     base_parser,
     finish_artifact,
@@ -157,16 +157,14 @@ def train(args: Any) -> dict[str, Any]:
                             "model_file": "model_state.pt"})
 
 
+def describe(args: argparse.Namespace) -> str:
+    meta = train(args)
+    return (f"best epoch {meta['training']['best_epoch']} on {meta['device']}, validation ROC-AUC "
+            f"{meta['metrics']['validation_roc_auc']:.4f}, threshold {meta['decision_threshold']:.4f}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        meta = train(args)
-    except (JobError, TransformError) as exc:
-        print(f"train_pytorch: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"train_pytorch: best epoch {meta['training']['best_epoch']} on {meta['device']}, validation "
-          f"ROC-AUC {meta['metrics']['validation_roc_auc']:.4f}, threshold {meta['decision_threshold']:.4f}")
-    return 0
+    return run_job("train_pytorch", parse_args, describe, argv)
 
 
 if __name__ == "__main__":

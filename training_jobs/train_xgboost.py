@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from serving.transform import TransformError
 from training_jobs.artifacts import write_json
 from training_jobs.errors import JobError
+from training_jobs.runner import run_job
 from training_jobs.train_common import (
     base_parser,
     finish_artifact,
@@ -100,16 +100,14 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                             "framework": {"xgboost": xgb.__version__}, "model_file": "model.json"})
 
 
+def describe(args: argparse.Namespace) -> str:
+    meta = train(args)
+    return (f"{meta['best_iteration']} trees, validation ROC-AUC {meta['metrics']['validation_roc_auc']:.4f}, "
+            f"threshold {meta['decision_threshold']:.4f}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        meta = train(args)
-    except (JobError, TransformError) as exc:
-        print(f"train_xgboost: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"train_xgboost: {meta['best_iteration']} trees, validation ROC-AUC "
-          f"{meta['metrics']['validation_roc_auc']:.4f}, threshold {meta['decision_threshold']:.4f}")
-    return 0
+    return run_job("train_xgboost", parse_args, describe, argv)
 
 
 if __name__ == "__main__":

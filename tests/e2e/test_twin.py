@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import date
 from pathlib import Path
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.fixtures import synthetic_churn
+from tests.fixtures.environments import write_environment
 from twin import cli
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +85,7 @@ def test_summary_covers_every_step(passing_run):
         "evaluate-xgboost",
         "evaluate-pytorch",
         "gate",
+        "compile-xgboost",
         "compile-pytorch",
         "register",
         "serve",
@@ -90,6 +93,65 @@ def test_summary_covers_every_step(passing_run):
         "total",
     ):
         assert step in summary["timings_s"]
+
+
+PIPELINE_ORDER = [
+    ("conform", "glue-jobs", "etl.local_run.run_lake_locally"),
+    ("preprocess", "processing-job", "training_jobs.preprocess"),
+    ("train-xgboost", "training-job", "training_jobs.train_xgboost"),
+    ("train-pytorch", "training-job", "training_jobs.train_pytorch"),
+    ("evaluate-xgboost", "processing-job", "training_jobs.evaluate"),
+    ("evaluate-pytorch", "processing-job", "training_jobs.evaluate"),
+    ("gate", "condition", "twin.gate.judge"),
+    ("compile-xgboost", "processing-job", "training_jobs.compile_model"),
+    ("compile-pytorch", "processing-job", "training_jobs.compile_model"),
+    ("register", "model-registry", "twin.register.register"),
+    ("serve", "endpoint", "code/inference.py (model_fn, input_fn, predict_fn, output_fn)"),
+    ("report", "local", "twin.report"),
+]
+
+
+def test_steps_json_records_what_ran_in_pipeline_order(passing_run):
+    steps = json.loads((passing_run / "steps.json").read_text())["steps"]
+    assert [(s["name"], s["kind"], s["entry_point"]) for s in steps] == PIPELINE_ORDER
+    summary = json.loads((passing_run / "summary.json").read_text())
+    assert summary["steps"] == steps
+    jobs = [s for s in steps if s["kind"] in ("processing-job", "training-job")]
+    assert all(s["exit_code"] == 0 and s["argv"] for s in jobs)
+    assert all(s["argv"] == [] and s["exit_code"] is None for s in steps if s not in jobs)
+    by_name = {s["name"]: s for s in steps}
+    root = passing_run.resolve()
+    assert by_name["preprocess"]["argv"][:2] == ["--input-data", str(root / "processing/preprocess/input/features")]
+    assert by_name["preprocess"]["container_argv"][:2] == ["--input-data", "/opt/ml/processing/input/features"]
+    assert by_name["train-pytorch"]["argv"] == ["--seed", "42", "--epochs", "15", "--patience", "5"]
+    assert by_name["train-pytorch"]["container_environment"]["SM_CHANNEL_TRAIN"] == "/opt/ml/input/data/train"
+    assert by_name["serve"]["container_paths"] == {"/opt/ml/model": str(root / "serving/model")}
+
+
+@pytest.mark.parametrize("step", [name for name, kind, _ in PIPELINE_ORDER if kind.endswith("-job")])
+def test_recorded_argv_reparses_with_the_jobs_own_parser(passing_run, step, monkeypatch):
+    root = str(passing_run.resolve())
+    record = next(s for s in json.loads((passing_run / "steps.json").read_text())["steps"] if s["name"] == step)
+    job = importlib.import_module(record["entry_point"])
+    for var, value in record["environment"].items():
+        monkeypatch.setenv(var, value)
+    args = job.parse_args(record["argv"])  # exits 2 on anything the job would reject
+    local = [Path(v) for v in vars(args).values() if isinstance(v, str) and v.startswith(root)]
+    assert local and all(p.exists() for p in local)
+    stand_ins = [Path(p) for p in record["container_paths"].values()]
+    assert all(any(p == d or d in p.parents for d in stand_ins) for p in local)
+    # As the container sees it: every path the twin passed is the job's own SageMaker default.
+    for var, value in record["container_environment"].items():
+        monkeypatch.setenv(var, value)
+    in_container = job.parse_args(record["container_argv"])
+    for var in record["environment"]:
+        monkeypatch.delenv(var)
+    defaults = job.parse_args([])
+    for key, value in vars(in_container).items():
+        if isinstance(value, str) and value.startswith("/opt/ml/"):
+            assert value == getattr(defaults, key), key
+    assert not any(root in a for a in record["container_argv"])
+    assert not any(root in v for v in record["container_environment"].values())
 
 
 def test_sagemaker_style_layout(passing_run):
@@ -140,8 +202,7 @@ def test_failed_gate_exits_non_zero_and_rejects(synthetic_inputs, tmp_path, caps
     import mlflow
 
     raw, cdr = synthetic_inputs
-    strict = tmp_path / "strict.yaml"
-    strict.write_text("ml:\n  quality_gate: {min_roc_auc: 0.99, min_top_decile_lift: 2.0}\n")
+    strict = write_environment(tmp_path / "strict.yaml", min_roc_auc=0.99, min_top_decile_lift=2.0)
     assert run_twin(raw, cdr, tmp_path / "out", strict) == 1
     assert "quality gate failed" in capsys.readouterr().err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -29,7 +29,9 @@ def test_archive_layout(pt_package):
     assert names == sorted(names)
     assert set(names) == {
         "code",
+        "code/feature_values.py",
         "code/inference.py",
+        "code/record_validation.py",
         "code/transform.py",
         "metadata.json",
         "model.pt",
@@ -37,6 +39,12 @@ def test_archive_layout(pt_package):
         "transformer.json",
     }
     assert all(m.mtime == compile_model.FIXED_MTIME and m.uid == 0 and m.uname == "" for m in members)
+
+
+def test_package_code_is_exactly_the_serving_package():
+    """code/ in model.tar.gz holds every serving module, and only those."""
+    modules = {p.name for p in compile_model.CODE_DIR.glob("*.py")} - {"__init__.py"}
+    assert set(compile_model.CODE_FILES) == modules
 
 
 def test_archive_is_byte_identical_for_identical_inputs(pt_model, tmp_path):
@@ -67,8 +75,10 @@ def test_archive_is_byte_identical_for_identical_inputs(pt_model, tmp_path):
 def test_tolerance_violation_fails_the_job(pt_model, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(compile_model, "check_traced", lambda *a, **k: 3e-4)
     rc = compile_model.main(["--model-dir", str(pt_model), "--output-dir", str(tmp_path)])
-    assert rc == 3
-    assert "differs from eager by 0.0003" in capsys.readouterr().err
+    assert rc == 1  # a failed check on the result (bad input is 2)
+    err = capsys.readouterr().err
+    assert "differs from eager by 0.0003" in err
+    assert err.startswith("compile: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "model.tar.gz").exists()
 
 
@@ -85,10 +95,17 @@ def test_neuron_requested_without_torch_neuronx_is_a_clear_error(pt_model, tmp_p
 
 
 def test_xgboost_model_is_packaged_without_tracing(xgb_model, tmp_path):
+    import xgboost
+
     assert compile_model.main(["--model-dir", str(xgb_model), "--output-dir", str(tmp_path)]) == 0
     with tarfile.open(tmp_path / "model.tar.gz") as tar:
         names = set(tar.getnames())
-    assert {"model.json", "code/inference.py", "code/transform.py", "code/requirements.txt"} <= names
+        meta = json.load(tar.extractfile("metadata.json"))  # type: ignore[arg-type]
+    assert {"model.json", "code/inference.py", "code/transform.py"} <= names
+    # Nothing is pip-installed when the container starts: the serving image must already have xgboost.
+    assert "code/requirements.txt" not in names
+    assert meta["compiled"]["xgboost"] == xgboost.__version__
+    assert "XGBoost image" in meta["compiled"]["serving_image"]
 
 
 def test_bad_arguments(tmp_path, capsys):

@@ -1,51 +1,84 @@
+"""The twin reads its quality gate through the typed environment config (infra.config)."""
+
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from training_jobs.errors import JobError
-from twin.cli import DEFAULT_GATE, load_gate, parse_args
+from infra.config import QualityGateConfig, load_environment
+from tests.fixtures.environments import write_environment
+from twin import cli
+from twin.gate import choose_champion, judge
+
+FIELD_ERRORS = [
+    ({"min_roc_auc": "high"}, "ml.quality_gate.min_roc_auc: "),
+    ({"min_roc_auc": 1.5}, "ml.quality_gate.min_roc_auc: "),
+    ({"min_top_decile_lift": 0.5}, "ml.quality_gate.min_top_decile_lift: "),
+    ({"min_top_decile_lift": None}, "ml.quality_gate.min_top_decile_lift: "),
+]
 
 
-def test_missing_config_falls_back_to_documented_default(tmp_path):
-    gate, message = load_gate(tmp_path / "dev.yaml")
-    assert gate == DEFAULT_GATE == {"min_roc_auc": 0.80, "min_top_decile_lift": 2.0}
-    assert "not found" in message and "default" in message
+def run_with(config, tmp_path):
+    return cli.main(["run", "--config", str(config), "--out", str(tmp_path / "out"), "--quiet"])
 
 
-def test_reads_only_ml_quality_gate(tmp_path):
-    cfg = tmp_path / "dev.yaml"
-    cfg.write_text(
-        "account: '1'\nnetwork: {vpc_cidr: x}\nml:\n  quality_gate: {min_roc_auc: 0.83, min_top_decile_lift: 2.5}\n"
-    )
-    gate, message = load_gate(cfg)
-    assert gate == {"min_roc_auc": 0.83, "min_top_decile_lift": 2.5}
-    assert str(cfg) in message
+def test_gate_comes_from_the_environment_file(tmp_path):
+    cfg = write_environment(tmp_path / "dev.yaml", min_roc_auc=0.83, min_top_decile_lift=2.5)
+    gate = load_environment(cfg).ml.quality_gate
+    assert gate == QualityGateConfig(min_roc_auc=0.83, min_top_decile_lift=2.5)
+    test = {"roc_auc": 0.84, "top_decile_lift": 2.4}
+    models = {
+        "xgboost": {"validation_roc_auc": 0.85, "test": test},
+        "pytorch": {"validation_roc_auc": 0.86, "test": test},
+    }
+    verdict = judge(choose_champion(models), models, gate, f"{cfg}: ml.quality_gate")
+    assert verdict["champion"] == "pytorch" and verdict["passed"] is False
+    assert verdict["thresholds"] == {"min_roc_auc": 0.83, "min_top_decile_lift": 2.5}
+    assert "top_decile_lift 2.4000 < 2.5" in verdict["message"] and str(cfg) in verdict["source"]
+
+
+def test_the_repository_environments_have_a_gate():
+    assert load_environment("config/dev.yaml").ml.quality_gate.min_roc_auc == 0.80
+
+
+@pytest.mark.parametrize("change, message", FIELD_ERRORS)
+def test_invalid_gate_is_a_one_line_error_naming_file_and_field(tmp_path, capsys, change, message):
+    cfg = write_environment(tmp_path / "dev.yaml", **change)
+    assert run_with(cfg, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"twin: error: {cfg}: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # rejected before any step ran
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("ml: {}\n", "ml.quality_gate is missing"),
-        ("other: 1\n", "ml.quality_gate is missing"),
-        (
-            "ml:\n  quality_gate: {min_roc_auc: high, min_top_decile_lift: 2}\n",
-            "ml.quality_gate.min_roc_auc must be a number",
-        ),
-        ("ml:\n  quality_gate: {min_roc_auc: 0.8}\n", "ml.quality_gate.min_top_decile_lift must be a number"),
-        ("ml:\n  quality_gate: {min_roc_auc: 1.5, min_top_decile_lift: 2}\n", "in [0.5, 1.0]"),
         ("ml: [unclosed\n", "not valid YAML"),
+        ("other: 1\n", "required setting is missing"),
+        (None, "file not found"),
     ],
 )
-def test_invalid_gate_config_is_a_clear_error(tmp_path, text, message):
+def test_unreadable_config_is_a_one_line_error(tmp_path, capsys, text, message):
     cfg = tmp_path / "dev.yaml"
-    cfg.write_text(text)
-    with pytest.raises(JobError, match=None) as exc:
-        load_gate(cfg)
-    assert message in str(exc.value) and str(cfg) in str(exc.value)
+    if text is not None:
+        cfg.write_text(text)
+    assert run_with(cfg, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"twin: error: {cfg}: ") and message in err and err.count("\n") == 1
+
+
+def test_missing_gate_section_names_the_field(tmp_path, capsys):
+    cfg = write_environment(tmp_path / "dev.yaml")
+    doc = yaml.safe_load(cfg.read_text())
+    del doc["ml"]["quality_gate"]
+    cfg.write_text(yaml.safe_dump(doc))
+    assert run_with(cfg, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err == f"twin: error: {cfg}: ml.quality_gate: required setting is missing\n"
 
 
 def test_cli_defaults():
-    args = parse_args(["run"])
+    args = cli.parse_args(["run"])
     assert str(args.config) == "config/dev.yaml"
     assert str(args.out) == "build/twin"
     assert args.data is None and args.profile == "full" and args.no_gate_exit is False

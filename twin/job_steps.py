@@ -1,0 +1,140 @@
+"""The twin steps that run job scripts: preprocess, train-<model>, evaluate-<model>, compile-<model>.
+
+Each lays out its inputs the way SageMaker would under --out, then calls the job's `main(argv)`
+through RunContext.run_job with the arguments the pipeline passes, recording the call:
+
+  preprocess         processing/preprocess/{input/features,input/schema,output}   /opt/ml/processing/...
+  train-<model>      training/<model>/{input/data/<channel>,model,output/data}   /opt/ml/..., SM_* env
+  evaluate-<model>   processing/evaluate-<model>/{model,test,evaluation}          /opt/ml/processing/...
+  compile-<model>    compile/<model>/{model,output}                              /opt/ml/processing/...
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twin.conform import ConformOutcome
+from twin.run_context import RunContext, read_json, stage_channel
+from twin.step_record import PROCESSING_JOB, TRAINING_JOB
+
+MODELS = ("xgboost", "pytorch")
+PROFILES: dict[str, dict[str, list[str]]] = {
+    "full": {"xgboost": [], "pytorch": []},
+    "quick": {"xgboost": ["--num-round", "300", "--eta", "0.1", "--early-stopping-rounds", "30"],
+              "pytorch": ["--epochs", "15", "--patience", "5"]},
+}
+PROCESSING = "/opt/ml/processing"
+TRAINING_CHANNELS = ("train", "validation", "transformer")
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    output: Path
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    name: str
+    model_dir: Path
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    output: Path
+    report: dict[str, Any]
+
+    @property
+    def predictions(self) -> Path:
+        return self.output / "predictions.csv"
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    tarball: Path
+    report: dict[str, Any]
+
+
+def preprocess(ctx: RunContext, lake: ConformOutcome) -> Preprocessed:
+    base = ctx.out / "processing" / "preprocess"
+    paths = {f"{PROCESSING}/input/features": base / "input" / "features",
+             f"{PROCESSING}/input/schema": base / "input" / "schema",
+             f"{PROCESSING}/output": base / "output"}
+    stage_channel(lake.features_path, paths[f"{PROCESSING}/input/features"])
+    paths[f"{PROCESSING}/input/schema"].mkdir(parents=True, exist_ok=True)
+    schema_file = paths[f"{PROCESSING}/input/schema"] / "schema.yaml"
+    shutil.copyfile(ctx.args.schema, schema_file)
+    output = paths[f"{PROCESSING}/output"]
+    argv = ["--input-data", str(paths[f"{PROCESSING}/input/features"]), "--schema", str(schema_file),
+            "--output-dir", str(output), "--seed", str(ctx.args.seed)]
+
+    def describe() -> str:
+        return json.dumps({k: v for k, v in read_json(output / "preprocess_summary.json").items()
+                           if k != "schema"})
+
+    ctx.run_job("preprocess", PROCESSING_JOB, "training_jobs.preprocess", argv, paths, describe)
+    return Preprocessed(output, read_json(output / "preprocess_summary.json"))
+
+
+def train(ctx: RunContext, name: str, prep: Preprocessed) -> TrainedModel:
+    base = ctx.out / "training" / name
+    paths = {f"/opt/ml/input/data/{c}": base / "input" / "data" / c for c in TRAINING_CHANNELS}
+    for c in TRAINING_CHANNELS:
+        stage_channel(prep.output / c, paths[f"/opt/ml/input/data/{c}"])
+    paths |= {"/opt/ml/model": base / "model", "/opt/ml/output/data": base / "output" / "data"}
+    env = {"SM_MODEL_DIR": str(base / "model"), "SM_OUTPUT_DATA_DIR": str(base / "output" / "data"),
+           **{f"SM_CHANNEL_{c.upper()}": str(paths[f"/opt/ml/input/data/{c}"]) for c in TRAINING_CHANNELS}}
+    # Hyperparameters arrive as `--name value`; the paths come from the SM_* environment.
+    argv = ["--seed", str(ctx.args.seed), *PROFILES[ctx.args.profile][name]]
+
+    def describe() -> str:
+        meta = read_json(base / "model" / "metadata.json")
+        return f"validation ROC-AUC {meta['metrics']['validation_roc_auc']:.4f}"
+
+    ctx.run_job(f"train-{name}", TRAINING_JOB, f"training_jobs.train_{name}", argv, paths, describe, env)
+    return TrainedModel(name, base / "model", read_json(base / "model" / "metadata.json"))
+
+
+def evaluate(ctx: RunContext, model: TrainedModel, prep: Preprocessed) -> Evaluation:
+    base = ctx.out / "processing" / f"evaluate-{model.name}"
+    paths = {f"{PROCESSING}/model": base / "model", f"{PROCESSING}/test": base / "test",
+             f"{PROCESSING}/evaluation": base / "evaluation"}
+    stage_channel(model.model_dir, paths[f"{PROCESSING}/model"])
+    stage_channel(prep.output / "test", paths[f"{PROCESSING}/test"])
+    output = paths[f"{PROCESSING}/evaluation"]
+    argv = ["--model-dir", str(paths[f"{PROCESSING}/model"]), "--test-data", str(paths[f"{PROCESSING}/test"]),
+            "--output-dir", str(output)]
+
+    def describe() -> str:
+        t = read_json(output / "evaluation.json")["telecom_churn_metrics"]
+        return (f"test ROC-AUC {t['roc_auc']['value']:.4f}, top-decile lift "
+                f"{t['top_decile_lift']['value']:.2f}")
+
+    ctx.run_job(f"evaluate-{model.name}", PROCESSING_JOB, "training_jobs.evaluate", argv, paths, describe)
+    return Evaluation(model.name, output, read_json(output / "evaluation.json"))
+
+
+def compile_package(ctx: RunContext, model: TrainedModel) -> Package:
+    base = ctx.out / "compile" / model.name
+    paths = {f"{PROCESSING}/model": base / "model", f"{PROCESSING}/output": base / "output"}
+    stage_channel(model.model_dir, paths[f"{PROCESSING}/model"])
+    output = paths[f"{PROCESSING}/output"]
+    argv = ["--model-dir", str(paths[f"{PROCESSING}/model"]), "--output-dir", str(output),
+            "--batch-size", str(ctx.args.batch_size)]
+
+    def describe() -> str:
+        r = read_json(output / "compile_report.json")
+        if r["format"] == "torchscript":
+            return (f"{r['compiler']} batch {r['batch_size']}, max |traced - eager| "
+                    f"{r['max_abs_diff_traced_vs_eager']:.2g}")
+        return "packaged model.json"
+
+    ctx.run_job(f"compile-{model.name}", PROCESSING_JOB, "training_jobs.compile_model", argv, paths, describe)
+    return Package(model.name, output / "model.tar.gz", read_json(output / "compile_report.json"))
