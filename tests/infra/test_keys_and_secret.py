@@ -69,7 +69,8 @@ def test_every_key_grant_names_its_service_and_never_encrypts(assembly: Assembly
 
 
 def test_sagemaker_reads_the_feature_zone_key_only_to_decrypt(assembly: Assembly) -> None:
-    (grant,) = [s for s in policies_of(assembly, "Dev", "telecom-ml-dev-sagemaker-execution") if "kms:" in json.dumps(s["Action"])]
+    statements = policies_of(assembly, "Dev", "telecom-ml-dev-sagemaker-execution")
+    (grant,) = [s for s in statements if "kms:" in json.dumps(s["Action"])]
     assert grant["Action"] == "kms:Decrypt"
     context = json.dumps(grant["Condition"]["ArnLike"])
     assert "FeaturesBucket" in context and "RawBucket" not in context and "CuratedBucket" not in context
