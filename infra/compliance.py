@@ -34,6 +34,12 @@ SKIPPED_ACKNOWLEDGEMENTS: list[tuple[str, str]] = []
 ACTIONS_ALLOWED_ON_ANY_RESOURCE = frozenset(
     {
         "cloudwatch:PutMetricData",  # only with a cloudwatch:namespace condition (checked below)
+        "ec2:DescribeNetworkInterfaces",  # the six EC2 Describe calls Glue makes to place VPC workers
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcAttribute",
+        "ec2:DescribeVpcEndpoints",
         "lakeformation:GetDataAccess",
         "logs:CreateLogDelivery",
         "logs:DeleteLogDelivery",
@@ -171,8 +177,9 @@ class Finding(Enum):
     )
     GLUE_JOB_LOG_GROUPS = (
         (),  # the rule id names the resource; see acknowledge_resource_wildcard
-        "Glue writes job logs to log groups and streams under /aws-glue/ whose names it chooses at run "
-        "time; the wildcard is limited to that path in this account and region.",
+        "With a security configuration that encrypts CloudWatch Logs, Glue 5 writes a job's logs to "
+        "/aws-glue/jobs/<security configuration>-role/<job role>/error and /output and names the streams per "
+        "run; the wildcard covers only those two groups of this one job role and their streams.",
     )
     OBJECTS_UNDER_ONE_PREFIX = (
         (),  # the rule id names the resource; see acknowledge_resource_wildcard
@@ -180,11 +187,25 @@ class Finding(Enum):
         "at run time, so the ARN ends in a wildcard. Access is limited to one bucket, one key prefix and the "
         "named actions (no s3:* or s3:Get*); listing carries an s3:prefix condition.",
     )
-    LAKE_FORMATION_DATA_ACCESS = (
+    APIS_WITHOUT_RESOURCE_PERMISSIONS = (
         (f"{_AWS}IAM5[Resource::*]",),
-        "lakeformation:GetDataAccess (and, for the Glue jobs, cloudwatch:PutMetricData limited by a "
-        "cloudwatch:namespace condition) have no resource-level permissions in the IAM service "
-        "authorization reference. Lake Formation table grants scope what data the role can reach.",
+        "Only actions without resource-level permissions in the IAM service authorization reference are "
+        "allowed on Resource '*' here, and a validation plugin (ResourceWildcardAllowList) fails synth on any "
+        "other: lakeformation:GetDataAccess (Lake Formation table grants scope the data), "
+        "cloudwatch:PutMetricData (only with a cloudwatch:namespace condition) and, for Glue jobs that run in "
+        "the VPC, the EC2 Describe calls Glue makes to place its workers.",
+    )
+    GLUE_WORKER_INTERFACES = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "Glue creates the network interfaces of a job's workers at run time, so their ids are unknown: creation "
+        "is limited to this environment's Glue subnet and security group, deletion to interfaces carrying "
+        "Glue's aws-glue-service-resource tag, and tagging to that one tag key.",
+    )
+    ZONE_PINNED_IN_CONFIG = (
+        ("CloudFormation-Validate::W3010",),
+        "The availability zone is that of the isolated subnet, pinned in each environment's config on purpose: "
+        "Inferentia2 capacity differs by zone, and synth must stay deterministic and credential-free (no "
+        "availability-zone lookup).",
     )
     CDK_NOTIFICATIONS_HANDLER_ROLE = (
         (f"{_AWS}IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",),

@@ -20,9 +20,11 @@ from constructs import Construct
 from dataset.schema import DatasetSchema
 from infra.compliance import Finding, acknowledge_bucket_notifications, acknowledge_grant_policy
 from infra.config import DataLakeConfig
+from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.lake.athena_workgroup import AthenaWorkgroup
 from infra.constructs.lake.cdr_stream import CDR_PREFIX, CdrStream
+from infra.constructs.lake.glue_network import GlueNetwork, glue_can_run_in_vpc
 from infra.constructs.lake.lake_catalog import LakeCatalog
 from infra.constructs.lake.lake_etl import LakeEtl, LakeLocations
 from infra.constructs.lake.lake_formation import LakeGovernance
@@ -52,6 +54,8 @@ class DataLakeStack(StableIdStack):
         logs_key: kms.IKey,
         access_logs: s3.IBucket,
         ops: OpsNotifications,
+        network: IsolatedNetwork,
+        interface_endpoints: tuple[str, ...],
         log_retention_days: int,
         destroy_on_removal: bool,
         **kwargs: object,
@@ -75,6 +79,7 @@ class DataLakeStack(StableIdStack):
         self._build_catalog_and_ingestion(env_name, config, schema, data_key, logs_key, log_retention_days,
                                           destroy_on_removal)
         self.locations = self._etl_locations()
+        self.glue_network = self._glue_network(env_name, network, interface_endpoints)
         self.etl = LakeEtl(
             self,
             "Etl",
@@ -85,6 +90,7 @@ class DataLakeStack(StableIdStack):
             data_key=data_key,
             secrets_key=secrets_key,
             logs_key=logs_key,
+            network=self.glue_network,
             destroy_on_removal=destroy_on_removal,
         )
         self._grant_storage(data_key, secrets_key)
@@ -93,11 +99,12 @@ class DataLakeStack(StableIdStack):
             "LakeFormation",
             admin_role_name=config.lake_formation_admin_role_name,
             locations={"Curated": self.zones.curated, "Features": self.zones.features},
+            prefix=f"{self.dataset}/",
             data_key=data_key,
         )
         self._grant_tables()
         self._orchestrate(data_key, logs_key, log_retention_days, destroy_on_removal)
-        acknowledge_grant_policy(self.sagemaker_role, Finding.LAKE_FORMATION_DATA_ACCESS)
+        acknowledge_grant_policy(self.sagemaker_role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
         acknowledge_bucket_notifications(self.zones.raw)
         drop_cdk_handler_role_dependency(self, "BucketNotificationsHandler")
 
@@ -141,6 +148,15 @@ class DataLakeStack(StableIdStack):
             buffer_mib=config.firehose_buffer_mib,
             destroy_on_removal=destroy_on_removal,
         )
+
+    def _glue_network(
+        self, env_name: str, network: IsolatedNetwork, interface_endpoints: tuple[str, ...]
+    ) -> GlueNetwork | None:
+        """Glue runs in the VPC wherever the VPC has the endpoints Glue needs; elsewhere in Glue's network."""
+        if not glue_can_run_in_vpc(interface_endpoints):
+            return None
+        subnet = network.vpc.isolated_subnets[0]
+        return GlueNetwork(self, "GlueNetwork", name=f"telecom-ml-{env_name}-etl", vpc=network.vpc, subnet=subnet)
 
     def _etl_locations(self) -> LakeLocations:
         zones, dataset = self.zones, self.dataset

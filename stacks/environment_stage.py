@@ -48,6 +48,8 @@ class EnvironmentStage(cdk.Stage):
             logs_key=keys.logs_key,
             access_logs=self.foundation.access_logs,
             ops=self.foundation.ops,
+            network=self.foundation.network,
+            interface_endpoints=config.network.interface_endpoints,
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,

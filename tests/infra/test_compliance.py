@@ -94,7 +94,7 @@ def test_a_new_wildcard_statement_fails_synth_even_where_iam5_is_acknowledged(tm
         role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["lakeformation:GetDataAccess"], resources=["*"]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
-        acknowledge_grant_policy(role, Finding.LAKE_FORMATION_DATA_ACCESS)
+        acknowledge_grant_policy(role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
 
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         _tiny_app(tmp_path, build).synth()
@@ -105,7 +105,7 @@ def test_put_metric_data_on_any_resource_needs_its_namespace_condition(tmp_path)
     def build(stack: cdk.Stack) -> None:
         role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
-        acknowledge_grant_policy(role, Finding.LAKE_FORMATION_DATA_ACCESS)
+        acknowledge_grant_policy(role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
 
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         _tiny_app(tmp_path, build).synth()

@@ -71,8 +71,14 @@ class CdrStream(Construct):
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                actions=["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"], resources=[bucket.bucket_arn]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
                 resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in (CDR_PREFIX, ERROR_ROOT)]}},
             )
         )
         object_arns = [bucket.arn_for_objects(f"{p}*") for p in (CDR_PREFIX, ERROR_ROOT)]

@@ -18,6 +18,7 @@ from constructs import Construct
 from infra.compliance import Finding, acknowledge
 from infra.config import DataLakeConfig
 from infra.constructs.lake.glue_etl_job import GlueEtlJob, GlueJobLibrary, GlueSecurity
+from infra.constructs.lake.glue_network import GlueNetwork
 from infra.constructs.lake.schema_asset import SchemaAsset
 from infra.logical_ids import TransparentGroup
 
@@ -51,6 +52,7 @@ class LakeEtl(TransparentGroup):
         data_key: kms.IKey,
         secrets_key: kms.IKey,
         logs_key: kms.IKey,
+        network: GlueNetwork | None,
         destroy_on_removal: bool,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -79,6 +81,7 @@ class LakeEtl(TransparentGroup):
             "logs_key": logs_key,
             "worker_type": config.glue_worker_type,
             "workers": config.glue_workers,
+            "network": network,
         }
         self.conform_job = GlueEtlJob(
             self,

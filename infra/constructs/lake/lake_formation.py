@@ -27,8 +27,11 @@ class LakeGovernance(Construct):
         *,
         admin_role_name: str,
         locations: dict[str, s3.IBucket],
+        prefix: str,
         data_key: kms.IKey,
     ) -> None:
+        """Registers `prefix` (the dataset's folder, e.g. "ibm_telco_churn/") of each zone bucket in
+        `locations`, not the whole bucket, so the data-access role reaches only that folder."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self._account = stack.account
@@ -55,12 +58,13 @@ class LakeGovernance(Construct):
             self.data_access_role, data_key, via="s3", write=True, context=s3_context(*locations.values())
         )
         self.locations: dict[str, lf.CfnResource] = {}
+        self._prefix = prefix
         for name, bucket in sorted(locations.items()):
-            grant_prefix(self.data_access_role, bucket, "", read=True, write=True)
+            grant_prefix(self.data_access_role, bucket, prefix, read=True, write=True)
             location = lf.CfnResource(
                 self,
                 f"{name}Location",
-                resource_arn=bucket.bucket_arn,
+                resource_arn=self._location_arn(bucket),
                 use_service_linked_role=False,
                 role_arn=self.data_access_role.role_arn,
             )
@@ -73,10 +77,13 @@ class LakeGovernance(Construct):
         """Let `role` create tables/partitions that point into a registered location."""
         resource = lf.CfnPrincipalPermissions.ResourceProperty(
             data_location=lf.CfnPrincipalPermissions.DataLocationResourceProperty(
-                catalog_id=self._account, resource_arn=self._buckets[location].bucket_arn
+                catalog_id=self._account, resource_arn=self._location_arn(self._buckets[location])
             )
         )
         self._grant(grant_id, role, resource, ["DATA_LOCATION_ACCESS"], self.locations[location])
+
+    def _location_arn(self, bucket: s3.IBucket) -> str:
+        return bucket.arn_for_objects(self._prefix.rstrip("/"))
 
     def grant_table(
         self,
