@@ -15,6 +15,7 @@ from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.foundation.secure_bucket import SecureBucket
 from infra.sagemaker_role import sagemaker_role_name
+from infra.trust import source_conditions
 
 
 class FoundationStack(cdk.Stack):
@@ -82,7 +83,9 @@ class FoundationStack(cdk.Stack):
         self.sagemaker_role = iam.Role(
             self,
             "SageMakerExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com", conditions=source_conditions(self, "sagemaker", "*")
+            ),
             # Named: operators and pipeline definitions refer to it, and other stacks attach policies.
             role_name=sagemaker_role_name(env_name),
             description="SageMaker pipeline steps and endpoints (grants made by the owning stacks)",

@@ -28,6 +28,7 @@ from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, gra
 from infra.constructs.foundation.log_retention import retention
 from infra.constructs.lake.glue_etl_job import GlueEtlJob
 from infra.template_hygiene import keep_only_dependencies
+from infra.trust import condition_trust
 
 FEATURES_READY_SOURCE = "telecom-ml.data-lake"
 FEATURES_READY_DETAIL_TYPE = "FeaturesReady"
@@ -70,6 +71,7 @@ class LakeOrchestration(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        condition_trust(self.state_machine.role, "states", "stateMachine:*")
         acknowledge_grant_policy(self.state_machine.role, Finding.XRAY_AND_LOG_DELIVERY_WILDCARDS)
         keep_only_dependencies(self.state_machine, grant_policy_of(self.state_machine.role))
         self._start_on_new_snapshots(raw_bucket, snapshot_prefix, data_key, removal)
@@ -172,6 +174,7 @@ class LakeOrchestration(Construct):
         )
         events_role = self.state_machine.node.find_child("EventsRole")
         assert isinstance(events_role, iam.Role)
+        condition_trust(events_role, "events", "rule/*")
         acknowledge_grant_policy(events_role)
 
     def _alert_on_failures(self, *jobs: GlueEtlJob) -> None:
