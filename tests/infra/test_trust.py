@@ -10,7 +10,8 @@ import pytest
 from tests.infra.conftest import Assembly
 
 CONDITIONED = [
-    ("Foundation", "SageMakerExecutionRole", "sagemaker.amazonaws.com", "arn:aws:sagemaker:eu-central-1:333333333333:*"),
+    ("Foundation", "SageMakerExecutionRole", "sagemaker.amazonaws.com",
+     "arn:aws:sagemaker:eu-central-1:333333333333:*"),
     ("DataLake", "OrchestrationStateMachineRole", "states.amazonaws.com",
      "arn:aws:states:eu-central-1:333333333333:stateMachine:*"),
     ("DataLake", "OrchestrationStateMachineEventsRole", "events.amazonaws.com",
