@@ -151,3 +151,12 @@ def test_every_acknowledgement_is_used(tmp_path) -> None:
     assert len(intended) > 50, "the synth recorded no acknowledgements"
     unused = sorted(intended - findings)
     assert not unused, f"acknowledgements that match no finding: {unused}"
+
+
+def test_security_doc_lists_every_finding() -> None:
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "security.md").read_text()
+    table = doc.split("| Finding | Where | Why |", 1)[1]
+    listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert listed == {finding.name for finding in Finding}

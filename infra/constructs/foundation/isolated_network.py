@@ -37,7 +37,8 @@ INTERFACE_SERVICES: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 
 
 class IsolatedNetwork(Construct):
-    """Jobs and endpoints run here; they reach AWS services only through endpoints."""
+    """What is placed here (Glue ETL where the VPC has Glue's endpoints, see lake/glue_network.py) reaches
+    AWS services only through the S3 gateway endpoint and the configured interface endpoints."""
 
     def __init__(
         self,
