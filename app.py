@@ -50,7 +50,23 @@ def main() -> int:
     except (ConfigError, SchemaError) as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1
-    app.synth()
+    assembly = app.synth()
+    return _validation_status(Path(assembly.directory) / "validation-report.json")
+
+
+def _validation_status(report_file: Path) -> int:
+    """Under the CDK CLI a failed policy validation (nag packs, wildcard allow-list) only sets the exit
+    code of the jsii Node process, which `python app.py` does not inherit: fail here on the report."""
+    if not report_file.exists():
+        return 0
+    failed = [r for r in json.loads(report_file.read_text())["pluginReports"] if r.get("conclusion") == "failure"]
+    for report in failed:
+        for violation in report.get("violations", []):
+            where = ", ".join(c["constructPath"] for c in violation.get("violatingConstructs", []))
+            print(f"compliance gate: {violation['ruleName']}: {where}: {violation['description']}", file=sys.stderr)
+    if failed:
+        print(f"compliance gate failed; the full report is {report_file}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -103,6 +103,7 @@ class ResourceWildcardAllowList:
                         cdk.PolicyViolation(
                             rule_name="ActionOnAnyResource",
                             description=f"{logical_id}: {problem} (allow-list in infra/compliance.py)",
+                            severity="error",
                             violating_resources=[
                                 cdk.PolicyViolatingResource(
                                     resource_logical_id=logical_id,

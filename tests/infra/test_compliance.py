@@ -160,3 +160,33 @@ def test_security_doc_lists_every_finding() -> None:
     table = doc.split("| Finding | Where | Why |", 1)[1]
     listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
     assert listed == {finding.name for finding in Finding}
+
+
+def test_cli_synth_fails_on_a_failed_validation_report(tmp_path, capsys) -> None:
+    """Under the CDK CLI the jsii process swallows a failed validation; app.py turns it into exit 1."""
+    import app as cdk_app
+
+    report = tmp_path / "validation-report.json"
+    passing = {"pluginReports": [{"pluginName": "AwsSolutions", "conclusion": "success", "violations": []}]}
+    report.write_text(json.dumps(passing))
+    assert cdk_app._validation_status(report) == 0
+    failing = {
+        "pluginReports": [
+            *passing["pluginReports"],
+            {
+                "pluginName": "ResourceWildcardAllowList",
+                "conclusion": "failure",
+                "violations": [
+                    {
+                        "ruleName": "ActionOnAnyResource",
+                        "description": "P: s3:GetObject on Resource '*' is not on the allow-list",
+                        "violatingConstructs": [{"constructPath": "Dev/DataLake/Role/DefaultPolicy/Resource"}],
+                    }
+                ],
+            },
+        ]
+    }
+    report.write_text(json.dumps(failing))
+    assert cdk_app._validation_status(report) == 1
+    err = capsys.readouterr().err
+    assert "ActionOnAnyResource: Dev/DataLake/Role/DefaultPolicy/Resource" in err and "compliance gate failed" in err
