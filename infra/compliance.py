@@ -155,8 +155,9 @@ class Finding(Enum):
     GRANT_POLICY_ON_SINGLE_ROLE = (
         (f"{_NIST}IAMNoInlinePolicy", f"{_HIPAA}IAMNoInlinePolicy"),
         "The policy is the one CDK generates from explicit grants for this single role (AWS::IAM::Policy "
-        "attached to it alone). Every statement is scoped to named resources and reviewed where the grant "
-        "is made; a customer-managed policy attached to the same one role would add no control.",
+        "attached to it alone). Every statement names its resources (Resource '*' only for the allow-listed "
+        "APIs without resource-level permissions, enforced at synth) and is reviewed where the grant is made; "
+        "a customer-managed policy attached to the same one role would add no control.",
     )
     XRAY_AND_LOG_DELIVERY_WILDCARDS = (
         (f"{_AWS}IAM5[Resource::*]",),
