@@ -103,7 +103,7 @@ class DataLakeStack(StableIdStack):
             data_key=data_key,
         )
         self._grant_tables()
-        self._orchestrate(data_key, logs_key, log_retention_days, destroy_on_removal)
+        self._orchestrate(env_name, data_key, logs_key, log_retention_days, destroy_on_removal)
         acknowledge_grant_policy(self.sagemaker_role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
         acknowledge_bucket_notifications(self.zones.raw)
         drop_cdk_handler_role_dependency(self, "BucketNotificationsHandler")
@@ -249,12 +249,13 @@ class DataLakeStack(StableIdStack):
             )
 
     def _orchestrate(
-        self, data_key: kms.IKey, logs_key: kms.IKey, log_retention_days: int, destroy_on_removal: bool
+        self, env_name: str, data_key: kms.IKey, logs_key: kms.IKey, log_retention_days: int, destroy_on_removal: bool
     ) -> None:
         """New raw snapshot -> conform -> features -> FeaturesReady; undeliverable events alarm."""
         self.orchestration = LakeOrchestration(
             self,
             "Orchestration",
+            env_name=env_name,
             raw_bucket=self.zones.raw,
             snapshot_prefix=SNAPSHOT_PREFIX,
             conform_job=self.etl.conform_job,

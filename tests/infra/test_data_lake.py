@@ -213,6 +213,8 @@ def test_snapshot_upload_starts_conform_then_features_then_announces(resources_o
     assert definition.index('"Conform"') < definition.index('"BuildFeatures"') < definition.index('"FeaturesReady"')
     assert "glue:startJobRun.sync" in definition and "events:putEvents" in definition
     assert '"DetailType":"FeaturesReady"' in definition and "sns:publish" in definition
+    # The pipeline trigger starts only on its own environment's event.
+    assert '\\"environment\\":\\"dev\\"' in definition or '"environment":"dev"' in definition
 
 
 GLUE_OWN_ARGUMENTS = {

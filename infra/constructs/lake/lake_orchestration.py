@@ -40,6 +40,7 @@ class LakeOrchestration(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        env_name: str,
         raw_bucket: s3.IBucket,
         snapshot_prefix: str,
         conform_job: GlueEtlJob,
@@ -55,6 +56,7 @@ class LakeOrchestration(Construct):
         super().__init__(scope, construct_id)
         removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
         self.ops_topic = ops_topic
+        self._env_name = env_name
         definition = self._definition(conform_job, features_job, features_location, features_table)
         log_group = logs.LogGroup(
             self,
@@ -108,6 +110,7 @@ class LakeOrchestration(Construct):
                     detail_type=FEATURES_READY_DETAIL_TYPE,
                     detail=sfn.TaskInput.from_object(
                         {
+                            "environment": self._env_name,
                             "features_uri": features_location,
                             "features_table": features_table,
                             "raw_object": raw_object,
