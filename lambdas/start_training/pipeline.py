@@ -12,7 +12,9 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 RUNNING_STATUSES = frozenset({"Executing", "Stopping"})
-FINISHED_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "CompletedWithFailures"})
+# The locked execution no longer exists (e.g. the pipeline was deleted and created again): it cannot run.
+NOT_FOUND = "NotFound"
+FINISHED_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "CompletedWithFailures", NOT_FOUND})
 MAX_DESCRIPTION_CHARS = 3072
 
 
@@ -61,7 +63,10 @@ class SageMakerPipeline:
         return str(response["PipelineExecutionArn"])
 
     def status(self, execution_arn: str) -> str:
-        response = self._client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+        try:
+            response = self._client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+        except self._client.exceptions.ResourceNotFound:
+            return NOT_FOUND
         return str(response["PipelineExecutionStatus"])
 
     def running_executions(self, *, created_after: datetime) -> list[str]:

@@ -153,7 +153,7 @@ def test_the_same_event_twice_is_decided_once_and_the_replay_is_audited(aws: Aws
     assert [r["outcome"] for r in aws.audit()] == ["started", "duplicate"]
 
 
-class _FailingStart:
+class _Raises:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
@@ -165,7 +165,7 @@ def test_a_failed_start_frees_the_lock_gives_back_the_count_and_is_retried(aws: 
     service = aws.service()
     sagemaker = service._decider._pipeline._client  # type: ignore[attr-defined]
     original = sagemaker.start_pipeline_execution
-    sagemaker.start_pipeline_execution = _FailingStart(RuntimeError("ResourceLimitExceeded"))
+    sagemaker.start_pipeline_execution = _Raises(RuntimeError("ResourceLimitExceeded"))
 
     with pytest.raises(Exception, match="StartPipelineExecution failed: ResourceLimitExceeded"):
         service.handle(features_ready(), request_id="r1")
@@ -187,3 +187,17 @@ def test_a_crashed_attempt_of_the_same_trigger_is_retried_once_its_hold_expires(
         service.handle(features_ready(), request_id="retry-1")
     aws.clock.advance(minutes=4)
     assert service.handle(features_ready(), request_id="retry-2").outcome is Outcome.STARTED
+
+
+def test_a_locked_execution_that_no_longer_exists_counts_as_finished(aws: Aws) -> None:
+    """SageMaker answers ResourceNotFound for an execution of a deleted pipeline (moto answers otherwise)."""
+    service = aws.service()
+    service.handle(features_ready(execution="run-1"), request_id="r1")
+    sagemaker = service._decider._pipeline._client  # type: ignore[attr-defined]
+    sagemaker.describe_pipeline_execution = _Raises(
+        sagemaker.exceptions.ResourceNotFound({"Error": {"Code": "ResourceNotFound", "Message": "gone"}}, "Describe")
+    )
+    aws.finish_executions()  # nothing else runs either
+    aws.clock.advance(hours=1)
+
+    assert service.handle(features_ready(execution="run-2"), request_id="r2").outcome is Outcome.STARTED
