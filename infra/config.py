@@ -168,11 +168,33 @@ class EndpointConfig(_Strict):
         return self
 
 
+class RetrainingConfig(_Strict):
+    """When a training pipeline execution may start (lambdas/start_training, docs/retraining-trigger.md)."""
+
+    cooldown_hours: Annotated[int, Field(ge=0, le=168)] = 6  # between two starts; 0 = none
+    daily_cap: Annotated[int, Field(ge=1, le=24)] = 2  # starts per UTC day
+    max_run_hours: Annotated[int, Field(ge=1, le=72)] = 12  # the lock's longest hold on one execution
+    duplicate_window_hours: Annotated[int, Field(ge=24, le=168)] = 48  # the same event is ignored this long
+    audit_retention_days: Annotated[int, Field(ge=30, le=3653)] = 400
+    retry_attempts: Annotated[int, Field(ge=0, le=2)] = 2  # Lambda's asynchronous retries before the DLQ
+    reserved_concurrency: Annotated[int, Field(ge=1, le=10)] = 2
+
+    @model_validator(mode="after")
+    def _cap_reachable(self) -> RetrainingConfig:
+        if self.daily_cap > 1 and self.cooldown_hours * (self.daily_cap - 1) >= 24:
+            raise ValueError(
+                f"daily_cap {self.daily_cap} can never be reached with cooldown_hours {self.cooldown_hours} "
+                f"(at most {1 + 23 // self.cooldown_hours} starts fit in a day)"
+            )
+        return self
+
+
 class MlConfig(_Strict):
     quality_gate: QualityGateConfig
     processing_instance_type: str = "ml.m5.xlarge"
     training_instance_type: str = "ml.m5.xlarge"
     endpoint: EndpointConfig
+    retraining: RetrainingConfig = RetrainingConfig()
 
     @field_validator("processing_instance_type")
     @classmethod

@@ -1,0 +1,1 @@
+"""ML constructs: the training pipeline and what starts it."""

@@ -1,0 +1,1 @@
+"""start_training: parsing, decision rules, concurrency and the handler, under moto."""
