@@ -209,6 +209,42 @@ class Finding(Enum):
         "Inferentia2 capacity differs by zone, and synth must stay deterministic and credential-free (no "
         "availability-zone lookup).",
     )
+    LAMBDA_XRAY_TRACING = (
+        (f"{_AWS}IAM5[Resource::*]",),
+        "Only xray:PutTraceSegments and xray:PutTelemetryRecords, which CDK adds for Lambda active tracing, use "
+        "Resource '*': they have no resource-level permissions (IAM service authorization reference). All other "
+        "statements of this policy name their resources.",
+    )
+    PIPELINE_EXECUTIONS_OF_ONE_PIPELINE = (
+        (),  # names its resource: IAM5[Resource::<pipeline ARN>/execution/*]
+        "sagemaker:DescribePipelineExecution must name execution ARNs, which SageMaker creates at run time; the "
+        "wildcard is limited to the executions of one named pipeline of this environment, for one read-only action.",
+    )
+    LAMBDA_RUNTIME_IS_THE_PROJECT_PYTHON = (
+        (f"{_AWS}L1",),
+        "The function runs on Python 3.11, the one interpreter of this project (Glue 5.1, SageMaker jobs, the lock "
+        "file and every test run on it) and the Powertools layer variant it loads; 3.11 is a supported Lambda runtime. "
+        "The runtime moves with the project's Python, in one reviewed change.",
+    )
+    TRIGGER_STATE_TABLE_RECOVERY = (
+        (f"{_NIST}DynamoDBInBackupPlan", f"{_HIPAA}DynamoDBInBackupPlan"),
+        "Recovery (CP-9, 164.308(a)(7)) is met by point-in-time recovery (continuous backups, 35 days) and deletion "
+        "protection outside dev. The table holds the training lock, daily counters and the decision audit, which "
+        "is also written to a KMS-encrypted log group; an AWS Backup plan is an account-level operator choice.",
+    )
+    LAMBDA_OUTSIDE_VPC_IN_ISOLATED_MODE = (
+        (f"{_NIST}LambdaInsideVPC", f"{_HIPAA}LambdaInsideVPC"),
+        "Only in network mode 'isolated' (no interface endpoints): the function is invoked only by EventBridge "
+        "rules of this account, has no inbound network path, handles event metadata and S3 URIs but no subscriber "
+        "data, and calls AWS APIs only (DynamoDB, SageMaker, SQS, CloudWatch Logs, X-Ray) over TLS with IAM "
+        "permissions scoped to named resources.",
+    )
+    LAMBDA_VPC_ACCESS_MANAGED_POLICY = (
+        (f"{_AWS}IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]",),
+        "Only in network mode 'vpc': Lambda needs ec2:CreateNetworkInterface, DescribeNetworkInterfaces and "
+        "DeleteNetworkInterface, which have no resource-level permissions, to attach the function to its subnets; "
+        "AWS's managed policy is the documented, AWS-maintained grant for exactly that.",
+    )
     CDK_NOTIFICATIONS_HANDLER_ROLE = (
         (f"{_AWS}IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",),
         "Role of CDK's own deploy-time handler that turns on S3 -> EventBridge notifications for the raw zone. The "

@@ -18,7 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from moto.events.models import EventPattern
 
-from infra.compliance import enable_compliance_gate, grant_policy_of
+from infra.compliance import ACKNOWLEDGEMENTS_CONTEXT, enable_compliance_gate
 from infra.config import RetrainingConfig
 from infra.constructs.ml import training_trigger
 from infra.constructs.ml.training_trigger import TrainingTrigger
@@ -30,75 +30,6 @@ PIPELINE_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/telecom-ml-dev-ch
 OPS_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:telecom-ml-dev-ops"
 CONFIG = RetrainingConfig(cooldown_hours=4, daily_cap=3, max_run_hours=10, retry_attempts=1, reserved_concurrency=2)
 
-# ---------------------------------------------------------------------------------------------------
-# WAITING FOR FINDINGS in infra/compliance.py (requested in the hand-over report). Until they exist,
-# this test acknowledges them here with the proposed reasons so the bare stacks pass the gate; once
-# they exist, TrainingTrigger acknowledges them itself and this block goes.
-_AWS = "AwsSolutions::AwsSolutions-"
-_NIST = "NIST.800.53.R5::NIST.800.53.R5-"
-_HIPAA = "HIPAA.Security::HIPAA.Security-"
-PENDING_FINDINGS = {
-    "LAMBDA_XRAY_TRACING": (
-        (f"{_AWS}IAM5[Resource::*]",),
-        "Only xray:PutTraceSegments and xray:PutTelemetryRecords, which CDK adds for Lambda active tracing, use "
-        "Resource '*': they have no resource-level permissions (IAM service authorization reference). All other "
-        "statements of this policy name their resources.",
-    ),
-    "PIPELINE_EXECUTIONS_OF_ONE_PIPELINE": (
-        (),  # names its resource: IAM5[Resource::<pipeline ARN>/execution/*]
-        "sagemaker:DescribePipelineExecution must name execution ARNs, which SageMaker creates at run time; the "
-        "wildcard is limited to the executions of one named pipeline of this environment, for one read-only action.",
-    ),
-    "LAMBDA_RUNTIME_IS_THE_PROJECT_PYTHON": (
-        (f"{_AWS}L1",),
-        "The function runs on Python 3.11, the one interpreter of this project (Glue 5.1, SageMaker jobs, the lock "
-        "file and every test run on it) and the Powertools layer variant it loads; 3.11 is a supported Lambda runtime. "
-        "The runtime moves with the project's Python, in one reviewed change.",
-    ),
-    "TRIGGER_STATE_TABLE_RECOVERY": (
-        (f"{_NIST}DynamoDBInBackupPlan", f"{_HIPAA}DynamoDBInBackupPlan"),
-        "Recovery (CP-9, 164.308(a)(7)) is met by point-in-time recovery (continuous backups, 35 days) and deletion "
-        "protection outside dev. The table holds the training lock, daily counters and the decision audit, which "
-        "is also written to a KMS-encrypted log group; an AWS Backup plan is an account-level operator choice.",
-    ),
-    "LAMBDA_OUTSIDE_VPC_IN_ISOLATED_MODE": (
-        (f"{_NIST}LambdaInsideVPC", f"{_HIPAA}LambdaInsideVPC"),
-        "Only in network mode 'isolated' (no interface endpoints): the function is invoked only by EventBridge "
-        "rules of this account, has no inbound network path, handles event metadata and S3 URIs but no subscriber "
-        "data, and calls AWS APIs only (DynamoDB, SageMaker, SQS, CloudWatch Logs, X-Ray) over TLS with IAM "
-        "permissions scoped to named resources.",
-    ),
-    "LAMBDA_VPC_ACCESS_MANAGED_POLICY": (
-        (f"{_AWS}IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]",),
-        "Only in network mode 'vpc': Lambda needs ec2:CreateNetworkInterface, DescribeNetworkInterfaces and "
-        "DeleteNetworkInterface, which have no resource-level permissions, to attach the function to its subnets; "
-        "AWS's managed policy is the documented, AWS-maintained grant for exactly that.",
-    ),
-}
-
-
-def _acknowledge_pending(trigger: TrainingTrigger, *, in_vpc: bool) -> None:
-    policy = _cfn(grant_policy_of(trigger.role))
-    function = _cfn(trigger.function)
-    placement = ("LAMBDA_VPC_ACCESS_MANAGED_POLICY", _cfn(trigger.role)) if in_vpc else (
-        "LAMBDA_OUTSIDE_VPC_IN_ISOLATED_MODE",
-        function,
-    )
-    for name, target in (
-        ("LAMBDA_XRAY_TRACING", policy),
-        ("LAMBDA_RUNTIME_IS_THE_PROJECT_PYTHON", function),
-        ("TRIGGER_STATE_TABLE_RECOVERY", _cfn(trigger.table)),
-        placement,
-    ):
-        rule_ids, reason = PENDING_FINDINGS[name]
-        for rule_id in rule_ids:
-            cdk.Validations.of(target).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
-    _, reason = PENDING_FINDINGS["PIPELINE_EXECUTIONS_OF_ONE_PIPELINE"]
-    rule_id = f"{_AWS}IAM5[Resource::{trigger.execution_arns}]"
-    cdk.Validations.of(policy).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
-
-
-# ---------------------------------------------------------------------------------------------------
 
 
 def _cfn(construct: Any) -> Any:
@@ -107,7 +38,7 @@ def _cfn(construct: Any) -> Any:
     return construct
 
 
-def _build(stack: cdk.Stack, *, in_vpc: bool, pending: bool = True) -> TrainingTrigger:
+def _build(stack: cdk.Stack, *, in_vpc: bool) -> TrainingTrigger:
     keys = {name: kms.Key(stack, name, enable_key_rotation=True) for name in ("MlKey", "DataKey", "LogsKey")}
     placement: dict[str, Any] = {}
     if in_vpc:
@@ -140,8 +71,6 @@ def _build(stack: cdk.Stack, *, in_vpc: bool, pending: bool = True) -> TrainingT
         **placement,
     )
     trigger.retrain_on_alarms()
-    if pending:
-        _acknowledge_pending(trigger, in_vpc=in_vpc)
     return trigger
 
 
@@ -161,11 +90,13 @@ class Synth:
         return dict(resource["Properties"])
 
 
-def _app(outdir: Path, *, pending: bool) -> cdk.App:
+def _app(outdir: Path, *, acknowledgements: bool) -> cdk.App:
     app = cdk.App(outdir=str(outdir), context=json.loads((ROOT / "cdk.json").read_text())["context"])
+    if not acknowledgements:
+        app.node.set_context(ACKNOWLEDGEMENTS_CONTEXT, "off")
     stage = cdk.Stage(app, "Probe", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    _build(cdk.Stack(stage, "Trigger"), in_vpc=False, pending=pending)
-    _build(cdk.Stack(stage, "TriggerInVpc"), in_vpc=True, pending=pending)
+    _build(cdk.Stack(stage, "Trigger"), in_vpc=False)
+    _build(cdk.Stack(stage, "TriggerInVpc"), in_vpc=True)
     enable_compliance_gate(app)
     return app
 
@@ -174,7 +105,7 @@ def _app(outdir: Path, *, pending: bool) -> cdk.App:
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """One synth of both placements behind the compliance gate: a finding fails it here."""
     outdir = tmp_path_factory.mktemp("trigger") / "cdk.out"
-    _app(outdir, pending=True).synth()
+    _app(outdir, acknowledgements=True).synth()
     return Synth(outdir)
 
 
@@ -186,10 +117,10 @@ def test_the_three_nag_packs_report_nothing_open(synth: Synth) -> None:
         assert plugin["conclusion"] == "success" and plugin.get("violations", []) == [], plugin
 
 
-def test_each_pending_finding_is_needed_and_nothing_else_is_open(tmp_path: Path) -> None:
-    """Without the pending acknowledgements, synth fails with exactly their rules, where they apply."""
+def test_each_acknowledgement_is_needed_and_nothing_else_is_open(tmp_path: Path) -> None:
+    """Without its acknowledgements, synth fails with exactly their rules, where they apply."""
     with pytest.raises(RuntimeError, match="ValidationFailed"):
-        _app(tmp_path, pending=False).synth()
+        _app(tmp_path, acknowledgements=False).synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
     found = {
         (violation["ruleName"], construct["constructPath"].split("/")[1])
@@ -199,7 +130,8 @@ def test_each_pending_finding_is_needed_and_nothing_else_is_open(tmp_path: Path)
     }
     execution_arns = f"AwsSolutions-IAM5[Resource::{PIPELINE_ARN}/execution/*]"
     everywhere = {"AwsSolutions-IAM5[Resource::*]", execution_arns, "AwsSolutions-L1"}
-    everywhere |= {f"{pack}-DynamoDBInBackupPlan" for pack in ("NIST.800.53.R5", "HIPAA.Security")}
+    everywhere |= {f"{pack}-{rule}" for pack in ("NIST.800.53.R5", "HIPAA.Security")
+                   for rule in ("DynamoDBInBackupPlan", "IAMNoInlinePolicy")}
     expected = {(rule, stack) for rule in everywhere for stack in ("Trigger", "TriggerInVpc")}
     expected |= {(f"{pack}-LambdaInsideVPC", "Trigger") for pack in ("NIST.800.53.R5", "HIPAA.Security")}
     vpc_access = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"

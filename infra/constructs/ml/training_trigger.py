@@ -27,7 +27,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, grant_policy_of
+from infra.compliance import (
+    Finding,
+    acknowledge,
+    acknowledge_grant_policy,
+    acknowledge_resource_wildcard,
+    grant_policy_of,
+)
 from infra.config import RetrainingConfig
 from infra.constructs.foundation.log_retention import retention
 from infra.constructs.lake.lake_orchestration import FEATURES_READY_DETAIL_TYPE, FEATURES_READY_SOURCE
@@ -113,6 +119,7 @@ class TrainingTrigger(Construct):
         # Execution ARNs are made at run time: DescribePipelineExecution names them by this pattern.
         self.execution_arns = f"{pipeline_arn}/execution/*"
         self._grant(pipeline_arn, ml_key, dead_letter_key)
+        self._acknowledge(in_vpc=vpc is not None)
         keep_only_dependencies(self.function, grant_policy_of(self.role))
         self._target = targets.LambdaFunction(
             self.function,
@@ -249,7 +256,18 @@ class TrainingTrigger(Construct):
         self.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribePipelineExecution"], resources=[self.execution_arns])
         )
-        acknowledge_grant_policy(self.role)
+
+    def _acknowledge(self, *, in_vpc: bool) -> None:
+        acknowledge_grant_policy(self.role, Finding.LAMBDA_XRAY_TRACING)
+        acknowledge_resource_wildcard(
+            grant_policy_of(self.role), self.execution_arns, Finding.PIPELINE_EXECUTIONS_OF_ONE_PIPELINE
+        )
+        acknowledge(self.function, Finding.LAMBDA_RUNTIME_IS_THE_PROJECT_PYTHON)
+        acknowledge(self.table, Finding.TRIGGER_STATE_TABLE_RECOVERY)
+        if in_vpc:
+            acknowledge(self.role, Finding.LAMBDA_VPC_ACCESS_MANAGED_POLICY)
+        else:
+            acknowledge(self.function, Finding.LAMBDA_OUTSIDE_VPC_IN_ISOLATED_MODE)
 
     def _alarm_on_dead_letters(self, ops_topic: sns.ITopic) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
