@@ -104,10 +104,25 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
     to passing rows. `rows_in` is the row count of the input as read (counted by the caller
     on the raw frame); when omitted it is counted on `typed`.
     """
-    unique_cols = [c for c in schema.columns if c.unique]
-    frame = typed
+    annotated = annotate(typed, schema)
+    if rows_in is None:
+        rows_in = typed.count()
+    rows_curated, rows_quarantined = _count_and_check(annotated, rows_in, where)
+    ok = F.col(REASON_COLUMN).isNull()
+    curated = annotated.filter(ok).select(*curated_columns)
+    quarantined = annotated.filter(~ok).select(
+        *[F.col(c.name) for c in schema.columns],
+        F.col(REASON_COLUMN),
+        F.col(CORRUPT_COLUMN).alias(RAW_RECORD_COLUMN),
+    )
+    failures = _failures_by_column(annotated) if rows_quarantined else {}
+    return QualityResult(annotated, curated, quarantined, rows_in, rows_curated, rows_quarantined, failures)
+
+
+def _with_duplicate_counts(frame: DataFrame, schema: DatasetSchema) -> tuple[DataFrame, dict[str, Column]]:
+    """One count column per unique column: rows sharing the (trimmed, non-blank) value."""
     dup_cols: dict[str, Column] = {}
-    for spec in unique_cols:
+    for spec in (c for c in schema.columns if c.unique):
         cnt = f"__dupcount__{spec.name}"
         key = F.trim(F.col(spec.name))
         frame = frame.withColumn("__k", key).withColumn(
@@ -115,7 +130,12 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
             .otherwise(F.count(F.lit(1)).over(Window.partitionBy("__k")))
         ).drop("__k")
         dup_cols[spec.name] = F.col(cnt)
+    return frame, dup_cols
 
+
+def annotate(typed: DataFrame, schema: DatasetSchema) -> DataFrame:
+    """`typed` plus REASON_COLUMN (null when every rule passed), persisted for the passes that follow."""
+    frame, dup_cols = _with_duplicate_counts(typed, schema)
     rules: list[Column] = [F.when(F.col(CORRUPT_COLUMN).isNotNull(),
                                   F.lit("row: malformed CSV record (field count differs from header)"))]
     for spec in schema.columns:
@@ -123,12 +143,13 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
     reason = F.concat_ws(SEPARATOR, *rules)
     # The run id literal makes this plan unique, so Spark's cache can never serve the rows of
     # an earlier run over the same (since rewritten) input path.
-    annotated = frame.withColumn("__run", F.lit(uuid.uuid4().hex)).withColumn(
+    return frame.withColumn("__run", F.lit(uuid.uuid4().hex)).withColumn(
         REASON_COLUMN, F.when(reason == "", F.lit(None).cast("string")).otherwise(reason)
     ).persist(StorageLevel.MEMORY_AND_DISK)
 
-    if rows_in is None:
-        rows_in = typed.count()
+
+def _count_and_check(annotated: DataFrame, rows_in: int, where: str) -> tuple[int, int]:
+    """(curated, quarantined) counted in one pass; InvariantError unless they add up to rows_in."""
     ok = F.col(REASON_COLUMN).isNull()
     counts = annotated.agg(
         F.count(F.lit(1)).alias("total"),
@@ -142,19 +163,12 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
         annotated.unpersist()
         raise InvariantError(f"{where}: rows in ({rows_in}) != curated ({rows_curated}) + "
                              f"quarantined ({rows_quarantined}); annotated rows {total}")
+    return rows_curated, rows_quarantined
 
-    curated = annotated.filter(ok).select(*curated_columns)
-    quarantined = annotated.filter(~ok).select(
-        *[F.col(c.name) for c in schema.columns],
-        F.col(REASON_COLUMN),
-        F.col(CORRUPT_COLUMN).alias(RAW_RECORD_COLUMN),
-    )
-    failures: dict[str, int] = {}
-    if rows_quarantined:
-        per_rule = (annotated.filter(~ok)
-                    .select(F.explode(F.split(F.col(REASON_COLUMN), SEPARATOR)).alias("r"))
-                    .select(F.substring_index("r", ":", 1).alias("c"))
-                    .groupBy("c").count().collect())
-        failures = {str(r["c"]): int(r["count"]) for r in per_rule}
-    return QualityResult(annotated, curated, quarantined, rows_in, rows_curated, rows_quarantined,
-                         dict(sorted(failures.items())))
+
+def _failures_by_column(annotated: DataFrame) -> dict[str, int]:
+    per_rule = (annotated.filter(F.col(REASON_COLUMN).isNotNull())
+                .select(F.explode(F.split(F.col(REASON_COLUMN), SEPARATOR)).alias("r"))
+                .select(F.substring_index("r", ":", 1).alias("c"))
+                .groupBy("c").count().collect())
+    return dict(sorted((str(r["c"]), int(r["count"])) for r in per_rule))
