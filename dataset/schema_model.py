@@ -35,6 +35,11 @@ USAGE_FEATURES = (
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
+# Longest id (in characters, after trimming) an id column of type string accepts unless its
+# checks.max_length says otherwise: longer values are quarantined, never truncated.
+DEFAULT_ID_MAX_LENGTH = 128
+DEFAULT_OTHER_BUCKET = "__other__"
+
 
 class SchemaError(ValueError):
     """A schema file is invalid; the message names the file, the field and what is allowed."""
@@ -52,6 +57,24 @@ class NullFill:
 
 
 @dataclass(frozen=True)
+class Vocabulary:
+    """A categorical column whose categories are learned when the transformer is fitted.
+
+    `ColumnSpec.vocabulary` is set exactly when the schema says `vocabulary: {learn: true}`;
+    such a column has `allowed` None.
+
+    Declared as `vocabulary: {learn: true, min_frequency: N, other_bucket: NAME}` instead of
+    `checks.allowed`. At fit time the categories seen at least `min_frequency` times in the
+    training split become the vocabulary; at transform time any other value (rarer at fit,
+    or never seen) is encoded as the single category `other_bucket`. The ETL gate applies no
+    allowed-values check to such a column.
+    """
+
+    min_frequency: int = 1
+    other_bucket: str = DEFAULT_OTHER_BUCKET
+
+
+@dataclass(frozen=True)
 class ColumnSpec:
     name: str
     type: str
@@ -66,22 +89,39 @@ class ColumnSpec:
     true_values: tuple[str, ...] = DEFAULT_TRUE_VALUES
     false_values: tuple[str, ...] = DEFAULT_FALSE_VALUES
     description: str = ""
+    max_length: int | None = None
+    vocabulary: Vocabulary | None = None
 
 
 @dataclass(frozen=True)
 class EngineeredFeature:
     """A derived numeric feature computed by the feature transformer.
 
-    ops: ratio (inputs: [numerator, denominator]; 0 when the denominator is 0),
-    log1p (inputs: [column]), count_equal (inputs: columns, counts those equal to `value`),
-    product (inputs: two or more columns multiplied together; a numeric/boolean input contributes
-    its value, a categorical input the indicator "equals `value`" — an interaction feature).
+    ops (docs/dataset-schema.md has the table; dataset/schema_features.py validates them):
+      ratio        [numerator, denominator]; 0 when the denominator is 0
+      log1p        [x]; log(1 + max(x, 0))
+      count_equal  one or more inputs; how many of them equal `value`
+      product      two or more inputs multiplied; a numeric/boolean input contributes its value,
+                   a categorical input the indicator "equals `value`" (an interaction feature)
+      sum          two or more numeric/boolean inputs added
+      difference   [a, b]: a - b
+      threshold    [x]: 1.0 when x >= `at_least` (or x <= `at_most`; exactly one is set), else 0.0
+    An input may be another engineered feature; DatasetSchema.engineered lists features in
+    evaluation order (each after the engineered features it uses).
     """
 
     name: str
     op: str
     inputs: tuple[str, ...]
     value: Any = None
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The op's parameters that are set (`value`, `at_least`, `at_most`), for serialising."""
+        both = {"value": self.value, "at_least": self.at_least, "at_most": self.at_most}
+        return {k: v for k, v in both.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -146,6 +186,16 @@ class DatasetSchema:
     def raw_feature_columns(self) -> list[str]:
         """Fields a caller sends for scoring (inference payload), in schema order."""
         return self.categorical_columns + self.numeric_columns + self.boolean_columns
+
+    @property
+    def learned_vocabulary_columns(self) -> list[str]:
+        """Categorical columns whose categories are learned at fit time (`vocabulary.learn`)."""
+        return [c.name for c in self.columns if c.vocabulary is not None and c.name in self.categorical_columns]
+
+    @property
+    def source_rename(self) -> dict[str, str]:
+        """`source.rename`: raw header name -> declared column name (validated at parse time)."""
+        return dict(self.source.get("rename") or {})
 
     @property
     def source_columns(self) -> list[str]:
