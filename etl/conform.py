@@ -1,9 +1,15 @@
 """Conform a raw subscriber snapshot: enforce the schema, type, fill, gate, pseudonymise.
 
-Input: the raw snapshot as landed (CSV with a header row), read with every column as a
-string (`read_raw_snapshot`). Output (`conform_subscribers`): curated rows - one typed
+Input: the raw snapshot as landed (UTF-8 CSV with a header row), read with every column as
+a string (`read_raw_snapshot`). Output (`conform_subscribers`): curated rows - one typed
 column per declared column, PII columns replaced by their keyed hash, the target as
-integer 1/0 - and quarantined rows carrying their original raw strings plus `dq_reason`.
+integer 1/0 - and quarantined rows carrying their original raw strings plus `dq_codes`,
+`dq_reason` and `dq_raw_record` (etl/quality.py).
+
+Reading: RFC 4180 quoting (`""` inside a quoted field); a quoted field may hold line breaks
+(Spark `multiLine`: the record is read whole; a line break inside quotes is read as '\n').
+The header comes from etl/preflight.py (file-level checks, `source.rename`, repeated names)
+unless the caller passes the column names.
 
 Schema enforcement:
   * a declared column missing from the header -> EtlError naming the columns and the file;
@@ -11,8 +17,16 @@ Schema enforcement:
     the result's `dropped_columns` (BSS exports often grow columns; new columns must be
     declared in the schema before they are used);
   * a duplicated header name -> EtlError;
-  * a row whose field count differs from the header -> quarantined
-    (`row: malformed CSV record ...`) with the raw line in `dq_raw_record`.
+  * a record whose field count differs from the header -> quarantined
+    (`MALFORMED:record`) with the raw record in `dq_raw_record`.
+
+Line accounting (with the row invariant of the quality gate, nothing is dropped unseen): a
+plain-text pass counts the file's lines and its empty lines; the gate's counting pass adds up
+the line breaks inside records. Then
+    lines = 1 header per file + blank lines + records + line breaks inside records,
+where blank lines are the empty lines outside quoted fields (the CSV reader skips them; they
+are reported in `blank_lines`). If that does not add up - e.g. the file ends inside an
+unterminated quoted field that swallowed the final line break - the run fails with EtlError.
 
 Every value is trimmed; an empty string is null. Typing (strict - Spark's lenient casts
 would otherwise turn '1.5' into integer 1 or 'NaN' into a double):
@@ -32,6 +46,7 @@ catches it. Fills are counted per column in the result.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +56,10 @@ from pyspark.sql import types as T
 
 from dataset.schema import ColumnSpec, DatasetSchema
 from etl import EtlError
+from etl.preflight import check_repeats, read_header
 from etl.pseudonymise import hmac_hex_col
 from etl.quality import (
+    CODES_COLUMN,
     CORRUPT_COLUMN,
     QualityResult,
     gate,
@@ -52,6 +69,9 @@ from etl.quality import (
 log = logging.getLogger(__name__)
 
 TARGET_TYPE = T.IntegerType()
+BREAKS_COLUMN = "__line_breaks"  # line breaks inside the record's fields (0: a one-line record)
+INNER_BLANK_COLUMN = "__inner_blank_lines"  # empty lines inside the record's quoted fields
+_BREAK = r"\r\n|\r|\n"
 
 _INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
 _DOUBLE_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -80,6 +100,8 @@ class ConformResult:
     null_fills: dict[str, int] = field(default_factory=dict)
     failures_by_column: dict[str, int] = field(default_factory=dict)
     annotated: DataFrame | None = None
+    failures_by_rule: dict[str, int] = field(default_factory=dict)
+    lines: LineAccount | None = None
 
     def release(self) -> None:
         """Drop the cached annotated rows. Call once the outputs are written: a later run on
@@ -95,36 +117,54 @@ class ConformResult:
             "dropped_columns": self.dropped_columns,
             "null_fills": self.null_fills,
             "failures_by_column": self.failures_by_column,
+            "failures_by_rule": self.failures_by_rule,
+            **(self.lines.summary() if self.lines else {}),
         }
 
 
-def read_raw_snapshot(spark: SparkSession, path: str) -> DataFrame:
+@dataclass(frozen=True)
+class LineAccount:
+    """How the file's lines divide between headers, blank lines and records."""
+
+    files: int
+    lines: int
+    blank_lines: int
+    multiline_records: int
+
+    def summary(self) -> dict[str, int]:
+        return {"lines_in": self.lines, "blank_lines": self.blank_lines,
+                "multiline_records": self.multiline_records}
+
+
+def read_raw_snapshot(spark: SparkSession, path: str, columns: Sequence[str] | None = None) -> DataFrame:
     """Read a raw CSV snapshot with every header column as a string.
 
-    Rows whose field count differs from the header keep their raw line in the internal
-    corrupt-record column, so the quality gate can quarantine them instead of Spark
-    silently padding or truncating them. Quoting follows RFC 4180 (as pandas and most BSS
-    exports write); one record per line (embedded newlines are not supported).
+    `columns`: the header's field names as the caller checked them (etl.preflight, with
+    `source.rename` applied); default: the header as written (preflight.read_header). Records
+    whose field count differs from the header keep their raw text in the internal
+    corrupt-record column, so the quality gate can quarantine them instead of Spark silently
+    padding or truncating them.
     """
-    try:
-        header = spark.read.option("header", "true").option("escape", '"').csv(path).columns
-    except Exception as exc:  # AnalysisException: path does not exist, etc.
-        raise EtlError(f"cannot read raw snapshot {path}: {exc}") from exc
-    if not header:
-        raise EtlError(f"raw snapshot {path} has no header row")
+    names = list(columns) if columns is not None else read_header(path)
+    check_repeats(names, path)  # Spark would otherwise rename or reject repeated names
     struct = T.StructType(
-        [T.StructField(name, T.StringType(), True) for name in header]
+        [T.StructField(name, T.StringType(), True) for name in names]
         + [T.StructField(CORRUPT_COLUMN, T.StringType(), True)]
     )
-    return (
-        spark.read.option("header", "true")
-        .option("escape", '"')  # RFC 4180: a quote inside a quoted field is doubled
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-        .option("enforceSchema", "true")
-        .schema(struct)
-        .csv(path)
-    )
+    try:
+        return (
+            spark.read.option("header", "true")
+            .option("encoding", "UTF-8")
+            .option("multiLine", "true")  # a quoted field may span lines; the record stays whole
+            .option("escape", '"')  # RFC 4180: a quote inside a quoted field is doubled
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+            .option("enforceSchema", "true")
+            .schema(struct)
+            .csv(path)
+        )
+    except Exception as exc:  # AnalysisException: path does not exist, etc.
+        raise EtlError(f"cannot read raw snapshot {path}: {exc}") from exc
 
 
 def _clean_header(name: str) -> str:
@@ -148,8 +188,18 @@ def align_columns(raw: DataFrame, schema: DatasetSchema, where: str) -> tuple[Da
         log.warning("%s: dropping column(s) not declared in schema %s: %s", where, schema.path, dropped)
     cols = [F.col(f"`{by_clean[c]}`").cast("string").alias(c) for c in schema.source_columns]
     corrupt = (F.col(CORRUPT_COLUMN) if CORRUPT_COLUMN in raw.columns
-               else F.lit(None).cast("string")).alias(CORRUPT_COLUMN)
-    return raw.select(*cols, corrupt), dropped
+               else F.lit(None).cast("string"))
+    # The record's text for line accounting: every field, declared or not (NUL-separated, so a
+    # break at the end of one field and one at the start of the next are not read as one).
+    text = F.coalesce(corrupt, F.concat_ws("\u0000", *[F.col(f"`{c}`") for c in present]))
+    has_break = text.contains("\n") | text.contains("\r")  # cheap test first: most records have none
+    return raw.select(
+        *cols, corrupt.alias(CORRUPT_COLUMN),
+        F.when(has_break, F.regexp_count(text, F.lit(_BREAK))).otherwise(0).alias(BREAKS_COLUMN),
+        # an empty line inside a field: a break right after a break (atomic: CR LF is one break)
+        F.when(has_break, F.regexp_count(text, F.lit(f"(?>{_BREAK})(?=[\\r\\n])"))).otherwise(0)
+        .alias(INNER_BLANK_COLUMN),
+    ), dropped
 
 
 def _trimmed(name: str) -> Column:
@@ -273,17 +323,25 @@ def conform_subscribers(raw: DataFrame, schema: DatasetSchema, key: bytes,
     """Conform a raw all-strings snapshot; enforces rows_in == curated + quarantined."""
     aligned, dropped = align_columns(raw, schema, where)
     target_expr(schema)  # fail fast on an unusable positive label
-    rows_in = raw.count()
+    files = raw.inputFiles()
+    text_lines = count_lines(raw.sparkSession, files) if files else None
     typed, flags = typed_frame(aligned, schema)
-    result: QualityResult = gate(typed, schema, curated_projection(schema, key), where, rows_in)
-    null_fills: dict[str, int] = {}
-    if flags:
-        row = result.annotated.agg(
-            *[F.sum(F.when(F.col(f) & F.col("dq_reason").isNull(), 1).otherwise(0)).alias(f)
-              for f in flags]
-        ).first()
-        assert row is not None
-        null_fills = {f.removeprefix("__filled__"): int(row[f] or 0) for f in flags}
+    ok = F.col(CODES_COLUMN).isNull()
+    aggs = {f: F.sum(F.when(F.col(f) & ok, 1).otherwise(0)) for f in flags}
+    aggs.update({
+        BREAKS_COLUMN: F.sum(BREAKS_COLUMN),
+        INNER_BLANK_COLUMN: F.sum(INNER_BLANK_COLUMN),
+        "multiline_records": F.sum(F.when(F.col(BREAKS_COLUMN) > 0, 1).otherwise(0)),
+    })
+    result: QualityResult = gate(typed, schema, curated_projection(schema, key), where,
+                                 rows_in=None if text_lines else raw.count(), extra_aggs=aggs)
+    lines = None
+    if text_lines is not None:
+        try:
+            lines = account_lines(text_lines, len(files), result, where)
+        except EtlError:
+            result.annotated.unpersist()
+            raise
     return ConformResult(
         curated=result.curated,
         quarantined=result.quarantined,
@@ -291,7 +349,33 @@ def conform_subscribers(raw: DataFrame, schema: DatasetSchema, key: bytes,
         rows_curated=result.rows_curated,
         rows_quarantined=result.rows_quarantined,
         dropped_columns=dropped,
-        null_fills=null_fills,
+        null_fills={f.removeprefix("__filled__"): result.extras[f] for f in flags},
         failures_by_column=result.failures_by_column,
         annotated=result.annotated,
+        failures_by_rule=result.failures_by_rule,
+        lines=lines,
     )
+
+
+def count_lines(spark: SparkSession, files: Sequence[str]) -> tuple[int, int]:
+    """(lines, empty lines) of the files as plain text: one cheap pass, no CSV parsing."""
+    row = spark.read.text(list(files)).agg(
+        F.count(F.lit(1)).alias("lines"),
+        F.sum(F.when(F.col("value") == "", 1).otherwise(0)).alias("empty"),
+    ).first()
+    assert row is not None
+    return int(row["lines"] or 0), int(row["empty"] or 0)
+
+
+def account_lines(text_lines: tuple[int, int], files: int, result: QualityResult, where: str) -> LineAccount:
+    """Check lines = headers + blank lines + records + breaks inside records (see module docstring)."""
+    lines, empty = text_lines
+    breaks, inner_blank = result.extras[BREAKS_COLUMN], result.extras[INNER_BLANK_COLUMN]
+    blank = empty - inner_blank
+    records = result.rows_in
+    if lines != files + blank + records + breaks:
+        raise EtlError(
+            f"{where}: the CSV reader found {records} record(s) spanning {records + breaks} line(s), but the "
+            f"file has {lines} line(s) = {files} header + {blank} blank + {lines - files - blank} other; "
+            "the file most likely ends inside an unterminated quoted field")
+    return LineAccount(files, lines, blank, result.extras["multiline_records"])

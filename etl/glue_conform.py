@@ -10,9 +10,13 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
   --allow_dev_key              true: without a secret id, use the public development key
                                (local runs/tests only); default false -> fail
 
+Before Spark is touched, the schema is loaded and the snapshot's header is checked
+(etl/preflight.py: file-level encoding/binary checks, source.rename, repeated or missing
+columns), so a wrong file fails in well under a second.
+
 Only the snapshot's own partition is replaced (the job writes to the partition directory,
 so other snapshots are untouched and an empty quarantine still clears stale rows). A run
-summary (counts, null fills, failures by column) is written to
+summary (counts, blank lines, null fills, failures by column and by rule) is written to
 <curated_uri>/_runs/snapshot_date=D/conform_summary.json (the leading underscore keeps it
 out of Spark/pyarrow dataset reads). Exit status: 0 ok, 1 invariant broken, 2 bad
 input/arguments.
@@ -38,6 +42,7 @@ from etl.lake_io import (
     snapshot_date_from_uri,
     write_run_summary,
 )
+from etl.preflight import preflight_snapshot
 from etl.pseudonymise import resolve_key
 from etl.spark_session import apply_runtime_conf
 
@@ -69,13 +74,14 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
     """Run the job; returns the run summary. Raises EtlError/SchemaError/InvariantError."""
     started = time.time()
     args = parse_args(argv)
-    spark = apply_runtime_conf(spark or SparkSession.builder.getOrCreate())
     schema = load_schema_uri(args.schema_uri)
     snapshot_date = snapshot_date_from_uri(args.input_uri)
+    header = preflight_snapshot(schema, args.input_uri)
     key, key_source = resolve_key(args.pseudonymisation_secret_id,
                                   parse_bool(args.allow_dev_key, "--allow_dev_key"))
 
-    raw = read_raw_snapshot(spark, args.input_uri)
+    spark = apply_runtime_conf(spark or SparkSession.builder.getOrCreate())
+    raw = read_raw_snapshot(spark, args.input_uri, header.columns)
     result = conform_subscribers(raw, schema, key, where=args.input_uri)
     try:
         if result.rows_in == 0:
@@ -94,6 +100,7 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
     return write_run_summary("conform", args.curated_uri, snapshot_date, schema, started, {
         "input_uri": args.input_uri,
         "key_source": key_source,
+        "renamed_columns": header.renamed,
         **result.summary(),
         "outputs": {"curated": curated_at, "quarantine": quarantine_at},
     })

@@ -25,10 +25,12 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from dataset.schema import DatasetSchema
 from etl import EtlError, InvariantError
 from etl import cdr_usage as cu
 from etl.features import build_features, check_rows
@@ -72,71 +74,87 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
     args = parse_args(argv)
     spark = apply_runtime_conf(spark or SparkSession.builder.getOrCreate())
     schema = load_schema_uri(args.schema_uri)
-
-    available = list_partitions(spark, args.curated_uri)
-    if args.snapshot_date:
-        snapshot_date = parse_date(args.snapshot_date, "--snapshot_date").isoformat()
-        if snapshot_date not in available:
-            raise EtlError(f"--curated_uri {args.curated_uri}: no partition snapshot_date={snapshot_date} "
-                           f"(found {available})")
-    elif available:
-        snapshot_date = available[-1]
-    else:
-        raise EtlError(f"--curated_uri {args.curated_uri}: no snapshot_date=... partitions found")
-    as_of = parse_date(snapshot_date, "snapshot_date")
-
+    snapshot_date = resolve_snapshot_date(spark, args.curated_uri, args.snapshot_date)
     curated = spark.read.parquet(partition_uri(args.curated_uri, snapshot_date))
     curated_rows = curated.count()
 
-    usage = None
-    cdr_summary: dict[str, Any] | None = None
-    cdr_quarantine_at = None
-    result = None
+    cdr = CdrUsage()
     if args.cdr_uri:
-        key, key_source = resolve_key(args.pseudonymisation_secret_id,
-                                      parse_bool(args.allow_dev_key, "--allow_dev_key"))
-        window = schema.usage.window_days if schema.usage else DEFAULT_WINDOW_DAYS
-        result = cu.compute_usage(spark, args.cdr_uri, as_of, window, key, schema.id_column)
-        qbase = args.cdr_quarantine_uri or join(args.features_uri, "_cdr_quarantine")
-        cdr_quarantine_at = write_partition(result.quarantined, qbase, snapshot_date)
-        written = count_parquet(spark, cdr_quarantine_at)
-        if written != result.counts["records_quarantined"]:
-            result.release()
-            raise InvariantError(f"CDR quarantine rows written ({written}) != counted "
-                                 f"({result.counts['records_quarantined']})")
-        cdr_summary = {**cu.summary(result, as_of, window), "key_source": key_source,
-                       "joined": schema.usage is not None}
-        if schema.usage is None:
-            log.warning("schema %s has no usage section: usage computed and counted but not joined",
-                        schema.path)
-        else:
-            usage = result.usage
+        cdr = cdr_usage(spark, args, schema, snapshot_date)
     elif schema.usage is not None:
         log.warning("schema %s declares usage but no --cdr_uri was given: usage features are 0",
                     schema.path)
 
     try:
-        features = build_features(curated, schema, snapshot_date, usage)
+        features = build_features(curated, schema, snapshot_date, cdr.joined)
         features_at = write_partition(features.drop("snapshot_date"), args.features_uri, snapshot_date)
         feature_rows = count_parquet(spark, features_at)
         check_rows(feature_rows, curated_rows, features_at)
         matched = 0
-        if result is not None:
+        if cdr.result is not None:
             idc = schema.id_column
-            matched = curated.select(idc).join(result.usage.select(idc), idc, "left_semi").count()
+            matched = curated.select(idc).join(cdr.result.usage.select(idc), idc, "left_semi").count()
     finally:
-        if result is not None:
-            result.release()
+        if cdr.result is not None:
+            cdr.result.release()
 
     return write_run_summary("features", args.features_uri, snapshot_date, schema, started, {
         "curated_rows": curated_rows,
         "feature_rows": feature_rows,
-        "usage_source": "cdr" if usage is not None else "none",
-        "usage_subscribers": cdr_summary["usage_subscribers"] if cdr_summary else 0,
+        "usage_source": "cdr" if cdr.joined is not None else "none",
+        "usage_subscribers": cdr.summary["usage_subscribers"] if cdr.summary else 0,
         "usage_subscribers_matched": matched,
-        "cdr": cdr_summary,
-        "outputs": {"features": features_at, "cdr_quarantine": cdr_quarantine_at},
+        "cdr": cdr.summary,
+        "outputs": {"features": features_at, "cdr_quarantine": cdr.quarantine_at},
     })
+
+
+def resolve_snapshot_date(spark: SparkSession, curated_uri: str, requested: str | None) -> str:
+    """The requested snapshot date (its curated partition must exist), else the latest one."""
+    available = list_partitions(spark, curated_uri)
+    if requested:
+        snapshot_date = parse_date(requested, "--snapshot_date").isoformat()
+        if snapshot_date not in available:
+            raise EtlError(f"--curated_uri {curated_uri}: no partition snapshot_date={snapshot_date} "
+                           f"(found {available})")
+        return snapshot_date
+    if available:
+        parse_date(available[-1], "snapshot_date")  # a partition named like one but not a date
+        return available[-1]
+    raise EtlError(f"--curated_uri {curated_uri}: no snapshot_date=... partitions found")
+
+
+@dataclass
+class CdrUsage:
+    """What the CDR step produced: the aggregation (to release), what is joined, its summary."""
+
+    result: cu.UsageResult | None = None
+    joined: DataFrame | None = None
+    summary: dict[str, Any] | None = None
+    quarantine_at: str | None = None
+
+
+def cdr_usage(spark: SparkSession, args: argparse.Namespace, schema: DatasetSchema,
+              snapshot_date: str) -> CdrUsage:
+    """Validate and aggregate the CDRs, write their quarantine (checked against the count)."""
+    key, key_source = resolve_key(args.pseudonymisation_secret_id,
+                                  parse_bool(args.allow_dev_key, "--allow_dev_key"))
+    as_of = parse_date(snapshot_date, "snapshot_date")
+    window = schema.usage.window_days if schema.usage else DEFAULT_WINDOW_DAYS
+    result = cu.compute_usage(spark, args.cdr_uri, as_of, window, key, schema.id_column)
+    qbase = args.cdr_quarantine_uri or join(args.features_uri, "_cdr_quarantine")
+    quarantine_at = write_partition(result.quarantined, qbase, snapshot_date)
+    written = count_parquet(spark, quarantine_at)
+    if written != result.counts["records_quarantined"]:
+        result.release()
+        raise InvariantError(f"CDR quarantine rows written ({written}) != counted "
+                             f"({result.counts['records_quarantined']})")
+    summary = {**cu.summary(result, as_of, window), "key_source": key_source,
+               "joined": schema.usage is not None}
+    if schema.usage is None:
+        log.warning("schema %s has no usage section: usage computed and counted but not joined",
+                    schema.path)
+    return CdrUsage(result, result.usage if schema.usage is not None else None, summary, quarantine_at)
 
 
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -1,8 +1,9 @@
 """Small I/O helpers that work for s3:// URIs (Glue) and local paths (tests, local runs).
 
-Spark reads/writes both natively; these cover the rest: reading the schema file, writing
-run summaries, listing partitions and deriving the snapshot date from a raw object key.
-boto3 is imported only when an s3:// URI is used.
+Spark reads/writes both natively; these cover the rest: reading the schema file and the
+first bytes of a raw object, writing run summaries, listing partitions and deriving the
+snapshot date from a raw object key. boto3 is imported only when an s3:// URI is used, and
+pyspark only for type hints, so the pre-Spark checks (etl/preflight.py) can use this module.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
-
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING, Any
 
 from dataset.schema import DatasetSchema, SchemaError, parse_schema_text
 from etl import EtlError, InvariantError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 PARTITION = "snapshot_date"
 _INGEST = re.compile(r"(?:^|/)ingest_date=([^/]+)(?=/|$)")
@@ -62,6 +64,28 @@ def read_text(uri: str) -> str:
         return Path(uri.removeprefix("file://")).read_text(encoding="utf-8")
     except OSError as exc:
         raise EtlError(f"cannot read {uri}: {exc}") from exc
+
+
+def read_head(uri: str, max_bytes: int) -> bytes:
+    """The first `max_bytes` bytes of an object (fewer when it is shorter): one ranged GET on S3."""
+    try:
+        if is_s3(uri):
+            import boto3
+
+            bucket, key = _split_s3(uri)
+            try:
+                response = boto3.client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+            except Exception as exc:
+                if getattr(exc, "response", {}).get("Error", {}).get("Code") == "InvalidRange":
+                    return b""  # S3 answers a range request on an empty object with 416
+                raise
+            return bytes(response["Body"].read())
+        with open(uri.removeprefix("file://"), "rb") as fh:
+            return fh.read(max_bytes)
+    except EtlError:
+        raise
+    except Exception as exc:
+        raise EtlError(f"cannot read raw snapshot {uri}: {exc}") from exc
 
 
 def write_text(uri: str, text: str) -> None:

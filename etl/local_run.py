@@ -3,7 +3,9 @@
     python -m etl.local_run --schema dataset/schemas/ibm_telco_churn.yaml \\
         [--data raw.csv] --out build/lake [--cdr DIR] [--snapshot-date 2026-01-01]
 
-Without --data the schema's `source` is exported first (dataset.sources).
+Without --data the schema's `source` is exported first (dataset.sources). A --data file may
+carry the source's own column names: `source.rename` applies to it as well. The file's header
+is checked against the schema (etl/preflight.py) before the Spark session is created.
 
 Layout under OUT:
   raw/subscribers/ingest_date=D/<file>.csv   the snapshot, as it lands in the raw zone
@@ -28,6 +30,7 @@ from typing import Any
 from dataset.schema import SchemaError, load_schema
 from etl import EtlError, glue_conform, glue_features
 from etl.lake_io import parse_date
+from etl.preflight import preflight_snapshot
 from etl.spark_session import local_spark
 
 
@@ -65,6 +68,7 @@ def run_lake_locally(raw_csv: Path, schema_path: Path, out_dir: Path, cdr_path: 
     landed = landing / raw_csv.name
     if raw_csv.resolve() != landed.resolve():
         shutil.copyfile(raw_csv, landed)
+    preflight_snapshot(load_schema(schema_path), str(landed))  # bad files fail before Spark starts
 
     curated, quarantine, features = out_dir / "curated", out_dir / "quarantine", out_dir / "features"
     cdr_quarantine = out_dir / "cdr_quarantine"
