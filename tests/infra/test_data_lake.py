@@ -255,3 +255,23 @@ def test_glue_gets_the_schema_as_equivalent_json(assembly: Assembly, resources_o
     shipped = load_schema(assembly.outdir / f"asset.{key}")
     assert shipped.fingerprint == SCHEMA.fingerprint
     assert shipped.source_columns == SCHEMA.source_columns
+
+
+def test_glue_entry_points_import_from_the_shipped_library_alone(assembly: Assembly, resources_of, tmp_path) -> None:
+    """The --extra-py-files zip must hold every module the entry points import (nothing from the repo)."""
+    import subprocess
+    import sys
+
+    job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), "ConformSubscribersJob")
+    asset_hash = job["Properties"]["DefaultArguments"]["--extra-py-files"].rsplit("/", 1)[1].removesuffix(".zip")
+    library = assembly.outdir / f"asset.{asset_hash}"
+    shipped = sorted(p.relative_to(library).as_posix() for p in library.rglob("*.py"))
+    assert shipped and all(p.startswith(("dataset/", "etl/")) for p in shipped), shipped
+    code = (
+        "import sys; sys.path = [p for p in sys.path if p not in ('', sys.argv[1])]; sys.path.insert(0, sys.argv[2]); "
+        "import etl.glue_conform, etl.glue_features, etl.preflight; "
+        "assert all(m.__file__.startswith(sys.argv[2]) for m in (etl.glue_conform, etl.preflight))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT), str(library)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
