@@ -199,3 +199,21 @@ def test_deployer_functions_ship_only_the_deployer_package(assembly: Assembly) -
     assert "__init__.py" in shipped and "deployer/handlers/receive.py" in shipped
     assert all(p == "__init__.py" or p.startswith("deployer/") for p in shipped), shipped
     assert not [p for p in shipped if "__pycache__" in p or p.endswith(".pyc")]
+
+
+@pytest.mark.parametrize("prefix,service,source", [
+    ("DeployerStateMachineRole", "states.amazonaws.com", "stateMachine:*"),
+    ("DeployerStateMachineEventsRole", "events.amazonaws.com", "rule/*"),
+])
+def test_service_roles_trust_only_this_accounts_resources(assembly: Assembly, prefix: str, service: str,
+                                                          source: str) -> None:
+    import re
+
+    roles = resources(assembly, "Prod", "AWS::IAM::Role")
+    (role,) = [r for k, r in roles.items() if re.fullmatch(f"{prefix}[0-9A-F]{{8}}", k)]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": service}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "333333333333"},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:{service.split('.')[0]}:eu-central-1:333333333333:{source}"},
+    }

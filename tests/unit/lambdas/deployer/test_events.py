@@ -137,7 +137,7 @@ def test_random_values_in_required_fields_fail_or_are_the_valid_value(path: tupl
 
 
 def test_a_malformed_event_writes_and_deploys_nothing(cloud: Cloud) -> None:
-    for _, event, _ in CASES[::10]:
+    for _, event, _ in CASES:
         with pytest.raises(InvalidEventError):
             receive(cloud, event)
     assert cloud.ctx.ledger.lock() == {}
