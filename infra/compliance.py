@@ -40,6 +40,15 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = frozenset(
         "ec2:DescribeSubnets",
         "ec2:DescribeVpcAttribute",
         "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeDhcpOptions",  # with DescribeVpcs: SageMaker places an endpoint's interfaces in the VPC
+        "ec2:DescribeVpcs",
+        # Application Auto Scaling: Describe* have no resource-level permissions; scalable-target ARNs carry a
+        # service-generated id, so registration and changes are scoped by the endpoint tag (checked below).
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:DeregisterScalableTarget",
         "lakeformation:GetDataAccess",
         "logs:CreateLogDelivery",
         "logs:DeleteLogDelivery",
@@ -55,7 +64,12 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = frozenset(
         "xray:PutTraceSegments",
     }
 )
-CONDITION_REQUIRED_ON_ANY_RESOURCE = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
+CONDITION_REQUIRED_ON_ANY_RESOURCE = {
+    "cloudwatch:PutMetricData": "cloudwatch:namespace",
+    "application-autoscaling:RegisterScalableTarget": "aws:RequestTag/telecom-ml:endpoint",
+    "application-autoscaling:PutScalingPolicy": "aws:ResourceTag/telecom-ml:endpoint",
+    "application-autoscaling:DeregisterScalableTarget": "aws:ResourceTag/telecom-ml:endpoint",
+}
 
 _NIST = "NIST.800.53.R5::NIST.800.53.R5-"
 _HIPAA = "HIPAA.Security::HIPAA.Security-"
@@ -244,6 +258,53 @@ class Finding(Enum):
         "Only in network mode 'vpc': Lambda needs ec2:CreateNetworkInterface, DescribeNetworkInterfaces and "
         "DeleteNetworkInterface, which have no resource-level permissions, to attach the function to its subnets; "
         "AWS's managed policy is the documented, AWS-maintained grant for exactly that.",
+    DEPLOYMENT_LEDGER_BACKUP = (
+        (f"{_NIST}DynamoDBInBackupPlan", f"{_HIPAA}DynamoDBInBackupPlan"),
+        "The table is the endpoint deployer's ledger (approvals seen, the endpoint lock and queue, names of the "
+        "models and configurations it created): control metadata, no subscriber data. Point-in-time recovery "
+        "(35 days) and the customer-managed ML key protect it; the registry and SageMaker hold the authoritative "
+        "state, so an AWS Backup plan would add cost without recoverability the PITR window lacks.",
+    )
+    DEPLOYER_FUNCTIONS_INVOKED_SYNCHRONOUSLY = (
+        (f"{_NIST}LambdaDLQ", f"{_HIPAA}LambdaDLQ"),
+        "The endpoint deployer's functions are invoked synchronously: by its Step Functions state machine, which "
+        "retries and catches every failure, notifies the ops topic and records it in the ledger, and (teardown) by "
+        "CloudFormation, which reports a failure itself. A dead-letter queue only receives asynchronous invocations.",
+    )
+    DEPLOYER_FUNCTIONS_OUTSIDE_VPC = (
+        (f"{_NIST}LambdaInsideVPC", f"{_HIPAA}LambdaInsideVPC"),
+        "The endpoint deployer's functions make control-plane calls only (SageMaker, Application Auto Scaling, "
+        "CloudWatch, DynamoDB, Step Functions) and handle no subscriber data; the isolated VPC has no route to "
+        "DynamoDB or Application Auto Scaling. Each role is limited to this environment's endpoint, its name "
+        "prefix and its ledger table.",
+    )
+    DEPLOYER_APIS_WITHOUT_RESOURCE_PERMISSIONS = (
+        (f"{_AWS}IAM5[Resource::*]",),
+        "Only actions without resource-level permissions use Resource '*' in this endpoint deployer function's "
+        "policy, and ResourceWildcardAllowList fails synth on any other: the X-Ray trace upload of Lambda active "
+        "tracing, Application Auto Scaling Describe calls and, where the function manages scaling, registration "
+        "and policy changes conditioned on the telecom-ml:endpoint tag (scalable-target ARNs carry a "
+        "service-generated id).",
+    )
+    DEPLOYER_NAMED_PREFIXES = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "The endpoint deployer creates models and endpoint configurations at run time with content-derived names "
+        "under the environment's endpoint name prefix, reads the versions of one model package group, and manages "
+        "the target-tracking alarms Application Auto Scaling names after the endpoint and the executions of its "
+        "own state machine: each wildcard is the run-time suffix under one fixed prefix.",
+    )
+    STATE_MACHINE_INVOKES_ITS_FUNCTIONS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "The endpoint deployer's state machine may invoke each of its own decision functions, and CDK's Lambda "
+        "task grants the function ARN and its versions and aliases (`<function ARN>:*`): the wildcard is the "
+        "qualifier of one named function of this stack.",
+    )
+    SERVING_PREFIXES_AND_INTERFACES = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "SageMaker writes data capture and asynchronous results as the execution role under the endpoint's key "
+        "prefixes of the ML artefact bucket, with object names chosen at run time, and creates the endpoint's "
+        "network interfaces at run time: creation is limited to the isolated subnets and the endpoint security "
+        "group, deletion and permissions to interfaces in this environment's VPC.",
     )
     CDK_NOTIFICATIONS_HANDLER_ROLE = (
         (f"{_AWS}IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",),

@@ -151,10 +151,56 @@ class QualityGateConfig(_Strict):
     min_top_decile_lift: Annotated[float, Field(ge=1.0, le=10.0)]
 
 
+class CanaryConfig(_Strict):
+    """Blue/green update with canary traffic shifting (UpdateEndpoint's DeploymentConfig)."""
+
+    size_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    wait_minutes: Annotated[int, Field(ge=1, le=60)] = 10
+    termination_wait_minutes: Annotated[int, Field(ge=0, le=60)] = 10
+    maximum_execution_minutes: Annotated[int, Field(ge=10, le=480)] = 120
+
+
+class RollbackAlarmsConfig(_Strict):
+    """Thresholds of the alarms that roll a canary back (and alert the ops topic)."""
+
+    max_5xx_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 1
+    max_model_errors_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 1
+    model_latency_p99_ms: Annotated[int, Field(ge=1, le=600_000)] = 1_000
+    evaluation_minutes: Annotated[int, Field(ge=1, le=10)] = 2
+
+
+class DataCaptureSettings(_Strict):
+    enabled: bool = True
+    sampling_percent: Annotated[int, Field(ge=1, le=100)] = 100
+
+
 class EndpointConfig(_Strict):
+    """The environment's one churn endpoint, created at run time by the deployer (docs/serving.md)."""
+
+    mode: Literal["realtime", "async"]
     instance_type: str
     min_instances: Annotated[int, Field(ge=0, le=20)]
     max_instances: Annotated[int, Field(ge=1, le=20)]
+    target_invocations_per_instance: Annotated[int, Field(ge=1, le=100_000)] = 1_000
+    target_backlog_per_instance: Annotated[float, Field(gt=0, le=10_000)] = 5.0
+    max_concurrent_invocations_per_instance: Annotated[int, Field(ge=1, le=1_000)] = 4
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    # Neuron models load from a compiled artefact, but the runtime still takes minutes to start.
+    container_startup_timeout_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+    model_data_download_timeout_seconds: Annotated[int, Field(ge=60, le=3600)] = 1200
+    deployment_timeout_minutes: Annotated[int, Field(ge=30, le=720)] = 180
+    data_capture: DataCaptureSettings = DataCaptureSettings()
+    canary: CanaryConfig = CanaryConfig()
+    rollback_alarms: RollbackAlarmsConfig = RollbackAlarmsConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_mode(cls, data: object) -> object:
+        # Without an explicit mode, an endpoint allowed to reach zero instances is asynchronous.
+        if isinstance(data, dict) and "mode" not in data:
+            return {**data, "mode": "async" if data.get("min_instances") == 0 else "realtime"}
+        return data
 
     @field_validator("instance_type")
     @classmethod
@@ -165,7 +211,21 @@ class EndpointConfig(_Strict):
     def _bounds(self) -> EndpointConfig:
         if self.min_instances > self.max_instances:
             raise ValueError("min_instances is greater than max_instances")
+        if self.mode == "realtime" and self.min_instances < 1:
+            raise ValueError("min_instances 0 needs mode 'async' (a real-time endpoint cannot scale to zero)")
         return self
+
+    @property
+    def initial_instances(self) -> int:
+        """Instances the variant starts with: SageMaker needs at least one, even when scaling to zero."""
+        return max(1, self.min_instances)
+
+
+class BudgetConfig(_Strict):
+    """A monthly AWS Budgets cost budget for the environment's account, alerting the ops subscribers."""
+
+    monthly_limit_usd: Annotated[float, Field(gt=0, le=1_000_000)]
+    alert_at_percent: tuple[Annotated[int, Field(ge=1, le=200)], ...] = (80, 100)
 
 
 class RetrainingConfig(_Strict):
@@ -250,6 +310,7 @@ class EnvironmentConfig(_Strict):
     security: SecurityConfig = SecurityConfig()
     data_lake: DataLakeConfig
     ml: MlConfig
+    budget: BudgetConfig | None = None
     tags: dict[str, str] = {}
 
     @model_validator(mode="after")

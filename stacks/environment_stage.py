@@ -11,6 +11,7 @@ from dataset.schema import DatasetSchema
 from infra.config import EnvironmentConfig
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
+from stacks.serving_stack import ServingStack, endpoint_can_run_in_vpc
 
 
 class EnvironmentStage(cdk.Stage):
@@ -52,6 +53,28 @@ class EnvironmentStage(cdk.Stage):
             interface_endpoints=config.network.interface_endpoints,
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
+            termination_protection=not config.destroy_on_removal,
+        )
+        self.serving = ServingStack(
+            self,
+            "Serving",
+            description=f"Telecom ML reference solution ({config.name}): endpoint deployer, rollback alarms, dashboard",
+            env_name=config.name,
+            config=config.ml.endpoint,
+            budget=config.budget,
+            budget_emails=tuple(n.endpoint for n in config.ops.notifications if n.protocol == "email"),
+            # The group the SageMaker pipeline registers into (created by the pipeline stack).
+            model_package_group_name=f"telecom-ml-{config.name}-churn",
+            ml_key=keys.ml_key,
+            data_key=keys.data_key,
+            logs_key=keys.logs_key,
+            ml_artifacts=self.foundation.ml_artifacts,
+            ops=self.foundation.ops,
+            network=self.foundation.network,
+            vpc_placement=endpoint_can_run_in_vpc(config.network.interface_endpoints),
+            log_retention_days=config.log_retention_days,
+            destroy_on_removal=config.destroy_on_removal,
+            resource_tags=dict(config.tags),
             termination_protection=not config.destroy_on_removal,
         )
         cdk.Tags.of(self).add("project", "telecom-ml-reference")

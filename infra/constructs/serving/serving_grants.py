@@ -1,0 +1,220 @@
+"""Every permission of the serving stack, as tables: the deployer's functions and the SageMaker role.
+
+The deployer may touch only this environment's endpoint (fixed name), the models and endpoint
+configurations under its name prefix, the packages of its model package group, its own alarms and its
+own scaling registration (tagged `telecom-ml:endpoint=<endpoint>`; scalable-target ARNs carry a
+service-generated id, so they are scoped by tag). The SageMaker role writes capture and async output
+under the endpoint's prefixes of the ML artefact bucket and publishes to the async topics.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import IConstruct
+
+from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
+from infra.grants import grant_key, s3_context
+from infra.logical_ids import make_logical_id
+from infra.template_hygiene import keep_only_dependencies
+
+if TYPE_CHECKING:
+    from stacks.serving_stack import ServingStack
+
+TAG = "telecom-ml:endpoint"
+AUTOSCALING_SLR = "sagemaker.application-autoscaling.amazonaws.com"
+LEDGER_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+ENI_DESCRIBE = ["ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
+
+
+def sagemaker_arns(stack: ServingStack, group: str) -> dict[str, str]:
+    base = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+    name = stack.endpoint_name
+    return {
+        "endpoint": f"{base}:endpoint/{name}",
+        "models": f"{base}:model/{name}-*",
+        "configs": f"{base}:endpoint-config/{name}-*",
+        "packages": f"{base}:model-package/{group}/*",
+    }
+
+
+def alarm_arn(stack: ServingStack, name: str) -> str:
+    return f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"
+
+
+def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
+    deployer = stack.deployer
+    fn = {name: f.role for name, f in deployer.functions.items()}
+    fn["teardown"] = deployer.teardown.role
+    arn = sagemaker_arns(stack, group)
+    tracking_alarms = alarm_arn(stack, f"TargetTracking-endpoint/{stack.endpoint_name}/*")
+    own_alarms = [tracking_alarms]
+    if stack.config.mode == "async":
+        own_alarms.append(alarm_arn(stack, stack.wake_alarm_name))
+    tagged = {"StringEquals": {f"aws:ResourceTag/{TAG}": stack.endpoint_name}}
+    state_machine = deployer.state_machine
+    states = f"arn:{stack.partition}:states:{stack.region}:{stack.account}"
+    executions = f"{states}:execution:{deployer.state_machine_name}:*"
+    # (who, actions, resources, conditions)
+    table: list[tuple[tuple[str, ...], list[str], list[str], dict[str, Any] | None]] = [
+        (("prepare", "start"), ["sagemaker:DescribeModelPackage"], [arn["packages"]], None),
+        (("prepare",), ["sagemaker:DescribeModel", "sagemaker:CreateModel", "sagemaker:AddTags"],
+         [arn["models"]], None),
+        (("prepare",), ["sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
+         [arn["configs"]], None),
+        (("prepare", "start", "check", "scale", "teardown"), ["sagemaker:DescribeEndpoint"], [arn["endpoint"]], None),
+        (("start",), ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint",
+                      "sagemaker:AddTags"], [arn["endpoint"], arn["configs"]], None),
+        (("start",), ["cloudwatch:DescribeAlarms"], [alarm_arn(stack, n) for n in stack.rollback.alarm_names], None),
+        (("prepare",), ["iam:PassRole"], [stack.sagemaker_role.role_arn],
+         {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+        (("prepare", "start"), ["kms:DescribeKey"], [ml_key.key_arn],
+         {"StringEquals": {"kms:ViaService": f"sagemaker.{stack.region}.amazonaws.com"}}),
+        (("prepare", "start"), ["kms:CreateGrant"], [ml_key.key_arn],
+         {"StringEquals": {"kms:ViaService": f"sagemaker.{stack.region}.amazonaws.com"},
+          "Bool": {"kms:GrantIsForAWSResource": "true"}}),
+        (("prepare", "scale", "teardown"), ["application-autoscaling:DescribeScalableTargets",
+                                            "application-autoscaling:DescribeScalingPolicies"], ["*"], None),
+        (("prepare", "teardown"), ["application-autoscaling:DeregisterScalableTarget"], ["*"], tagged),
+        (("scale",), ["application-autoscaling:RegisterScalableTarget"], ["*"],
+         {"StringEquals": {f"aws:RequestTag/{TAG}": stack.endpoint_name}}),
+        (("scale",), ["application-autoscaling:PutScalingPolicy"], ["*"], tagged),
+        (("scale",), ["sagemaker:DescribeEndpointConfig"], [arn["configs"]], None),
+        (("scale",), ["sagemaker:UpdateEndpointWeightsAndCapacities"], [arn["endpoint"]], None),
+        (("scale",), ["iam:CreateServiceLinkedRole"],
+         [f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/{AUTOSCALING_SLR}/*"],
+         {"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SLR}}),
+        (("scale",), ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+         own_alarms, None),
+        (("prepare", "teardown"), ["cloudwatch:DeleteAlarms"], own_alarms, None),
+        (("teardown",), ["sagemaker:DeleteEndpoint"], [arn["endpoint"]], None),
+        (("teardown",), ["sagemaker:DeleteEndpointConfig"], [arn["configs"]], None),
+        (("teardown",), ["sagemaker:DeleteModel"], [arn["models"]], None),
+        (("teardown",), ["states:ListExecutions"], [state_machine.state_machine_arn], None),
+        (("teardown",), ["states:StopExecution"], [executions], None),
+    ]
+    for who, actions, resources, conditions in table:
+        for name in who:
+            fn[name].add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources,
+                                                                 conditions=conditions))
+    ledger = deployer.ledger
+    for role in fn.values():
+        role.add_to_principal_policy(iam.PolicyStatement(actions=LEDGER_ACTIONS, resources=[ledger.table_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[ml_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com",
+                                         "kms:EncryptionContext:aws:dynamodb:tableName": ledger.table_name}}))
+    for function in [*deployer.functions.values(), deployer.teardown]:
+        # The function already references its role (GetAtt); it waits for the role's policy, nothing else.
+        keep_only_dependencies(function.function, grant_policy_of(function.role))
+    for role in fn.values():
+        acknowledge_grant_policy(role, Finding.DEPLOYER_APIS_WITHOUT_RESOURCE_PERMISSIONS)
+        for resource in _named_wildcards(stack, role):
+            acknowledge_resource_wildcard(grant_policy_of(role), resource, Finding.DEPLOYER_NAMED_PREFIXES)
+
+
+def acknowledge_state_machine_invocations(stack: ServingStack) -> None:
+    """Step Functions' LambdaInvoke grants each function and its versions (`<function ARN>:*`)."""
+    role = stack.deployer.state_machine.role
+    for resource in _named_wildcards(stack, role):
+        acknowledge_resource_wildcard(grant_policy_of(role), resource, Finding.STATE_MACHINE_INVOKES_ITS_FUNCTIONS)
+
+
+def _named_wildcards(stack: ServingStack, role: iam.IRole) -> list[str]:
+    """The wildcard resources in `role`'s policy that name this stack's resources or literal ARNs, as cdk-nag
+    renders them (pseudo parameters as <AWS::...>, attributes as <LogicalId.Arn>)."""
+    policy = grant_policy_of(role)
+    document = stack.resolve(policy.node.default_child.policy_document)  # type: ignore[union-attr]
+    local = {stack.resolve(stack.get_logical_id(e)) for e in stack.node.find_all() if isinstance(e, cdk.CfnElement)}
+    found = []
+    for statement in document["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            rendered = _render(resource, local)
+            if rendered and rendered != "*" and "*" in rendered and rendered not in found:
+                found.append(rendered)
+    return found
+
+
+def _render(resource: object, local: set[str]) -> str | None:
+    """cdk-nag's rendering of a policy resource; None where it names another stack's resource."""
+    if isinstance(resource, str):
+        return resource
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        separator, parts = resource["Fn::Join"]
+        rendered = [_render(p, local) for p in parts]
+        return None if None in rendered else separator.join(r for r in rendered if r is not None)
+    if isinstance(resource, dict) and "Ref" in resource:
+        return f"<{resource['Ref']}>"
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+        return f"<{logical_id}.{attribute}>" if logical_id in local else None
+    return None
+
+
+def grant_sagemaker_role(stack: ServingStack, ml_key: kms.IKey) -> None:
+    """What SageMaker does as the execution role while serving: capture, async I/O, notices, VPC interfaces."""
+    role, bucket = stack.sagemaker_role, stack.ml_artifacts
+    writes = [f"{stack.capture_prefix}{stack.endpoint_name}/"]
+    reads: list[str] = []
+    if stack.async_topics is not None:
+        prefixes = stack.async_prefixes
+        writes += [prefixes["output"], prefixes["failures"]]
+        reads.append(prefixes["input"])
+        topics = [stack.async_topics.success.topic_arn, stack.async_topics.error.topic_arn]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=topics))
+        grant_key(role, ml_key, via="sns", write=True)
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                                                     resources=[bucket.arn_for_objects(f"{p}*") for p in writes]))
+    if reads:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"],
+                                                         resources=[bucket.arn_for_objects(f"{p}*") for p in reads]))
+    grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
+    if stack.security_group is not None:
+        _grant_endpoint_interfaces(stack)
+    acknowledge_grant_policy(role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
+    policy = grant_policy_of(role)
+    rendered_bucket = cross_stack_arn_as_nag_renders(bucket)
+    for prefix in writes + reads:
+        acknowledge_resource_wildcard(policy, f"{rendered_bucket}/{prefix}*", Finding.SERVING_PREFIXES_AND_INTERFACES)
+    for resource in _named_wildcards(stack, role):
+        acknowledge_resource_wildcard(policy, resource, Finding.SERVING_PREFIXES_AND_INTERFACES)
+
+
+def cross_stack_arn_as_nag_renders(resource: IConstruct) -> str:
+    """How cdk-nag names the ARN of `resource` (another stack's) in this stack's policies.
+
+    CDK 2.275 references another stack's attribute with Fn::GetStackOutput of an output the producer
+    publishes under `Publish/Output<reference as JSON>`; cdk-nag prints that intrinsic as compact JSON."""
+    producer = cdk.Stack.of(resource)
+    cfn = resource.node.default_child
+    assert isinstance(cfn, cdk.CfnResource)
+    reference = {"Fn::GetAtt": [producer.resolve(producer.get_logical_id(cfn)), "Arn"]}
+    output = make_logical_id(["Publish", "Output" + json.dumps(reference, separators=(",", ":"))])
+    intrinsic = {"Fn::GetStackOutput": {"StackName": producer.stack_name, "Region": producer.region,
+                                        "OutputName": output}}
+    return json.dumps(intrinsic, separators=(",", ":"))
+
+
+def _grant_endpoint_interfaces(stack: ServingStack) -> None:
+    """SageMaker creates the endpoint's network interfaces in the isolated subnets as the execution role."""
+    role, vpc, group = stack.sagemaker_role, stack.network.vpc, stack.security_group
+    assert group is not None
+    ec2_arn = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}"
+    interfaces = f"{ec2_arn}:network-interface/*"
+    subnets = [f"{ec2_arn}:subnet/{s.subnet_id}" for s in vpc.isolated_subnets]
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["ec2:CreateNetworkInterface"],
+        resources=[interfaces, *subnets, f"{ec2_arn}:security-group/{group.security_group_id}"]))
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                 "ec2:DeleteNetworkInterfacePermission"],
+        resources=[interfaces],
+        conditions={"ArnEquals": {"ec2:Vpc": f"{ec2_arn}:vpc/{vpc.vpc_id}"}}))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=ENI_DESCRIBE, resources=["*"]))
+

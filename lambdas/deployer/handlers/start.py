@@ -1,0 +1,8 @@
+"""Lambda handler: the `start` state of the deployer state machine (logic in deployer.steps.start)."""
+
+from __future__ import annotations
+
+from .. import steps
+from ._wrap import state_handler
+
+handler = state_handler(steps.start)
