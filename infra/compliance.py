@@ -258,6 +258,7 @@ class Finding(Enum):
         "Only in network mode 'vpc': Lambda needs ec2:CreateNetworkInterface, DescribeNetworkInterfaces and "
         "DeleteNetworkInterface, which have no resource-level permissions, to attach the function to its subnets; "
         "AWS's managed policy is the documented, AWS-maintained grant for exactly that.",
+    )
     DEPLOYMENT_LEDGER_BACKUP = (
         (f"{_NIST}DynamoDBInBackupPlan", f"{_HIPAA}DynamoDBInBackupPlan"),
         "The table is the endpoint deployer's ledger (approvals seen, the endpoint lock and queue, names of the "

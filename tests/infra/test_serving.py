@@ -190,7 +190,7 @@ def test_deployer_functions_ship_only_the_deployer_package(assembly: Assembly) -
     functions = [r for r in resources(assembly, "Dev", "AWS::Lambda::Function").values()
                  if "DEPLOYER_SETTINGS" in r["Properties"]["Environment"]["Variables"]]
     assert len(functions) == 7
-    assert {f["Properties"]["Runtime"] for f in functions} == {"python3.14"}
+    assert {f["Properties"]["Runtime"] for f in functions} == {"python3.11"}
     assert all(f["Properties"]["TracingConfig"] == {"Mode": "Active"} for f in functions)
     keys = {f["Properties"]["Code"]["S3Key"] for f in functions}
     assert len(keys) == 1

@@ -20,7 +20,8 @@ from infra.constructs.foundation.log_retention import retention
 from infra.runtime_code import runtime_path
 
 POWERTOOLS_VERSION = "3.37.0"  # the version pinned in requirements.txt and requirements/lambdas.txt
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The project's one interpreter: the code is tested on it (same runtime as the training trigger).
+RUNTIME = lambda_.Runtime.PYTHON_3_11
 CODE_EXCLUDES = ["*", "!__init__.py", "!deployer", "!deployer/**", "**/__pycache__", "**/*.pyc"]
 
 
@@ -89,5 +90,8 @@ class DeployerFunction(Construct):
             },
         )
         acknowledge(
-            self.function, Finding.DEPLOYER_FUNCTIONS_INVOKED_SYNCHRONOUSLY, Finding.DEPLOYER_FUNCTIONS_OUTSIDE_VPC
+            self.function,
+            Finding.DEPLOYER_FUNCTIONS_INVOKED_SYNCHRONOUSLY,
+            Finding.DEPLOYER_FUNCTIONS_OUTSIDE_VPC,
+            Finding.LAMBDA_RUNTIME_IS_THE_PROJECT_PYTHON,
         )
