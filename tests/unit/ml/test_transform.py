@@ -425,3 +425,67 @@ def test_handler_validation_accepts_any_value_of_a_learned_vocabulary_only():
         validate([{**record, "colour": "green"}], False, t)  # the closed vocabulary still rejects
     with pytest.raises(ClientError, match=r"record 0, field 'handset': expected a string category, got int"):
         validate([{**record, "handset": 7}], False, t)
+
+
+def test_learned_vocabulary_and_new_ops_through_training_packaging_and_the_handler(tmp_path):
+    """preprocess fits the vocabulary on the training split; the packaged endpoint encodes with the stored one."""
+    import tarfile
+
+    import yaml
+
+    from serving import inference
+    from tests.fixtures import synthetic_churn
+    from training_jobs import compile_model, preprocess, train_pytorch
+
+    doc = yaml.safe_load(synthetic_churn.SCHEMA_PATH.read_text())
+    doc.pop("usage")
+    tier = next(c for c in doc["columns"] if c["name"] == "handset_tier")
+    tier.pop("checks")
+    tier["vocabulary"] = {"learn": True, "min_frequency": 300}
+    doc["engineered_features"] += [
+        {"name": "heavy", "op": "threshold", "inputs": ["fee_gap"], "at_least": 0},
+        {"name": "fee_gap", "op": "difference", "inputs": ["fee_and_tickets", "months_active"]},
+        {"name": "fee_and_tickets", "op": "sum", "inputs": ["monthly_fee", "support_tickets"]},
+    ]
+    schema_file = tmp_path / "schema.yaml"
+    schema_file.write_text(yaml.safe_dump(doc))
+    raw = synthetic_churn.write_csv(tmp_path / "raw.csv")
+    prep = tmp_path / "prep"
+    assert preprocess.main(["--input-data", str(raw), "--schema", str(schema_file), "--output-dir", str(prep)]) == 0
+    spec = json.loads((prep / "transformer" / "transformer.json").read_text())
+    learned = next(c for c in spec["categorical"] if c["name"] == "handset_tier")
+    # ~1,400 training rows: budget (p=0.4) and mid (0.35) pass 300, flagship (0.2) does not
+    assert learned["categories"] == ["budget", "mid", "__other__"]
+    assert [e["name"] for e in spec["engineered"]][-3:] == ["fee_and_tickets", "fee_gap", "heavy"]
+
+    model_dir = tmp_path / "model"
+    argv = ["--train", str(prep / "train"), "--validation", str(prep / "validation")]
+    argv += ["--transformer", str(prep / "transformer"), "--model-dir", str(model_dir)]
+    argv += ["--output-data-dir", str(tmp_path / "out"), "--epochs", "3", "--members", "2"]
+    assert train_pytorch.main(argv) == 0
+    pkg = tmp_path / "pkg"
+    assert compile_model.main(["--model-dir", str(model_dir), "--output-dir", str(pkg), "--batch-size", "8"]) == 0
+    served = tmp_path / "served"
+    with tarfile.open(pkg / "model.tar.gz") as tar:
+        tar.extractall(served, filter="data")
+    assert json.loads((served / "transformer.json").read_text()) == spec
+    model = inference.model_fn(str(served))
+    record = {
+        "plan": "prepaid",
+        "handset_tier": "flagship",
+        "region": "north",
+        "months_active": 3,
+        "monthly_fee": 40.0,
+        "data_gb": 2.5,
+        "support_tickets": 1,
+        "roaming_enabled": "on",
+        "has_family_bundle": "N",
+    }
+    rows = [record, {**record, "handset_tier": "satellite"}, {**record, "handset_tier": "mid"}]
+    out = inference.predict_fn(inference.input_fn(json.dumps(rows), "application/json"), model)
+    p = out["probabilities"]
+    assert p[0] == p[1] != p[2]  # rare at fit and never seen: both the other bucket
+    with pytest.raises(inference.ClientError, match=r"record 0, field 'plan': unknown category 'family plus'"):
+        inference.predict_fn(
+            inference.input_fn(json.dumps({**record, "plan": "family plus"}), "application/json"), model
+        )
