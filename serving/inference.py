@@ -16,9 +16,11 @@ Validation (every record, before scoring; errors name the record index and the f
   (default 10,000) or CHURN_MAX_PAYLOAD_BYTES bytes (default 6 MiB); unsupported content type.
 Device: CUDA when available (CHURN_DEVICE=auto|cpu|cuda overrides); Neuron-compiled models stay on
 the Neuron runtime. CHURN_TORCH_THREADS (default 1) sets torch intra-op threads.
-  An unknown category is an ERROR (the request names the allowed values): silently encoding it
-  as "none of the known categories" would score a subscriber on information the model never saw.
-  Offline batch scoring through `FeatureTransformer.transform` instead counts unknowns.
+  An unknown category of a closed vocabulary (`checks.allowed`) is an ERROR (the request names the
+  allowed values): silently encoding it as "none of the known categories" would score a subscriber
+  on information the model never saw. A learned vocabulary is open by design: a value it did not
+  learn is encoded as its other bucket, as in training. Offline batch scoring through
+  `FeatureTransformer.transform` counts unknowns and other-bucket values.
 Response (application/json, default): {"predictions": [{"probability": p, "label": "<text>"}],
   "positive_label": ..., "threshold": ...}; text/csv: one "probability,label" line per record.
 Torch models are traced for a fixed batch size: batches are padded and chunked to it.

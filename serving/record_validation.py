@@ -54,12 +54,14 @@ def _numeric(name: str, values: list[Any], nullable: bool, from_csv: bool) -> np
     return out
 
 
-def _categorical(name: str, values: list[Any], allowed: set[str], nullable: bool, from_csv: bool
+def _categorical(name: str, values: list[Any], allowed: set[str] | None, nullable: bool, from_csv: bool
                  ) -> list[Any]:
+    """`allowed` None: a learned (open) vocabulary, where any string is a category (the transformer
+    encodes one it did not learn as the column's other bucket)."""
     if from_csv:
         values = [None if v.strip() == "" else v for v in values]
     for i, v in enumerate(values):
-        if v.__class__ is str and v in allowed:
+        if v.__class__ is str and (allowed is None or v in allowed):
             continue
         if v is None:
             if not nullable:
@@ -68,6 +70,7 @@ def _categorical(name: str, values: list[Any], allowed: set[str], nullable: bool
         if not isinstance(v, str):
             raise ClientError(f"record {i}, field '{name}': expected a string category, got "
                               f"{type(v).__name__} {v!r:.40}")
+        assert allowed is not None  # an open vocabulary accepted every string above
         raise ClientError(f"record {i}, field '{name}': unknown category {v!r:.60}; "
                           f"allowed: {sorted(allowed)}")
     return values
@@ -130,8 +133,8 @@ def validate(records: list[dict[str, Any]], from_csv: bool, transformer: Any) ->
             columns[name] = _numeric(name, values, nullable, from_csv)
         elif name in cats:
             c = cats[name]
-            vals = _categorical(name, values, set(c["categories"]), bool(c.get("nullable", True)),
-                                from_csv)
+            allowed = None if c.get("other_bucket") is not None else set(c["categories"])
+            vals = _categorical(name, values, allowed, bool(c.get("nullable", True)), from_csv)
             columns[name] = np.array(vals, dtype=object)
         else:
             c = bools[name]

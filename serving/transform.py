@@ -6,15 +6,23 @@ inside the Neuron inference container as `code/transform.py` next to `code/infer
 coercion of raw values (missing, numbers, boolean tokens) lives in `feature_values.py`.
 
 Encoding, all driven by the schema:
-  categorical  one 0/1 column per allowed category; an unknown or missing value encodes as all
-               zeros and is counted in `TransformStats` (the inference handler rejects unknown
-               categories before they get here; batch scoring counts them).
+  categorical  one 0/1 column per category. A closed vocabulary (`checks.allowed`): the allowed
+               categories; an unknown or missing value encodes as all zeros and is counted in
+               `TransformStats` (the inference handler rejects unknown categories before they
+               get here; batch scoring counts them). A learned vocabulary (`vocabulary: {learn:
+               true}`): the categories seen at least `min_frequency` times in the training split,
+               then the `other_bucket` category, which every other non-missing value (rarer at
+               fit, or never seen) encodes as (counted in `TransformStats.other_bucket`); a
+               missing value encodes as all zeros. The learned list is stored in transformer.json,
+               so serving uses exactly the vocabulary the model was trained with.
   boolean      schema true/false tokens (lower-case), Python/numpy bools and 0/1 -> 0/1;
                missing -> share of true in the training split.
   numeric      median imputation, then standardisation with training mean and std.
   engineered   ratio (0 when the denominator is 0), log1p (of max(x, 0)), count_equal, product
-               (numeric/boolean values times categorical "== value" indicators); computed
-               from the imputed raw values, then imputed and standardised like numerics.
+               (numeric/boolean values times categorical "== value" indicators), sum, difference,
+               threshold (1.0 when x >= at_least, or x <= at_most); computed from the imputed raw
+               values (an engineered input: its imputed, unstandardised value; the spec lists
+               features in evaluation order), then imputed and standardised like numerics.
 """
 
 from __future__ import annotations
@@ -33,7 +41,11 @@ except ImportError:  # inside model.tar.gz: code/feature_values.py sits next to 
     import feature_values as _values  # type: ignore[no-redef]
 
 TransformError = _values.TransformError
-FORMAT_VERSION = 1
+# 2: learned vocabularies (categorical "other_bucket"), ops sum/difference/threshold, engineered
+# inputs. Version 1 files (none of these) still load.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+ENGINEERED_OPS = ("ratio", "log1p", "count_equal", "product", "sum", "difference", "threshold")
 
 
 @dataclass
@@ -43,6 +55,8 @@ class TransformStats:
     rows: int = 0
     unknown_categories: dict[str, int] = field(default_factory=dict)
     missing_values: dict[str, int] = field(default_factory=dict)
+    # learned vocabularies: values encoded as the column's other bucket (rare at fit, or unseen)
+    other_bucket: dict[str, int] = field(default_factory=dict)
 
     def add(self, bucket: dict[str, int], column: str, n: int) -> None:
         if n:
@@ -61,6 +75,9 @@ class FeatureTransformer:
         self.engineered: list[dict[str, Any]] = spec["engineered"]
         self.feature_names: list[str] = self._feature_names()
         self._cat_index = [{c: i for i, c in enumerate(col["categories"])} for col in self.categorical]
+        # index of the other bucket for a learned vocabulary, -1 for a closed one
+        self._cat_other = [self._cat_index[k][col["other_bucket"]] if col.get("other_bucket") is not None
+                           else -1 for k, col in enumerate(self.categorical)]
         self._bool_maps = [self._bool_map(col) for col in self.boolean]
         dense = self.numeric + self.engineered
         self._num_median = np.array([c["median"] for c in dense], dtype=np.float64)
@@ -80,6 +97,10 @@ class FeatureTransformer:
     def field_kind(self, name: str) -> str:
         return str(self.spec["field_kinds"][name])
 
+    def open_vocabulary(self, name: str) -> bool:
+        """True for a categorical with a learned vocabulary: any value is accepted (others -> the bucket)."""
+        return any(c["name"] == name and c.get("other_bucket") is not None for c in self.categorical)
+
     def _feature_names(self) -> list[str]:
         names: list[str] = []
         for col in self.categorical:
@@ -91,13 +112,31 @@ class FeatureTransformer:
 
     def _validate_spec(self) -> None:
         spec = self.spec
-        if not isinstance(spec, dict) or spec.get("format_version") != FORMAT_VERSION:
-            raise TransformError(f"transformer spec: format_version must be {FORMAT_VERSION}, "
+        if not isinstance(spec, dict) or spec.get("format_version") not in READABLE_VERSIONS:
+            raise TransformError(f"transformer spec: format_version must be one of {list(READABLE_VERSIONS)}, "
                                  f"got {spec.get('format_version') if isinstance(spec, dict) else spec!r}")
         for key in ("input_fields", "field_kinds", "categorical", "boolean", "numeric", "engineered",
                     "schema", "labels"):
             if key not in spec:
                 raise TransformError(f"transformer spec: missing key '{key}'")
+        for col in spec["categorical"]:
+            cats, other = col.get("categories"), col.get("other_bucket")
+            if not isinstance(cats, list) or not cats or len(set(cats)) != len(cats):
+                raise TransformError(f"transformer spec: categorical '{col.get('name')}' needs a non-empty list "
+                                     f"of distinct categories, got {cats!r}")
+            if other is not None and cats[-1] != other:
+                raise TransformError(f"transformer spec: categorical '{col['name']}': the other bucket "
+                                     f"{other!r} must be its last category")
+        known = set(spec["input_fields"])
+        for entry in spec["engineered"]:
+            if entry.get("op") not in ENGINEERED_OPS:
+                raise TransformError(f"transformer spec: engineered feature '{entry.get('name')}': op "
+                                     f"{entry.get('op')!r} is not one of {list(ENGINEERED_OPS)}")
+            unknown = [i for i in entry["inputs"] if i not in known]
+            if unknown:
+                raise TransformError(f"transformer spec: engineered feature '{entry['name']}' uses {unknown}, "
+                                     "which are neither input fields nor engineered features listed before it")
+            known.add(entry["name"])
 
     @staticmethod
     def _bool_map(col: dict[str, Any]) -> dict[Any, float]:
@@ -119,7 +158,7 @@ class FeatureTransformer:
         if missing:
             raise TransformError(f"training data lacks feature columns {missing} declared in schema "
                                  f"'{schema.name}'")
-        categorical = _fit_categorical(schema)
+        categorical = _fit_categorical(frame, schema)
         boolean = _fit_boolean(frame, schema)
         numeric, raw_numeric = _fit_numeric(frame, schema)
         engineered = _engineered_entries(schema)
@@ -133,23 +172,33 @@ class FeatureTransformer:
                             **{c: "boolean" for c in schema.boolean_columns}},
             "categorical": categorical, "boolean": boolean, "numeric": numeric, "engineered": [],
         }
-        # Engineered statistics need the partially-built transformer to compute raw values.
+        # Engineered statistics need the partially-built transformer to compute raw values; in
+        # evaluation order, so a feature built on another sees that one's imputed values.
         partial = cls(spec_dict)
         columns = {c: np.asarray(frame[c]) for c in schema.raw_feature_columns}
         for eng in engineered:
-            eng.update(_values.dense_stats(partial._engineer(eng, columns, raw_numeric)))
+            vals = partial._engineer(eng, columns, raw_numeric)
+            eng.update(_values.dense_stats(vals))
+            raw_numeric[eng["name"]] = np.where(np.isfinite(vals), vals, eng["median"])
         spec_dict["engineered"] = engineered
         return cls(spec_dict)
 
     # ----------------------------------------------------------------- transforming
+    def _kind(self, name: str) -> str:
+        """An input field's kind, or 'engineered' for an engineered feature used as an input."""
+        return str(self.spec["field_kinds"].get(name, "engineered"))
+
     def _engineer(self, entry: dict[str, Any], columns: Mapping[str, np.ndarray],
                   numeric: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Raw (unstandardised) values of one engineered feature. `numeric`: imputed raw values of
+        the numeric fields and of the engineered features before this one."""
         op, inputs = entry["op"], entry["inputs"]
+        n = len(next(iter(columns.values()))) if columns else 0
 
         def dense(name: str) -> np.ndarray:
             if name in numeric:
                 return numeric[name]
-            kind = self.spec["field_kinds"][name]
+            kind = self._kind(name)
             if kind == "boolean":
                 col = next(c for c in self.boolean if c["name"] == name)
                 vals = _values.bool_values(np.asarray(columns[name], dtype=object), name,
@@ -158,6 +207,18 @@ class FeatureTransformer:
             raise TransformError(f"engineered feature '{entry['name']}': op '{op}' needs numeric input, "
                                  f"'{name}' is {kind}")
 
+        def equals(name: str, target: Any) -> np.ndarray:
+            """0/1: input `name` equals `target` (a category, a boolean token or a number)."""
+            kind = self._kind(name)
+            if kind == "categorical":
+                col = np.asarray(columns[name], dtype=object)
+                return (col == str(target)).astype(np.float64)
+            if kind == "boolean":
+                tv = target if isinstance(target, bool) else str(target).strip().lower() in (
+                    next(c for c in self.boolean if c["name"] == name)["true_values"])
+                return (dense(name) == (1.0 if tv else 0.0)).astype(np.float64)
+            return (dense(name) == float(target)).astype(np.float64)
+
         if op == "ratio":
             num, den = dense(inputs[0]), dense(inputs[1])
             safe = np.where(den == 0, 1.0, den)
@@ -165,30 +226,27 @@ class FeatureTransformer:
         if op == "log1p":
             return np.log1p(np.maximum(dense(inputs[0]), 0.0))
         if op == "count_equal":
-            total = np.zeros(len(next(iter(columns.values()))), dtype=np.float64)
-            target = entry["value"]
+            total = np.zeros(n, dtype=np.float64)
             for name in inputs:
-                kind = self.spec["field_kinds"][name]
-                if kind == "categorical":
-                    col = np.asarray(columns[name], dtype=object)
-                    total += (col == str(target)).astype(np.float64)
-                elif kind == "boolean":
-                    b = dense(name)
-                    tv = target if isinstance(target, bool) else str(target).strip().lower() in (
-                        next(c for c in self.boolean if c["name"] == name)["true_values"])
-                    total += (b == (1.0 if tv else 0.0)).astype(np.float64)
-                else:
-                    total += (dense(name) == float(target)).astype(np.float64)
+                total += equals(name, entry["value"])
             return total
         if op == "product":
-            prod = np.ones(len(next(iter(columns.values()))), dtype=np.float64)
+            prod = np.ones(n, dtype=np.float64)
             for name in inputs:
-                if self.spec["field_kinds"][name] == "categorical":
-                    col = np.asarray(columns[name], dtype=object)
-                    prod *= (col == str(entry["value"])).astype(np.float64)
-                else:
-                    prod *= dense(name)
+                prod *= equals(name, entry["value"]) if self._kind(name) == "categorical" else dense(name)
             return prod
+        if op == "sum":
+            total = np.zeros(n, dtype=np.float64)
+            for name in inputs:
+                total += dense(name)
+            return total
+        if op == "difference":
+            return dense(inputs[0]) - dense(inputs[1])
+        if op == "threshold":
+            x = dense(inputs[0])
+            if entry.get("at_least") is not None:
+                return (x >= float(entry["at_least"])).astype(np.float64)
+            return (x <= float(entry["at_most"])).astype(np.float64)
         raise TransformError(f"engineered feature '{entry['name']}': unknown op '{op}'")
 
     def transform(self, frame: Any, stats: TransformStats | None = None) -> np.ndarray:
@@ -202,15 +260,23 @@ class FeatureTransformer:
         stats.rows += n
         out = np.zeros((n, self.n_features), dtype=np.float32)
         j = 0
-        for col, index in zip(self.categorical, self._cat_index, strict=True):
+        for col, index, other in zip(self.categorical, self._cat_index, self._cat_other, strict=True):
             vals = columns[col["name"]]
             codes = np.fromiter((index.get(v, -1) if isinstance(v, str) else -1 for v in vals),
                                 dtype=np.int64, count=n)
+            if other >= 0:
+                # Learned vocabulary: a value equal to the bucket's name is no category of its own.
+                codes[codes == other] = -1
             bad = codes < 0
             if bad.any():
                 miss = _values.is_missing_array(np.asarray(vals, dtype=object))
                 stats.add(stats.missing_values, col["name"], int((bad & miss).sum()))
-                stats.add(stats.unknown_categories, col["name"], int((bad & ~miss).sum()))
+                if other >= 0:
+                    codes[bad & ~miss] = other
+                    stats.add(stats.other_bucket, col["name"], int((bad & ~miss).sum()))
+                    bad = codes < 0
+                else:
+                    stats.add(stats.unknown_categories, col["name"], int((bad & ~miss).sum()))
             rows = np.nonzero(~bad)[0]
             out[rows, j + codes[rows]] = 1.0
             j += len(col["categories"])
@@ -231,7 +297,9 @@ class FeatureTransformer:
             dense_block[:, k] = vals
         for k, entry in enumerate(self.engineered, start=len(self.numeric)):
             vals = self._engineer(entry, columns, raw_numeric)
-            dense_block[:, k] = np.where(np.isfinite(vals), vals, entry["median"])
+            vals = np.where(np.isfinite(vals), vals, entry["median"])
+            raw_numeric[entry["name"]] = vals  # an input of the engineered features after it
+            dense_block[:, k] = vals
         if dense_block.shape[1]:
             out[:, j:] = (dense_block - self._num_mean) / self._num_std
         return out
@@ -289,12 +357,40 @@ def _labels(schema: Any) -> dict[str, str]:
     return {"positive": positive, "negative": others[0] if len(others) == 1 else f"not {positive}"}
 
 
-def _fit_categorical(schema: Any) -> list[dict[str, Any]]:
+def _fit_categorical(frame: Any, schema: Any) -> list[dict[str, Any]]:
     out = []
     for name in schema.categorical_columns:
         spec = schema.column(name)
-        out.append({"name": name, "categories": list(spec.allowed or ()), "nullable": not spec.not_null})
+        entry: dict[str, Any] = {"name": name, "nullable": not spec.not_null}
+        if spec.vocabulary is None:
+            entry["categories"] = list(spec.allowed or ())
+            if not entry["categories"]:
+                raise TransformError(f"{schema.path}: categorical column '{name}' has no categories "
+                                     "(declare checks.allowed or vocabulary: {learn: true})")
+        else:
+            entry.update(_learn_vocabulary(np.asarray(frame[name], dtype=object), name, spec.vocabulary))
+        out.append(entry)
     return out
+
+
+def _learn_vocabulary(values: np.ndarray, name: str, vocabulary: Any) -> dict[str, Any]:
+    """Categories seen at least `min_frequency` times (most frequent first, ties by name), then the
+    other bucket. A training value equal to the bucket's name would merge a real category with the
+    rare ones: refused."""
+    other = vocabulary.other_bucket
+    counts: dict[str, int] = {}
+    for v in values:
+        if isinstance(v, str):
+            counts[v] = counts.get(v, 0) + 1
+    if other in counts:
+        raise TransformError(f"column '{name}': the training data holds the value {other!r} "
+                             f"{counts[other]} time(s), which is the vocabulary's other_bucket; choose an "
+                             "other_bucket name that is no real category")
+    kept = sorted((c for c, k in counts.items() if k >= vocabulary.min_frequency), key=lambda c: (-counts[c], c))
+    return {"categories": [*kept, other], "other_bucket": other,
+            "vocabulary": {"min_frequency": vocabulary.min_frequency, "distinct_seen": len(counts),
+                           "values_in_other_bucket": int(sum(k for c, k in counts.items()
+                                                             if k < vocabulary.min_frequency))}}
 
 
 def _fit_boolean(frame: Any, schema: Any) -> list[dict[str, Any]]:
@@ -331,14 +427,19 @@ def _fit_numeric(frame: Any, schema: Any) -> tuple[list[dict[str, Any]], dict[st
 
 
 def _engineered_entries(schema: Any) -> list[dict[str, Any]]:
-    """Engineered features from the schema, before their statistics are fitted."""
-    fields = set(schema.raw_feature_columns)
+    """Engineered features from the schema in evaluation order, before their statistics are fitted."""
+    known = set(schema.raw_feature_columns)
     out = []
     for feat in schema.engineered:
-        bad = [i for i in feat.inputs if i not in fields]
+        bad = [i for i in feat.inputs if i not in known]
         if bad:
             raise TransformError(f"{schema.path}: engineered feature '{feat.name}' uses {bad}, which "
-                                 "are not feature columns (only categorical/numeric/boolean inputs "
-                                 "can be computed at inference)")
-        out.append({"name": feat.name, "op": feat.op, "inputs": list(feat.inputs), "value": feat.value})
+                                 "are not feature columns or engineered features before it (only "
+                                 "categorical/numeric/boolean inputs can be computed at inference)")
+        if feat.op not in ENGINEERED_OPS:
+            raise TransformError(f"{schema.path}: engineered feature '{feat.name}': op '{feat.op}' is not "
+                                 f"one the transformer computes ({list(ENGINEERED_OPS)})")
+        out.append({"name": feat.name, "op": feat.op, "inputs": list(feat.inputs), "value": feat.value,
+                    "at_least": feat.at_least, "at_most": feat.at_most})
+        known.add(feat.name)
     return out

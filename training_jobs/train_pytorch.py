@@ -1,6 +1,9 @@
-"""SageMaker training job: wide-and-deep tabular network (PyTorch), Inferentia2-friendly.
+"""SageMaker training job: seed ensemble of wide-and-deep tabular networks (PyTorch), Inferentia2-friendly.
 
-    python -m training_jobs.train_pytorch --epochs 200 --batch-size 256 --learning-rate 0.003
+    python -m training_jobs.train_pytorch --epochs 200 --batch-size 256 --learning-rate 0.003 --members 8
+
+The --members networks are stacked into one module (training_jobs.nets.ChurnEnsemble): trained
+together, each on its own minibatch order, and traced and served as one static-shape module.
 
 Uses CUDA when available (CPU otherwise; deterministic on CPU for a given --seed). Early
 stopping on validation log-loss with --patience; the best epoch's weights are kept, or, with
@@ -39,11 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hp(ap, "hidden", type=int, default=16)
     hp(ap, "dropout", type=float, default=0.5)
     hp(ap, "patience", type=int, default=20)
+    hp(ap, "members", type=int, default=8,
+       help="networks in the seed ensemble (stacked, trained and traced as one module; logits averaged)")
     hp(ap, "device", choices=["auto", "cpu", "cuda"], default="auto")
     hp(ap, "threads", type=int, default=1,
        help="CPU intra-op threads (0 = torch default); a small tabular net trains fastest on 1")
     args = ap.parse_args(argv)
-    positive(ap, args, ["epochs", "batch_size", "learning_rate", "hidden", "patience"])
+    positive(ap, args, ["epochs", "batch_size", "learning_rate", "hidden", "patience", "members"])
     if not 0 <= args.dropout < 1:
         ap.error(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.threads < 0:
@@ -65,19 +70,22 @@ def pick_device(choice: str) -> str:
 
 def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray | None, y_va: np.ndarray | None,
                 args: Any, device: str, fixed_epochs: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """Early stopping on the validation log-loss; with `fixed_epochs` (a refit) no validation is
-    used: exactly that many epochs, final weights kept."""
+    """Train a `ChurnEnsemble` of args.members stacked networks, each on its own minibatch order.
+
+    Early stopping on the ensemble's validation log-loss (the averaged logit is what is served);
+    with `fixed_epochs` (a refit) no validation is used: exactly that many epochs, final weights kept."""
     import torch
     from torch import nn
 
-    from training_jobs.nets import ChurnNet
+    from training_jobs.nets import ChurnEnsemble
 
     torch.manual_seed(args.seed)
     if device == "cpu":
         torch.use_deterministic_algorithms(True)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-    net = ChurnNet(x_tr.shape[1], args.hidden, args.dropout).to(device)
+    k = args.members
+    net = ChurnEnsemble(x_tr.shape[1], args.hidden, args.dropout, k, seed=args.seed).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     xt = torch.from_numpy(x_tr).to(device)
     yt = torch.from_numpy(y_tr.astype(np.float32)).to(device)
@@ -88,15 +96,17 @@ def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray | None, y_v
     best_loss, best_state, best_epoch, bad = float("inf"), None, 0, 0
     history: list[float] = []
     n = len(xt)
+    # Drop the last partial batch: every step sees the same (static) batch shape.
+    batch = min(args.batch_size, n)
+    steps = n // batch
     for epoch in range(fixed_epochs or args.epochs):
         net.train()
-        perm = torch.randperm(n, generator=gen).to(device)
-        # Drop the last partial batch: every step sees the same (static) batch shape.
-        steps = max(1, n // args.batch_size)
+        perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(k)]).to(device)
         for s in range(steps):
-            idx = perm[s * args.batch_size:(s + 1) * args.batch_size]
+            idx = perms[:, s * batch:(s + 1) * batch]  # (members, batch)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(xt[idx]), yt[idx])
+            # Mean over members: Adam is per-parameter, so each member trains as it would alone.
+            loss = loss_fn(net.forward_members(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
         if fixed_epochs is not None:
@@ -108,7 +118,7 @@ def fit_network(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray | None, y_v
         history.append(vloss)
         if vloss < best_loss - 1e-5:
             best_loss, best_epoch, bad = vloss, epoch + 1, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            best_state = {key: v.detach().cpu().clone() for key, v in net.state_dict().items()}
         else:
             bad += 1
             if bad >= args.patience:
@@ -149,8 +159,9 @@ def train(args: Any) -> dict[str, Any]:
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), model_dir / "model_state.pt")
     hyper = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate", "weight_decay", "hidden",
-                                           "dropout", "patience", "refit_on_validation")}
-    arch = {"n_features": data.transformer.n_features, "hidden": args.hidden, "dropout": args.dropout}
+                                           "dropout", "patience", "members", "refit_on_validation")}
+    arch = {"n_features": data.transformer.n_features, "hidden": args.hidden, "dropout": args.dropout,
+            "members": args.members}
     return finish_artifact(args, data, "pytorch", predict(net, data.x_train), p_val,
                            {"hyperparameters": hyper, "architecture": arch, "training": info,
                             "device": device, "framework": {"torch": torch.__version__},
