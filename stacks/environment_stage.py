@@ -11,6 +11,7 @@ from dataset.schema import DatasetSchema
 from infra.config import EnvironmentConfig
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
+from stacks.ml_pipeline_stack import MlPipelineStack
 
 
 class EnvironmentStage(cdk.Stage):
@@ -52,6 +53,20 @@ class EnvironmentStage(cdk.Stage):
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,
         )
+        self.ml_pipeline = MlPipelineStack(
+            self,
+            "MlPipeline",
+            description=f"Telecom ML reference solution ({config.name}): SageMaker pipeline and model registry",
+            config=config,
+            artifacts=self.foundation.ml_artifacts,
+            ml_key=keys.ml_key,
+            logs_key=keys.logs_key,
+            network=self.foundation.network,
+            ops=self.foundation.ops,
+            features_location=self.data_lake.locations.features,
+            termination_protection=not config.destroy_on_removal,
+        )
+        self.ml_pipeline.add_stack_dependency(self.data_lake)
         cdk.Tags.of(self).add("project", "telecom-ml-reference")
         cdk.Tags.of(self).add("environment", config.name)
         for key, value in sorted(config.tags.items()):

@@ -77,7 +77,7 @@ def select(candidates: dict[str, dict[str, float]], champion: dict[str, float] |
     else:
         reason = (f"{best} ships on CPU: pytorch's test ROC-AUC {candidates['pytorch']['roc_auc']:.4f} is "
                   f"{gap:.4f} below the best ({best} {candidates[best]['roc_auc']:.4f}), more than {pytorch_tolerance}")
-    floor = 0.0 if champion is None else champion["roc_auc"] - champion_tolerance
+    floor = 0.0 if champion is None else round(champion["roc_auc"] - champion_tolerance, 6)
     if champion is not None:
         reason += (f"; champion ({champion_type}) scores {champion['roc_auc']:.4f} on this split, so the shipped "
                    f"model needs at least {floor:.4f}")

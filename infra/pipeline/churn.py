@@ -87,6 +87,11 @@ def model_package_group_name(env_name: str) -> str:
     return f"telecom-ml-{env_name}-churn"
 
 
+def pipeline_role_name(env_name: str) -> str:
+    """Named, like the job role: the Foundation creates it and grants the artefacts it reads there."""
+    return f"telecom-ml-{env_name}-pipeline-execution"
+
+
 @dataclass(frozen=True)
 class ChurnPipelineInputs:
     config: EnvironmentConfig
@@ -169,6 +174,7 @@ def build(ctx: ChurnPipelineInputs) -> Pipeline:
         name=pipeline_name(ctx.env_name),
         parameters=PARAMETERS,
         steps=(preprocess, *train.values(), lookup, *evaluations.values(), select, gate),
+        variables=VARIABLES + (VPC_VARIABLES if ctx.vpc else ()),
     )
 
 

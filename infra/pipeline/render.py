@@ -29,6 +29,8 @@ class Pipeline:
     name: str
     parameters: tuple[Parameter, ...]
     steps: tuple[Step, ...]
+    # The Fn::Sub variables the steps refer to as `${Name}`; whoever deploys the pipeline must fill each.
+    variables: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [s.name for s in walk(self.steps)]

@@ -2,9 +2,9 @@
 
     python -m tests.infra.pipeline_sdk <request.json>     (prints {env: definition} as JSON)
 
-request.json: {"config_dir": ..., "values": {Fn::Sub variable: value}, "environments": {env: {"code_key": ...,
-"schema_path": ...}}}. Each typed step of infra.pipeline is translated into the SDK object that makes the
-same call (Processor.run, ModelTrainer.train, ModelBuilder.register, LambdaStep, ConditionStep,
+request.json: {"config_dir": ..., "environments": {env: {"code_key": ..., "schema_path": ...,
+"values": {Fn::Sub variable: value}}}}. Each typed step of infra.pipeline is translated into the SDK object
+that makes the same call (Processor.run, ModelTrainer.train, ModelBuilder.register, LambdaStep, ConditionStep,
 FailStep), with every `${Name}` replaced by its value first, and the SDK writes the definition.
 
 Runs in its own process: the SDK needs these settings before it is imported, and each was needed to keep
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     out = {}
     for env, settings in request["environments"].items():
         pipeline = churn.build(churn.ChurnPipelineInputs(configs[env], settings["schema_path"], settings["code_key"]))
-        out[env] = json.loads(SdkPipeline(request["values"], configs[env].region).definition(pipeline))
+        out[env] = json.loads(SdkPipeline(settings["values"], configs[env].region).definition(pipeline))
     print(json.dumps(out))
     return 0
 
