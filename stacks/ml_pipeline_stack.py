@@ -1,8 +1,9 @@
-"""Per-environment SageMaker pipeline: model registry, the churn pipeline, its role and Lambda step.
+"""Per-environment SageMaker pipeline: model registry, the churn pipeline, its Lambda step and their grants.
 
-Composes the constructs and makes every grant here: the pipeline role (this stack) and the job role
-(the Foundation's SageMaker role, which the lake also grants its feature table to). The pipeline is
-started by `start-pipeline-execution` (docs/pipeline.md) with SnapshotDate, FeaturesUri and TriggerReason.
+Composes the constructs and makes the grants here: on the pipeline role and the job role, both named roles
+of the Foundation (which grants them the artefact prefix, where bucket and key live; the lake grants the job
+role its feature table). Executions start with `start-pipeline-execution` and the parameters SnapshotDate,
+FeaturesUri and TriggerReason (docs/pipeline.md); `grant_start` lets the training trigger do so.
 """
 
 from __future__ import annotations
@@ -58,15 +59,24 @@ class MlPipelineStack(StableIdStack):
         super().__init__(scope, construct_id, **kwargs)
         # Grants on the foundation's keys belong in this stack's role policies, never in the key policies.
         self.add_stack_dependency(cdk.Stack.of(ml_key))
-        env_name = config.name
-        schema_path = config.data_lake.dataset_schema
-        if schema_path not in bundle_files():
-            raise ValueError(f"data_lake.dataset_schema {schema_path!r} is not shipped with the job code "
-                             "(the pipeline ships dataset/schemas/*.yaml)")
-        self.registry = ModelRegistry(self, "Registry", group_name=churn.model_package_group_name(env_name),
+        if config.data_lake.dataset_schema not in bundle_files():
+            raise ValueError(f"data_lake.dataset_schema {config.data_lake.dataset_schema!r} is not shipped with "
+                             "the job code (the pipeline ships dataset/schemas/*.yaml)")
+        self.in_vpc = network.workload_security_group is not None
+        self._build_registry_and_lookup(config, logs_key, network)
+        self._grant_roles(config, ml_key, network)
+        self._build_pipeline(config, artifacts.bucket_name, ml_key, network, features_location)
+        self._notify(ops)
+        self._acknowledge()
+        cdk.CfnOutput(self, "PipelineName", value=self.pipeline_name,
+                      description="aws sagemaker start-pipeline-execution --pipeline-name <this> (docs/pipeline.md)")
+
+    def _build_registry_and_lookup(self, config: EnvironmentConfig, logs_key: kms.IKey,
+                                   network: IsolatedNetwork) -> None:
+        self.registry = ModelRegistry(self, "Registry", group_name=churn.model_package_group_name(config.name),
                                       destroy_on_removal=config.destroy_on_removal)
+        self.model_package_group_name = self.registry.group_name
         self.code = PipelineCode(self, "Code")
-        in_vpc = self.in_vpc = network.workload_security_group is not None
         self.champion_lookup = ChampionLookupFunction(
             self,
             "ChampionLookup",
@@ -74,13 +84,16 @@ class MlPipelineStack(StableIdStack):
             logs_key=logs_key,
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
-            vpc=network.vpc if in_vpc else None,
+            vpc=network.vpc if self.in_vpc else None,
             security_group=network.workload_security_group,
         )
-        self.job_role = import_sagemaker_role(self, env_name)
+
+    def _grant_roles(self, config: EnvironmentConfig, ml_key: kms.IKey, network: IsolatedNetwork) -> None:
+        """The pipeline role runs the pipeline; the job role runs its jobs (both named, in the Foundation)."""
+        self.job_role = import_sagemaker_role(self, config.name)
         self.job_role_arn = self.format_arn(service="iam", region="", resource="role",
-                                            resource_name=sagemaker_role_name(env_name))
-        self.role = iam.Role.from_role_name(self, "PipelineExecutionRole", churn.pipeline_role_name(env_name),
+                                            resource_name=sagemaker_role_name(config.name))
+        self.role = iam.Role.from_role_name(self, "PipelineExecutionRole", churn.pipeline_role_name(config.name),
                                             mutable=True)
         grant_pipeline_role(
             self.role,
@@ -91,17 +104,20 @@ class MlPipelineStack(StableIdStack):
             ml_key=ml_key,
         )
         self._grant_jobs(config, ml_key, network)
-        pipeline = churn.build(churn.ChurnPipelineInputs(config, schema_path, self.code.object_key))
+
+    def _build_pipeline(self, config: EnvironmentConfig, artifact_bucket: str, ml_key: kms.IKey,
+                        network: IsolatedNetwork, features_location: str) -> None:
+        schema = config.data_lake.dataset_schema
+        pipeline = churn.build(churn.ChurnPipelineInputs(config, schema, self.code.object_key))
         variables = {
-            churn.ARTIFACT_BUCKET: artifacts.bucket_name,
+            churn.ARTIFACT_BUCKET: artifact_bucket,
             churn.CODE_BUCKET: self.code.bucket_name,
             churn.JOB_ROLE: self.job_role_arn,
             churn.ML_KEY: ml_key.key_arn,
             churn.CHAMPION_LOOKUP: self.champion_lookup.function_arn,
             churn.FEATURES_LOCATION: features_location,
         }
-        if in_vpc:
-            assert network.workload_security_group is not None
+        if network.workload_security_group is not None:
             variables[churn.JOB_SECURITY_GROUP] = network.workload_security_group.security_group_id
             for name, subnet in zip(churn.JOB_SUBNETS, network.vpc.isolated_subnets, strict=True):
                 variables[name] = subnet.subnet_id
@@ -111,18 +127,14 @@ class MlPipelineStack(StableIdStack):
             pipeline=pipeline,
             variables=variables,
             role=self.role,
-            description=f"Churn models for {env_name}: preprocess, train XGBoost and PyTorch, evaluate against the "
-            "champion, gate, baseline, compile for Inferentia2, register",
+            description=f"Churn models for {config.name}: preprocess, train XGBoost and PyTorch, evaluate against "
+            "the champion, gate, baseline, compile for Inferentia2, register",
             max_parallel_steps=MAX_PARALLEL_STEPS,
         )
+        # SageMaker runs the pipeline as the role: let its grants exist first.
         self.pipeline.resource.node.add_dependency(grant_policy_of(self.role))
         self.pipeline_name = self.pipeline.pipeline_name
         self.pipeline_arn = self.pipeline.pipeline_arn
-        self.model_package_group_name = self.registry.group_name
-        self._notify(ops)
-        self._acknowledge()
-        cdk.CfnOutput(self, "PipelineName", value=self.pipeline_name,
-                      description="aws sagemaker start-pipeline-execution --pipeline-name <this> (docs/pipeline.md)")
 
     def _grant_jobs(self, config: EnvironmentConfig, ml_key: kms.IKey, network: IsolatedNetwork) -> None:
         """What the pipeline's jobs need beyond their data, on the job role. Their data: the feature table is
@@ -185,11 +197,11 @@ class MlPipelineStack(StableIdStack):
                                           Finding.NETWORK_INTERFACES_CREATED_AT_RUN_TIME)
 
     def grant_start(self, principal: iam.IGrantable) -> None:
-        """Let `principal` start (and describe) executions of this pipeline, e.g. the training trigger."""
+        """Let `principal` start executions of this pipeline and list them (with their status), e.g. the
+        training trigger; both actions take the pipeline's ARN, so no wildcard."""
         principal.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution",
-                         "sagemaker:ListPipelineExecutions"],
-                resources=[self.pipeline_arn, f"{self.pipeline_arn}/execution/*"],
+                actions=["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+                resources=[self.pipeline_arn],
             )
         )

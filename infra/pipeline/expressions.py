@@ -96,20 +96,3 @@ def render(value: Any) -> Any:
         return [render(v) for v in value]
     return value
 
-
-def references(value: Any) -> list[Expression]:
-    """Every expression inside `value` (Join values included), in document order."""
-    found: list[Expression] = []
-    if isinstance(value, Join):
-        found.append(value)
-        for v in value.values:
-            found += references(v)
-    elif isinstance(value, Expression):
-        found.append(value)
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            found += references(v)
-    elif isinstance(value, Sequence) and not isinstance(value, str):
-        for v in value:
-            found += references(v)
-    return found
