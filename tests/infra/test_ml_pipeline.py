@@ -369,6 +369,10 @@ def test_champion_lookup_function_placement_follows_network_mode(assembly: Assem
     config = CONFIGS[stage]
     (function,) = resources_of(stage, "MlPipeline", "AWS::Lambda::Function").values()
     assert function["Properties"]["Handler"] == "lambdas.champion_lookup.handler.handler"
+    code = assembly.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    shipped = sorted(p.relative_to(code).as_posix() for p in code.rglob("*") if p.is_file())
+    assert shipped == ["lambdas/__init__.py", "lambdas/champion_lookup/__init__.py",
+                       "lambdas/champion_lookup/handler.py", "lambdas/champion_lookup/lookup.py"]
     assert ("VpcConfig" in function["Properties"]) is (config.network.mode == "vpc")
     statements = policy_statements(template(assembly, stage)["Resources"], "ChampionLookupRole")
     star = {a for s in statements if s["Resource"] == "*" for a in actions_of(s)}

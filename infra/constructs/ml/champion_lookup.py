@@ -6,6 +6,8 @@ through its interface endpoint. `isolated` mode: outside the VPC (the environmen
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -17,13 +19,25 @@ from constructs import Construct
 from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, grant_policy_of
 from infra.constructs.foundation.log_retention import retention
 from infra.constructs.ml.job_access import grant_network_interfaces
-from infra.runtime_code import REPO_ROOT, runtime_path
+from infra.constructs.ml.pipeline_code import assembly_root
+from infra.runtime_code import runtime_path
 from infra.template_hygiene import keep_only_dependencies
 
 HANDLER = "lambdas.champion_lookup.handler.handler"
-# Ship exactly the handler's package (its imports are relative to the repository root).
-_PACKAGE_FILES = ["*", ".*", "**/__pycache__", "!lambdas", "!lambdas/__init__.py", "!lambdas/champion_lookup",
-                  "!lambdas/champion_lookup/*.py"]
+# Exactly the handler's package, at the paths it imports itself by (relative to the repository root).
+PACKAGE_FILES = ("lambdas/__init__.py", "lambdas/champion_lookup/__init__.py", "lambdas/champion_lookup/handler.py",
+                 "lambdas/champion_lookup/lookup.py")
+
+
+def stage_package(scope: Construct) -> Path:
+    """Copy the package into the cloud assembly once: the asset then hashes four files, not the repository."""
+    target = assembly_root(scope) / "pipelines" / "champion-lookup"
+    for relative in PACKAGE_FILES:
+        source, copy = runtime_path(relative), target / relative
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if not copy.exists() or copy.read_bytes() != source.read_bytes():
+            copy.write_bytes(source.read_bytes())
+    return target
 
 
 class ChampionLookupFunction(Construct):
@@ -40,7 +54,6 @@ class ChampionLookupFunction(Construct):
         security_group: ec2.ISecurityGroup | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        runtime_path("lambdas/champion_lookup/handler.py")
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -59,7 +72,7 @@ class ChampionLookupFunction(Construct):
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(str(REPO_ROOT), exclude=_PACKAGE_FILES),
+            code=lambda_.Code.from_asset(str(stage_package(self))),
             role=self.role,
             log_group=self.log_group,
             memory_size=256,
