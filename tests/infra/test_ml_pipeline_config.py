@@ -80,3 +80,15 @@ def test_shipped_environments_choose_their_network_mode() -> None:
     modes = {c.name: (c.network.mode, c.ml.pipeline.approval) for c in load_all(ROOT / "config")}
     assert modes == {"dev": ("isolated", "Approved"), "staging": ("vpc", "PendingManualApproval"),
                      "prod": ("vpc", "PendingManualApproval")}
+
+
+def test_sharded_preprocess_is_configured_only_where_the_script_takes_shards() -> None:
+    """preprocess_shards > 1 passes --shards N to training_jobs.preprocess (docs/pipeline.md "Scale is config"):
+    an environment may only ask for it once the script accepts it."""
+    from infra.config import load_all
+    from training_jobs import preprocess
+
+    for config in load_all(ROOT / "config"):
+        shards = config.ml.pipeline.preprocess_shards
+        if shards > 1:
+            assert preprocess.parse_args(["--shards", str(shards)]).shards == shards, config.name
