@@ -34,13 +34,14 @@ SKIPPED_ACKNOWLEDGEMENTS: list[tuple[str, str]] = []
 ACTIONS_ALLOWED_ON_ANY_RESOURCE = frozenset(
     {
         "cloudwatch:PutMetricData",  # only with a cloudwatch:namespace condition (checked below)
-        "ec2:DescribeNetworkInterfaces",  # the six EC2 Describe calls Glue makes to place VPC workers
+        # EC2 Describe calls Glue, SageMaker and Lambda make to place network interfaces in the VPC.
+        "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeRouteTables",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSubnets",
         "ec2:DescribeVpcAttribute",
         "ec2:DescribeVpcEndpoints",
-        "ec2:DescribeDhcpOptions",  # with DescribeVpcs: SageMaker places an endpoint's interfaces in the VPC
+        "ec2:DescribeDhcpOptions",
         "ec2:DescribeVpcs",
         # Application Auto Scaling: Describe* have no resource-level permissions; scalable-target ARNs carry a
         # service-generated id, so registration and changes are scoped by the endpoint tag (checked below).
@@ -49,6 +50,7 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = frozenset(
         "application-autoscaling:RegisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
         "application-autoscaling:DeregisterScalableTarget",
+        "ecr:GetAuthorizationToken",  # the registry login token; image reads name their repositories
         "lakeformation:GetDataAccess",
         "logs:CreateLogDelivery",
         "logs:DeleteLogDelivery",
@@ -58,6 +60,7 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = frozenset(
         "logs:ListLogDeliveries",
         "logs:PutResourcePolicy",
         "logs:UpdateLogDelivery",
+        "sagemaker:ListModelPackages",  # the champion lookup; package reads name the group
         "xray:GetSamplingRules",
         "xray:GetSamplingTargets",
         "xray:PutTelemetryRecords",
@@ -317,6 +320,62 @@ class Finding(Enum):
         (f"{_NIST}IAMNoInlinePolicy", f"{_HIPAA}IAMNoInlinePolicy"),
         "The one inline policy CDK generates for its deploy-time notifications handler: it allows only "
         "s3:PutBucketNotification on the raw zone bucket, attached to that handler's role alone.",
+    )
+
+    PIPELINE_LAMBDA_STEP_IS_SYNCHRONOUS = (
+        (f"{_NIST}LambdaDLQ", f"{_HIPAA}LambdaDLQ"),
+        "SageMaker Pipelines invokes this function synchronously as a Lambda step and records its error as the "
+        "step's failure reason; a dead-letter queue only receives failed asynchronous invocations, which never "
+        "happen here. A failed execution notifies the ops topic (EventBridge rule).",
+    )
+    PIPELINE_LAMBDA_OUTSIDE_VPC_IN_ISOLATED_MODE = (
+        (f"{_NIST}LambdaInsideVPC", f"{_HIPAA}LambdaInsideVPC"),
+        "network.mode is 'isolated' in this environment: it has no interface endpoints, so a function in the "
+        "isolated subnets could not reach the SageMaker API it calls. It handles no customer data (model "
+        "registry metadata only) and its role allows only reading this environment's model package group. "
+        "In 'vpc' mode the function runs in the isolated subnets.",
+    )
+    REGISTRY_LISTING_AND_VPC_NETWORK_INTERFACES = (
+        (f"{_AWS}IAM5[Resource::*]",),
+        "sagemaker:ListModelPackages and the ec2:Describe* calls Lambda makes to attach a function to subnets "
+        "have no resource-level permissions (IAM service authorization reference); the package reads, network "
+        "interface changes and log writes are scoped to this group, VPC and log group.",
+    )
+    JOB_ROLE_SERVICE_WIDE_ACTIONS = (
+        (f"{_AWS}IAM5[Resource::*]",),
+        "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited to the /aws/sagemaker/*Jobs namespaces by "
+        "condition) and, in 'vpc' mode, the ec2:Describe* calls SageMaker makes for job network interfaces have "
+        "no resource-level permissions (IAM service authorization reference). Image pulls name the repositories "
+        "of the configured AWS images; every other statement names its resources.",
+    )
+    SAGEMAKER_JOB_LOG_STREAMS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "SageMaker writes each job's logs to the log groups /aws/sagemaker/ProcessingJobs and "
+        "/aws/sagemaker/TrainingJobs, one stream per job and instance named at run time; the wildcard covers "
+        "only the streams of those two groups in this account and region.",
+    )
+    PIPELINE_JOBS_NAMED_AT_RUN_TIME = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "SageMaker Pipelines names the processing and training jobs it starts pipelines-<execution>-<step>-<id> "
+        "at run time; the role may create, describe, stop and tag only jobs with that prefix, and pass only the "
+        "job role.",
+    )
+    NETWORK_INTERFACES_CREATED_AT_RUN_TIME = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "In 'vpc' mode SageMaker jobs and the pipeline's Lambda attach network interfaces that get their ids "
+        "when created. Creating one also requires naming the isolated subnets and the workload security group; "
+        "deleting one and changing its permissions is limited to interfaces in this VPC (ec2:Vpc condition).",
+    )
+    PEERS_OF_A_DISTRIBUTED_JOB = (
+        (f"{_NIST}EC2RestrictedCommonPorts", f"{_HIPAA}EC2RestrictedCommonPorts"),
+        "The rule admits all traffic only from the same security group (the instances of one distributed "
+        "SageMaker job, e.g. XGBoost on S3 shards or PyTorch collectives, which choose their ports at run "
+        "time), never from an address range; the VPC has no internet path and its traffic is in flow logs.",
+    )
+    MODEL_PACKAGE_VERSIONS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "Model package versions are model-package/<group>/<version>, the version numbered by SageMaker when a "
+        "package is registered; the wildcard covers the versions of this environment's one group only.",
     )
 
     @property

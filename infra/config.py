@@ -7,6 +7,7 @@ file, the field and what is allowed; nothing below app.py reads files or the env
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -56,6 +57,14 @@ INTERFACE_ENDPOINTS = (
     "lakeformation",
 )
 
+# `vpc`: SageMaker jobs and the pipeline's Lambda run in the isolated subnets (inter-container traffic
+# encrypted) and reach AWS through the configured interface endpoints. `isolated`: jobs run with network
+# isolation and no VPC, the Lambda outside the VPC, so the environment needs no interface endpoint at all.
+NETWORK_MODES = ("vpc", "isolated")
+# What the pipeline itself needs in `vpc` mode: its Lambda calls the SageMaker API (jobs reach S3 through
+# the gateway endpoint; SageMaker pulls images and writes job logs outside the VPC).
+PIPELINE_VPC_ENDPOINTS = ("sagemaker_api",)
+
 CPU_INSTANCE_FAMILIES = ("t3", "m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i")
 ENDPOINT_ACCELERATED_FAMILIES = ("inf2",)
 TRAINING_ACCELERATED_FAMILIES = ("g5", "g6", "p3", "p4d", "trn1")
@@ -94,6 +103,8 @@ class _Strict(BaseModel):
 
 class NetworkConfig(_Strict):
     vpc_cidr: str = Field(pattern=r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/(1[6-9]|2[0-4])$")
+    # How SageMaker jobs and the pipeline's Lambda reach AWS (see NETWORK_MODES).
+    mode: Literal[NETWORK_MODES] = "vpc"  # type: ignore[valid-type]
     interface_endpoints: tuple[Literal[INTERFACE_ENDPOINTS], ...] = ()  # type: ignore[valid-type]
     flow_logs_retention_days: Literal[30, 60, 90, 180, 365, 731, 1827, 3653] = 365
 
@@ -103,6 +114,21 @@ class NetworkConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("lists an endpoint twice")
         return value
+
+    @model_validator(mode="after")
+    def _endpoints_fit_mode(self) -> NetworkConfig:
+        if self.mode == "isolated" and self.interface_endpoints:
+            raise ValueError(
+                "interface_endpoints must be empty when mode is 'isolated' (jobs run with network isolation "
+                "and the Lambda outside the VPC: nothing would use them)"
+            )
+        missing = [e for e in PIPELINE_VPC_ENDPOINTS if e not in self.interface_endpoints]
+        if self.mode == "vpc" and missing:
+            raise ValueError(
+                f"mode 'vpc' needs interface endpoints {missing} (the pipeline's Lambda calls the SageMaker API "
+                "from the isolated subnets)"
+            )
+        return self
 
 
 class LifecycleConfig(_Strict):
@@ -249,12 +275,204 @@ class RetrainingConfig(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------- ML pipeline (ml.pipeline)
+# AWS-owned image registries per region: (SageMaker first-party images such as XGBoost, Deep Learning
+# Containers). From the SageMaker Python SDK's bundled image_uri_config (xgboost 3.2-0, pytorch 2.9.0).
+AWS_IMAGE_REGISTRIES: dict[str, tuple[str, str]] = {
+    "us-east-1": ("683313688378", "763104351884"),
+    "us-east-2": ("257758044811", "763104351884"),
+    "us-west-2": ("246618743249", "763104351884"),
+    "ca-central-1": ("341280168497", "763104351884"),
+    "eu-west-1": ("141502667606", "763104351884"),
+    "eu-west-2": ("764974769150", "763104351884"),
+    "eu-west-3": ("659782779980", "763104351884"),
+    "eu-central-1": ("492215442770", "763104351884"),
+    "eu-north-1": ("662702820516", "763104351884"),
+    "eu-south-2": ("104374241257", "503227376785"),
+    "ap-south-1": ("720646828776", "763104351884"),
+    "ap-northeast-1": ("354813040037", "763104351884"),
+    "ap-northeast-2": ("366743142698", "763104351884"),
+    "ap-southeast-1": ("121021644041", "763104351884"),
+    "ap-southeast-2": ("783357654285", "763104351884"),
+    "sa-east-1": ("737474898029", "763104351884"),
+}
+# Image of each role when config names none: (registry: 0 first-party / 1 DLC, repository, tag). The Neuron
+# compile and serving images share one Neuron SDK (2.30.0); torch-neuronx is in maintenance from SDK 2.32.
+DEFAULT_IMAGES: dict[str, tuple[int, str, str]] = {
+    "xgboost": (0, "sagemaker-xgboost", "3.2-0"),
+    "pytorch": (1, "pytorch-training", "2.9.0-cpu-py312-ubuntu22.04-sagemaker"),
+    "neuron_compile": (1, "pytorch-training-neuronx", "2.9.0-neuronx-py312-sdk2.30.0-ubuntu24.04"),
+    "neuron_serving": (1, "pytorch-inference-neuronx", "2.9.0-neuronx-py312-sdk2.30.0-ubuntu24.04"),
+}
+IMAGE_URI = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]{1,255}):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
+)
+_NEURON_SDK = re.compile(r"-sdk(\d+\.\d+\.\d+)")
+_ISO_DURATION = r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$"
+
+
+@cache
+def sagemaker_enum(shape: str) -> frozenset[str]:
+    """The values botocore's SageMaker service model allows for an enum shape (data files only, no session)."""
+    from botocore.loaders import Loader
+    from botocore.model import ServiceModel
+
+    model = ServiceModel(Loader().load_service_model("sagemaker", "service-2"), "sagemaker")
+    return frozenset(model.shape_for(shape).enum)
+
+
+def _api_instance_type(value: str | None, shape: str, field: str) -> str | None:
+    if value is not None and value not in sagemaker_enum(shape):
+        raise ValueError(f"'{value}' is not a {field} instance type SageMaker accepts (botocore {shape})")
+    return value
+
+
+class ProcessingStepConfig(_Strict):
+    """Compute of one Processing step; instance_type None = ml.processing_instance_type."""
+
+    instance_type: str | None = None
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    volume_gb: Annotated[int, Field(ge=1, le=1024)] = 30
+    max_runtime_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+
+    @field_validator("instance_type")
+    @classmethod
+    def _api(cls, value: str | None) -> str | None:
+        return _api_instance_type(value, "ProcessingInstanceType", "processing")
+
+
+class TrainingStepConfig(_Strict):
+    """Compute of one Training step; instance_type None = ml.training_instance_type. Managed spot
+    (with checkpoints) waits at most max_wait_minutes (default twice the runtime) for capacity."""
+
+    instance_type: str | None = None
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    volume_gb: Annotated[int, Field(ge=1, le=1024)] = 30
+    max_runtime_minutes: Annotated[int, Field(ge=5, le=1440)] = 120
+    managed_spot: bool = False
+    max_wait_minutes: Annotated[int, Field(ge=5, le=2880)] | None = None
+
+    @field_validator("instance_type")
+    @classmethod
+    def _api(cls, value: str | None) -> str | None:
+        return _api_instance_type(value, "TrainingInstanceType", "training")
+
+    @model_validator(mode="after")
+    def _spot(self) -> TrainingStepConfig:
+        if self.max_wait_minutes is not None and not self.managed_spot:
+            raise ValueError("max_wait_minutes applies to managed_spot training only")
+        if self.max_wait_minutes is not None and self.max_wait_minutes < self.max_runtime_minutes:
+            raise ValueError("max_wait_minutes must be at least max_runtime_minutes")
+        return self
+
+    @property
+    def max_wait_seconds(self) -> int | None:
+        if not self.managed_spot:
+            return None
+        return 60 * (self.max_wait_minutes or 2 * self.max_runtime_minutes)
+
+
+class ModelChoiceConfig(_Strict):
+    """Which candidate ships (docs/pipeline.md): PyTorch (Inferentia2) when its test ROC-AUC is within
+    pytorch_tolerance of the best candidate's; it must also reach the champion's ROC-AUC, re-scored on the
+    same test split, minus champion_tolerance."""
+
+    pytorch_tolerance: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+    champion_tolerance: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+
+
+class PipelineImagesConfig(_Strict):
+    """Container images (full ECR URIs in the environment's region); each left out = DEFAULT_IMAGES."""
+
+    xgboost: str | None = None  # preprocess, train/evaluate/package XGBoost, baseline, selection; serves XGBoost
+    pytorch: str | None = None  # train and evaluate the PyTorch network (CPU)
+    neuron_compile: str | None = None  # CompileNeuron on trn1
+    neuron_serving: str | None = None  # serves the compiled network on inf2
+
+    @field_validator("xgboost", "pytorch", "neuron_compile", "neuron_serving")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is not None and not IMAGE_URI.match(value):
+            raise ValueError(f"'{value}' is not an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>")
+        return value
+
+
+class PipelineConfig(_Strict):
+    """The SageMaker pipeline of one environment (stacks/ml_pipeline_stack.py, docs/pipeline.md)."""
+
+    approval: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
+    cache_expire_after: str = Field(default="P30D", pattern=_ISO_DURATION)
+    model_choice: ModelChoiceConfig = ModelChoiceConfig()
+    preprocess: ProcessingStepConfig = ProcessingStepConfig()
+    # Preprocess writes each split as this many files; XGBoost with more than one instance trains on
+    # S3-sharded input (ShardedByS3Key), so shards >= its instance count.
+    preprocess_shards: Annotated[int, Field(ge=1, le=1000)] = 1
+    train_xgboost: TrainingStepConfig = TrainingStepConfig()
+    train_pytorch: TrainingStepConfig = TrainingStepConfig()
+    evaluate: ProcessingStepConfig = ProcessingStepConfig(max_runtime_minutes=30)
+    baseline: ProcessingStepConfig = ProcessingStepConfig(max_runtime_minutes=30)
+    compile_neuron: TrainingStepConfig = TrainingStepConfig(instance_type="ml.trn1.2xlarge", max_runtime_minutes=60)
+    compile_batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    # Where an XGBoost package may be served (CPU); the PyTorch package names ml.endpoint.instance_type.
+    xgboost_serving_instance_type: str = "ml.m5.large"
+    images: PipelineImagesConfig = PipelineImagesConfig()
+
+    @field_validator("xgboost_serving_instance_type")
+    @classmethod
+    def _serving(cls, value: str) -> str:
+        return _instance_type_check(value, CPU_INSTANCE_FAMILIES, "XGBoost serving")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineConfig:
+        compile_type = self.compile_neuron.instance_type
+        if compile_type is None or not compile_type.startswith(("ml.trn1.", "ml.trn1n.", "ml.trn2.")):
+            raise ValueError(
+                f"compile_neuron.instance_type {compile_type!r} must be a Trainium type (ml.trn1.*): the traced "
+                "model is checked against eager where Neuron runs, and Processing has no Neuron instances"
+            )
+        if self.train_xgboost.instance_count > self.preprocess_shards:
+            raise ValueError(
+                f"train_xgboost.instance_count {self.train_xgboost.instance_count} needs preprocess_shards >= it "
+                f"(got {self.preprocess_shards}): each instance trains on its own S3 shard"
+            )
+        return self
+
+    def image(self, role: str, region: str) -> str:
+        """The image URI of `role` (a PipelineImagesConfig field) in `region`."""
+        configured: str | None = getattr(self.images, role)
+        if configured is not None:
+            return configured
+        registry, repository, tag = DEFAULT_IMAGES[role]
+        account = AWS_IMAGE_REGISTRIES[region][registry]
+        return f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}:{tag}"
+
+    def check_images(self, region: str) -> None:
+        """Images come from AWS's registries of `region`; compile and serving share one Neuron SDK."""
+        for role in PipelineImagesConfig.model_fields:
+            match = IMAGE_URI.match(self.image(role, region))
+            assert match is not None
+            if match["region"] != region or match["account"] not in AWS_IMAGE_REGISTRIES[region]:
+                raise ValueError(
+                    f"ml.pipeline.images.{role}: '{self.image(role, region)}' is not in an AWS image registry of "
+                    f"{region} (accounts {', '.join(AWS_IMAGE_REGISTRIES[region])})"
+                )
+        sdks = {r: _NEURON_SDK.search(self.image(r, region)) for r in ("neuron_compile", "neuron_serving")}
+        versions = {r: m.group(1) if m else None for r, m in sdks.items()}
+        if None in versions.values() or len(set(versions.values())) != 1:
+            raise ValueError(
+                "ml.pipeline.images: neuron_compile and neuron_serving must name the same Neuron SDK "
+                f"(-sdkX.Y.Z in the tag), got {versions}"
+            )
+
+
 class MlConfig(_Strict):
     quality_gate: QualityGateConfig
     processing_instance_type: str = "ml.m5.xlarge"
     training_instance_type: str = "ml.m5.xlarge"
     endpoint: EndpointConfig
     retraining: RetrainingConfig = RetrainingConfig()
+    pipeline: PipelineConfig = PipelineConfig()
 
     @field_validator("processing_instance_type")
     @classmethod
@@ -266,6 +484,19 @@ class MlConfig(_Strict):
     @classmethod
     def _training(cls, value: str) -> str:
         return _instance_type_check(value, CPU_INSTANCE_FAMILIES + TRAINING_ACCELERATED_FAMILIES, "training")
+
+    @model_validator(mode="after")
+    def _pipeline_instance_types(self) -> MlConfig:
+        """The defaults the pipeline's steps fall back to must be types SageMaker's API accepts too."""
+        _api_instance_type(self.processing_instance_type, "ProcessingInstanceType", "processing")
+        _api_instance_type(self.training_instance_type, "TrainingInstanceType", "training")
+        return self
+
+    def processing_type(self, step: ProcessingStepConfig) -> str:
+        return step.instance_type or self.processing_instance_type
+
+    def training_type(self, step: TrainingStepConfig) -> str:
+        return step.instance_type or self.training_instance_type
 
 
 class NotificationConfig(_Strict):
@@ -322,6 +553,11 @@ class EnvironmentConfig(_Strict):
             raise ValueError("availability_zones must be two different zones")
         if self.removal_policy == "destroy" and self.name not in ("dev", "sandbox"):
             raise ValueError(f"removal_policy 'destroy' is only allowed for dev/sandbox, not '{self.name}'")
+        return self
+
+    @model_validator(mode="after")
+    def _pipeline_fits_environment(self) -> EnvironmentConfig:
+        self.ml.pipeline.check_images(self.region)
         return self
 
     @property

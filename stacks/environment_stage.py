@@ -11,6 +11,7 @@ from dataset.schema import DatasetSchema
 from infra.config import EnvironmentConfig
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
+from stacks.ml_pipeline_stack import MlPipelineStack
 from stacks.serving_stack import ServingStack, endpoint_can_run_in_vpc
 
 
@@ -55,6 +56,20 @@ class EnvironmentStage(cdk.Stage):
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,
         )
+        self.ml_pipeline = MlPipelineStack(
+            self,
+            "MlPipeline",
+            description=f"Telecom ML reference solution ({config.name}): SageMaker pipeline and model registry",
+            config=config,
+            artifacts=self.foundation.ml_artifacts,
+            ml_key=keys.ml_key,
+            logs_key=keys.logs_key,
+            network=self.foundation.network,
+            ops=self.foundation.ops,
+            features_location=self.data_lake.locations.features,
+            termination_protection=not config.destroy_on_removal,
+        )
+        self.ml_pipeline.add_stack_dependency(self.data_lake)
         self.serving = ServingStack(
             self,
             "Serving",
@@ -63,8 +78,7 @@ class EnvironmentStage(cdk.Stage):
             config=config.ml.endpoint,
             budget=config.budget,
             budget_emails=tuple(n.endpoint for n in config.ops.notifications if n.protocol == "email"),
-            # The group the SageMaker pipeline registers into (created by the pipeline stack).
-            model_package_group_name=f"telecom-ml-{config.name}-churn",
+            model_package_group_name=self.ml_pipeline.model_package_group_name,
             ml_key=keys.ml_key,
             data_key=keys.data_key,
             logs_key=keys.logs_key,

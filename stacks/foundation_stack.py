@@ -9,11 +9,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.compliance import acknowledge_grant_policy
 from infra.config import LifecycleConfig, NetworkConfig, OpsConfig, SecurityConfig
 from infra.constructs.foundation.encryption_keys import EncryptionKeys
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.foundation.secure_bucket import SecureBucket
+from infra.grants import grant_key, grant_prefix, s3_context
+from infra.pipeline.churn import ARTIFACT_PREFIX, pipeline_role_name
 from infra.sagemaker_role import sagemaker_role_name
 from infra.trust import source_conditions
 
@@ -90,3 +93,25 @@ class FoundationStack(cdk.Stack):
             role_name=sagemaker_role_name(env_name),
             description="SageMaker pipeline steps and endpoints (grants made by the owning stacks)",
         )
+        # The role SageMaker Pipelines runs the churn pipeline as (named for the same reasons); the MlPipeline
+        # stack grants it the pipeline's jobs, Lambda step and model registry.
+        self.pipeline_role = iam.Role(
+            self,
+            "PipelineExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            role_name=pipeline_role_name(env_name),
+            description="SageMaker Pipelines: runs the churn pipeline (its jobs run as the SageMaker role)",
+        )
+        self._grant_pipeline_artifacts()
+
+    def _grant_pipeline_artifacts(self) -> None:
+        """The pipeline's area of the ML artefact bucket, granted here where bucket and key live: the jobs read
+        and write it, the pipeline reads the property files (evaluation, selection) its jobs write there."""
+        prefix = f"{ARTIFACT_PREFIX}/"
+        context = s3_context(self.ml_artifacts)
+        grant_prefix(self.sagemaker_role, self.ml_artifacts, prefix, read=True, write=True)
+        grant_key(self.sagemaker_role, self.keys.ml_key, via="s3", write=True, context=context)
+        grant_prefix(self.pipeline_role, self.ml_artifacts, prefix, read=True)
+        grant_key(self.pipeline_role, self.keys.ml_key, via="s3", write=False, context=context)
+        acknowledge_grant_policy(self.sagemaker_role)
+        acknowledge_grant_policy(self.pipeline_role)

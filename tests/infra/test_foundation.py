@@ -79,11 +79,14 @@ def test_interface_endpoints_follow_config(resources_of) -> None:
 
 
 def test_endpoint_security_group_allows_only_https_from_the_vpc(resources_of) -> None:
-    groups = resources_of("Dev", "Foundation", "AWS::EC2::SecurityGroup").values()
+    # Dev runs in network mode 'isolated': no interface endpoints, so no endpoint security group either.
+    dev = resources_of("Dev", "Foundation", "AWS::EC2::SecurityGroup").values()
+    assert not [g for g in dev if "interface endpoints" in g["Properties"]["GroupDescription"]]
+    groups = resources_of("Staging", "Foundation", "AWS::EC2::SecurityGroup").values()
     (group,) = [g for g in groups if "interface endpoints" in g["Properties"]["GroupDescription"]]
     assert group["Properties"]["SecurityGroupIngress"] == [
         {
-            "CidrIp": "10.10.0.0/16",
+            "CidrIp": "10.20.0.0/16",
             "Description": "HTTPS from the VPC",
             "FromPort": 443,
             "IpProtocol": "tcp",

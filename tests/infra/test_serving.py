@@ -127,7 +127,12 @@ def test_endpoint_config_from_the_template_is_valid_for_the_service(assembly: As
     assert problems("sagemaker", "CreateModel", model) == []
     assert problems("sagemaker", "CreateEndpointConfig", config) == []
     assert config["DataCaptureConfig"]["DestinationS3Uri"].endswith("/data-capture")
-    assert len(model["VpcConfig"]["Subnets"]) == 2  # every environment has the SageMaker/ECR endpoints
+    # In the VPC where the environment has the SageMaker/ECR endpoints (staging, prod); dev is network mode
+    # 'isolated' with no interface endpoints, so its endpoint stays outside the VPC.
+    if stage == "Dev":
+        assert "VpcConfig" not in model
+    else:
+        assert len(model["VpcConfig"]["Subnets"]) == 2
     variant = config["ProductionVariants"][0]
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] >= 600
     assert variant["ModelDataDownloadTimeoutInSeconds"] >= 600

@@ -1,4 +1,9 @@
-"""A VPC with private isolated subnets only (no internet path), VPC endpoints and flow logs."""
+"""A VPC with private isolated subnets only (no internet path), VPC endpoints and flow logs.
+
+Network mode (config `network.mode`): `vpc` adds the workload security group that SageMaker jobs and
+the pipeline's Lambda run behind in the isolated subnets; `isolated` runs them outside the VPC (jobs with
+network isolation), so the environment needs no interface endpoints and gets none.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.compliance import acknowledge_grant_policy
+from infra.compliance import Finding, acknowledge, acknowledge_grant_policy
 from infra.config import NetworkConfig
 from infra.constructs.foundation.log_retention import retention
 from infra.template_hygiene import drop_cdk_handler_role_dependency
@@ -78,7 +83,30 @@ class IsolatedNetwork(Construct):
         self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.isolated_subnets]
         )
-        self._add_interface_endpoints(config)
+        self.mode = config.mode
+        self.endpoint_security_group: ec2.SecurityGroup | None = None
+        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        if config.interface_endpoints:
+            self._add_interface_endpoints(config)
+        self.workload_security_group = self._workload_security_group() if config.mode == "vpc" else None
+
+    def _workload_security_group(self) -> ec2.SecurityGroup:
+        """SageMaker jobs and Lambdas in the VPC: HTTPS out (only the S3 gateway and interface endpoints are
+        routable, there is no internet path), and any traffic among themselves (distributed training)."""
+        group = ec2.SecurityGroup(
+            self,
+            "WorkloadSecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=False,
+            description="SageMaker jobs and Lambdas: HTTPS to VPC and gateway endpoints, peers within the group",
+        )
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the S3 gateway and interface endpoints")
+        group.add_ingress_rule(group, ec2.Port.all_traffic(), "Peers of a distributed job")
+        group.add_egress_rule(group, ec2.Port.all_traffic(), "Peers of a distributed job")
+        for rule in group.node.children:
+            if isinstance(rule, ec2.CfnSecurityGroupIngress):
+                acknowledge(rule, Finding.PEERS_OF_A_DISTRIBUTED_JOB)
+        return group
 
     def _add_flow_logs(self, config: NetworkConfig, logs_key: kms.IKey, removal_policy: cdk.RemovalPolicy) -> None:
         flow_log_group = logs.LogGroup(
@@ -109,7 +137,6 @@ class IsolatedNetwork(Construct):
         self.endpoint_security_group.add_ingress_rule(
             ec2.Peer.ipv4(config.vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
         )
-        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for name in config.interface_endpoints:
             self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
                 name.replace("_", "-"),

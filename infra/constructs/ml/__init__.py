@@ -1,1 +1,1 @@
-"""ML constructs: the training pipeline and what starts it."""
+"""ML constructs: the model registry, the pipeline (its code, role, Lambda step) and what starts it."""

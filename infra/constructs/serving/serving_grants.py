@@ -177,7 +177,9 @@ def grant_sagemaker_role(stack: ServingStack, ml_key: kms.IKey) -> None:
     grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
     if stack.security_group is not None:
         _grant_endpoint_interfaces(stack)
-    acknowledge_grant_policy(role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
+        acknowledge_grant_policy(role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
+    else:
+        acknowledge_grant_policy(role)
     policy = grant_policy_of(role)
     rendered_bucket = cross_stack_arn_as_nag_renders(bucket)
     for prefix in writes + reads:
