@@ -63,6 +63,7 @@ class EnvironmentStage(cdk.Stage):
             config=config,
             artifacts=self.foundation.ml_artifacts,
             ml_key=keys.ml_key,
+            data_key=keys.data_key,
             logs_key=keys.logs_key,
             network=self.foundation.network,
             ops=self.foundation.ops,

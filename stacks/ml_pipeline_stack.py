@@ -33,6 +33,7 @@ from infra.constructs.ml.model_registry import ModelRegistry
 from infra.constructs.ml.pipeline_code import PipelineCode
 from infra.constructs.ml.pipeline_role import grant_pipeline_role, pipeline_job_arns
 from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline
+from infra.constructs.ml.training_trigger import TrainingTrigger
 from infra.logical_ids import StableIdStack
 from infra.pipeline import churn
 from infra.pipeline.code_bundle import bundle_files
@@ -50,6 +51,7 @@ class MlPipelineStack(StableIdStack):
         config: EnvironmentConfig,
         artifacts: s3.IBucket,
         ml_key: kms.IKey,
+        data_key: kms.IKey,
         logs_key: kms.IKey,
         network: IsolatedNetwork,
         ops: OpsNotifications,
@@ -67,6 +69,7 @@ class MlPipelineStack(StableIdStack):
         self._grant_roles(config, ml_key, network)
         self._build_pipeline(config, artifacts.bucket_name, ml_key, network, features_location)
         self._notify(ops)
+        self._build_trigger(config, ml_key, data_key, logs_key, ops, network)
         self._acknowledge()
         cdk.CfnOutput(self, "PipelineName", value=self.pipeline_name,
                       description="aws sagemaker start-pipeline-execution --pipeline-name <this> (docs/pipeline.md)")
@@ -149,7 +152,7 @@ class MlPipelineStack(StableIdStack):
 
     def _notify(self, ops: OpsNotifications) -> None:
         """Failed executions (a failed quality gate included) and packages awaiting approval reach the ops topic."""
-        topic = ops.import_topic(self)
+        topic = self.ops_topic = ops.import_topic(self)
         events.Rule(
             self,
             "OnFailedExecution",
@@ -195,6 +198,31 @@ class MlPipelineStack(StableIdStack):
         if self.in_vpc:
             acknowledge_resource_wildcard(lookup_policy, self.resolve(network_interfaces_arn(self)),
                                           Finding.NETWORK_INTERFACES_CREATED_AT_RUN_TIME)
+
+    def _build_trigger(self, config: EnvironmentConfig, ml_key: kms.IKey, data_key: kms.IKey, logs_key: kms.IKey,
+                       ops: OpsNotifications, network: IsolatedNetwork) -> None:
+        """The one way an execution starts: the lake's FeaturesReady for this environment (and, with the
+        monitoring layer, drift alarms) -> start_training, with its lock, cooldown, cap and audit."""
+        placement: dict[str, object] = {}
+        if network.workload_security_group is not None:
+            placement = {"vpc": network.vpc, "subnets": network.isolated_subnets,
+                         "security_group": network.workload_security_group}
+        self.trigger = TrainingTrigger(
+            self,
+            "TrainingTrigger",
+            env_name=config.name,
+            pipeline_name=self.pipeline_name,
+            # Literal (not a token): the trigger's acknowledgement names the execution ARNs exactly.
+            pipeline_arn=self.format_arn(service="sagemaker", resource="pipeline", resource_name=self.pipeline_name),
+            config=config.ml.retraining,
+            ml_key=ml_key,
+            dead_letter_key=data_key,
+            logs_key=logs_key,
+            ops_topic=self.ops_topic,
+            log_retention_days=config.log_retention_days,
+            destroy_on_removal=config.destroy_on_removal,
+            **placement,  # type: ignore[arg-type]
+        )
 
     def grant_start(self, principal: iam.IGrantable) -> None:
         """Let `principal` start executions of this pipeline and list them (with their status), e.g. the

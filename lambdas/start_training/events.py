@@ -139,7 +139,8 @@ def _features_ready(envelope: Envelope, env_name: str, today: date) -> Trigger:
         event_id=envelope.id,
         reason=_clip(f"FeaturesReady: snapshot {snapshot.isoformat()} (lake execution {execution_name})"),
         snapshot_date=snapshot,
-        features_uri=detail.features_uri,
+        # The event names the table's root; the pipeline trains on this snapshot's partition only.
+        features_uri=f"{detail.features_uri.rstrip('/')}/snapshot_date={snapshot.isoformat()}/",
         features_table=detail.features_table,
         origin=detail.execution,
     )

@@ -21,7 +21,7 @@ def test_features_ready_starts_the_pipeline_with_the_contract_parameters(aws: Aw
     assert execution["PipelineExecutionArn"] == decision.execution_arn
     assert aws.parameters(decision.execution_arn) == {
         "SnapshotDate": "2026-11-20",
-        "FeaturesUri": "s3://telecom-ml-dev-features-a1b2c3/features/",
+        "FeaturesUri": "s3://telecom-ml-dev-features-a1b2c3/features/snapshot_date=2026-11-20/",
         "TriggerReason": "FeaturesReady: snapshot 2026-11-20 (lake execution run-7)",
     }
     assert "run-7" in execution["PipelineExecutionDescription"]
