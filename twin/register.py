@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from twin.conform import ConformOutcome
@@ -23,12 +24,16 @@ class Registration:
     result: dict[str, Any]  # summary.json["registry"]
 
 
-def register(ctx: RunContext, lake: ConformOutcome, models: dict[str, TrainedModel],
+def experiment_name(ctx: RunContext) -> str:
+    return f"churn-{ctx.schema.name}"
+
+
+def register(ctx: RunContext, tracker: Tracker, lake: ConformOutcome, models: dict[str, TrainedModel],
              evaluations: dict[str, Evaluation], models_summary: dict[str, Any],
              verdict: dict[str, Any]) -> Registration:
+    """`tracker`: the run's MLflow store (twin.tracking), opened on experiment_name(ctx)."""
     schema, champion = ctx.schema, verdict["champion"]
-    tracker = Tracker(ctx.out, f"churn-{schema.name}")
-    reg: dict[str, Any] = {"tracking_uri": tracker.uri}
+    reg: dict[str, Any] = {"tracking_uri": tracker.uri, "experiment": experiment_name(ctx)}
     with tracker.start(f"twin-{schema.name}-{time.strftime('%Y%m%dT%H%M%S')}") as parent:
         tracker.log_params({"schema": schema.name, "schema_version": schema.version,
                             "schema_fingerprint": schema.fingerprint, "profile": ctx.args.profile,
@@ -60,9 +65,8 @@ def _log_model_run(tracker: Tracker, model: TrainedModel, evaluation: Evaluation
         if model.name == "xgboost":
             info = tracker.log_xgboost(model.model_dir)
         else:
-            import torch
-
+            import training_jobs
             from training_jobs.artifacts import load_model
 
-            info = tracker.log_pytorch(torch.jit.script(load_model(model.model_dir).model))
+            info = tracker.log_pytorch(load_model(model.model_dir).model, Path(training_jobs.__file__).parent)
         return info, run.info.run_id
