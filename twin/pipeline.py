@@ -25,13 +25,12 @@ from twin.conform import ConformOutcome, run_conform
 from twin.console import Console, print_summary
 from twin.inputs import RunInputs
 from twin.job_steps import MODELS, Evaluation, Package, Preprocessed, compile_package, evaluate, preprocess, train
-from twin.register import Registration, experiment_name, register
+from twin.register import Registration, register
 from twin.run_context import RunContext
 from twin.run_dir import RunDir
 from twin.serve import CONTAINER_MODEL_DIR, serve_package
 from twin.step_record import CONDITION, ENDPOINT, GLUE_JOBS, LOCAL, MODEL_REGISTRY, write_steps
 from twin.summary import build_summary, shown
-from twin.warmup import Warmup
 
 
 def run_pipeline(args: argparse.Namespace, inputs: RunInputs) -> dict[str, Any]:
@@ -62,8 +61,7 @@ def _run(ctx: RunContext, inputs: RunInputs, t_start: float) -> dict[str, Any]:
 
 
 def _run_steps(ctx: RunContext, inputs: RunInputs) -> dict[str, Any]:
-    with Warmup(ctx.run.store, experiment_name(ctx)) as warm:  # beside the JVM, joined before preprocess
-        lake = conform(ctx, inputs.source)
+    lake = conform(ctx, inputs.source)
     prep = preprocess(ctx, lake)
     models = {m: train(ctx, m, prep) for m in MODELS}
     evaluations = {m: evaluate(ctx, models[m], prep) for m in MODELS}
@@ -71,8 +69,7 @@ def _run_steps(ctx: RunContext, inputs: RunInputs) -> dict[str, Any]:
     verdict = gate(ctx, models_summary, inputs)
     packages = {m: compile_package(ctx, models[m]) for m in MODELS}
     registration = ctx.run_local("register", MODEL_REGISTRY, "twin.register.register",
-                                 lambda: register(ctx, warm.tracker(), lake, models, evaluations, models_summary,
-                                                  verdict),
+                                 lambda: register(ctx, lake, models, evaluations, models_summary, verdict),
                                  _describe_registration)
     serving = serve(ctx, packages[verdict["champion"]], prep, evaluations[verdict["champion"]])
     summary = build_summary(ctx, lake, prep, models, models_summary, verdict, registration, packages, serving)

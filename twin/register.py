@@ -24,16 +24,13 @@ class Registration:
     result: dict[str, Any]  # summary.json["registry"]
 
 
-def experiment_name(ctx: RunContext) -> str:
-    return f"churn-{ctx.schema.name}"
-
-
-def register(ctx: RunContext, tracker: Tracker, lake: ConformOutcome, models: dict[str, TrainedModel],
+def register(ctx: RunContext, lake: ConformOutcome, models: dict[str, TrainedModel],
              evaluations: dict[str, Evaluation], models_summary: dict[str, Any],
              verdict: dict[str, Any]) -> Registration:
-    """`tracker`: the run's MLflow store (twin.tracking), opened on experiment_name(ctx)."""
     schema, champion = ctx.schema, verdict["champion"]
-    reg: dict[str, Any] = {"tracking_uri": tracker.uri, "experiment": experiment_name(ctx)}
+    experiment = f"churn-{schema.name}"
+    tracker = Tracker(ctx.run.store, experiment)  # shared by the runs of one --out (twin.run_dir)
+    reg: dict[str, Any] = {"tracking_uri": tracker.uri, "experiment": experiment}
     with tracker.start(f"twin-{schema.name}-{time.strftime('%Y%m%dT%H%M%S')}") as parent:
         tracker.log_params({"schema": schema.name, "schema_version": schema.version,
                             "schema_fingerprint": schema.fingerprint, "profile": ctx.args.profile,
