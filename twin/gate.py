@@ -40,8 +40,8 @@ def judge(champion: str, models_summary: dict[str, Any], gate: QualityGateConfig
               "top_decile_lift": (test["top_decile_lift"], gate.min_top_decile_lift)}
     failed = [f"{k} {v:.4f} < {lo}" for k, (v, lo) in checks.items() if not v >= lo]
     passed = not failed
-    msg = (f"champion {champion}: test ROC-AUC {test['roc_auc']:.4f} (min {gate.min_roc_auc}), "
-           f"top-decile lift {test['top_decile_lift']:.2f} (min {gate.min_top_decile_lift})"
+    msg = (f"champion {champion}: test ROC-AUC {test['roc_auc']:.3f} (min {gate.min_roc_auc}), "
+           f"top-decile lift {test['top_decile_lift']:.2f}× (min {gate.min_top_decile_lift}×)"
            + ("" if passed else f" -> FAILED: {'; '.join(failed)}"))
     return {"passed": passed, "message": msg, "thresholds": gate.model_dump(), "source": source,
             "champion": champion, "selection": "highest validation ROC-AUC"}

@@ -11,12 +11,12 @@ through RunContext.run_job with the arguments the pipeline passes, recording the
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin import numbers as fmt
 from twin.conform import ConformOutcome
 from twin.run_context import RunContext, read_json, stage_channel
 from twin.step_record import PROCESSING_JOB, TRAINING_JOB
@@ -76,8 +76,7 @@ def preprocess(ctx: RunContext, lake: ConformOutcome) -> Preprocessed:
             "--output-dir", str(output), "--seed", str(ctx.args.seed)]
 
     def describe() -> str:
-        return json.dumps({k: v for k, v in read_json(output / "preprocess_summary.json").items()
-                           if k != "schema"})
+        return describe_preprocess(read_json(output / "preprocess_summary.json"))
 
     ctx.run_job("preprocess", PROCESSING_JOB, "training_jobs.preprocess", argv, paths, describe)
     return Preprocessed(output, read_json(output / "preprocess_summary.json"))
@@ -96,7 +95,7 @@ def train(ctx: RunContext, name: str, prep: Preprocessed) -> TrainedModel:
 
     def describe() -> str:
         meta = read_json(base / "model" / "metadata.json")
-        return f"validation ROC-AUC {meta['metrics']['validation_roc_auc']:.4f}"
+        return f"validation ROC-AUC {fmt.score(meta['metrics']['validation_roc_auc'])}"
 
     ctx.run_job(f"train-{name}", TRAINING_JOB, f"training_jobs.train_{name}", argv, paths, describe, env)
     return TrainedModel(name, base / "model", read_json(base / "model" / "metadata.json"))
@@ -114,8 +113,8 @@ def evaluate(ctx: RunContext, model: TrainedModel, prep: Preprocessed) -> Evalua
 
     def describe() -> str:
         t = read_json(output / "evaluation.json")["telecom_churn_metrics"]
-        return (f"test ROC-AUC {t['roc_auc']['value']:.4f}, top-decile lift "
-                f"{t['top_decile_lift']['value']:.2f}")
+        return (f"test ROC-AUC {fmt.score(t['roc_auc']['value'])}, top-decile lift "
+                f"{fmt.times(t['top_decile_lift']['value'])}")
 
     ctx.run_job(f"evaluate-{model.name}", PROCESSING_JOB, "training_jobs.evaluate", argv, paths, describe)
     return Evaluation(model.name, output, read_json(output / "evaluation.json"))
@@ -130,11 +129,20 @@ def compile_package(ctx: RunContext, model: TrainedModel) -> Package:
             "--batch-size", str(ctx.args.batch_size)]
 
     def describe() -> str:
-        r = read_json(output / "compile_report.json")
-        if r["format"] == "torchscript":
-            return (f"{r['compiler']} batch {r['batch_size']}, max |traced - eager| "
-                    f"{r['max_abs_diff_traced_vs_eager']:.2g}")
-        return "packaged model.json"
+        return describe_compile(read_json(output / "compile_report.json"))
 
     ctx.run_job(f"compile-{model.name}", PROCESSING_JOB, "training_jobs.compile_model", argv, paths, describe)
     return Package(model.name, output / "model.tar.gz", read_json(output / "compile_report.json"))
+
+
+def describe_preprocess(s: dict[str, Any]) -> str:
+    return (f"{fmt.count(s['rows'])} rows → train {fmt.count(s['train'])}, validation "
+            f"{fmt.count(s['validation'])}, test {fmt.count(s['test'])}; {s['n_features']} model features; "
+            f"churn rate {fmt.percent(s['positive_rate'])}")
+
+
+def describe_compile(r: dict[str, Any]) -> str:
+    if r["format"] == "torchscript":
+        return (f"TorchScript ({r['compiler']}) for batches of {r['batch_size']}; traced vs eager max "
+                f"difference {fmt.difference(r['max_abs_diff_traced_vs_eager'])}")
+    return "XGBoost model.json packaged as is (no tracing)"

@@ -4,109 +4,114 @@
     compile-xgboost, compile-pytorch, register, serve, then report
 
 Job steps live in twin.job_steps; this module runs the in-process ones (conform, gate, register,
-serve, report) and writes <out>/steps.json (twin.step_record) and <out>/summary.json.
+serve, report) and writes <run>/steps.json (twin.step_record) and <run>/summary.json. A run
+writes only into its own new folder (twin.run_dir); --out is pointed at it once it completed.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from dataset.schema import SchemaError, load_schema
-from infra.config import QualityGateConfig, load_environment
 from training_jobs.artifacts import write_json
 from training_jobs.errors import JobError
 from twin import gate as quality_gate
+from twin import numbers as fmt
 from twin.conform import ConformOutcome, run_conform
 from twin.console import Console, print_summary
-from twin.job_steps import (
-    MODELS,
-    Evaluation,
-    Package,
-    Preprocessed,
-    TrainedModel,
-    compile_package,
-    evaluate,
-    preprocess,
-    train,
-)
+from twin.inputs import RunInputs
+from twin.job_steps import MODELS, Evaluation, Package, Preprocessed, compile_package, evaluate, preprocess, train
 from twin.register import Registration, register
 from twin.run_context import RunContext
+from twin.run_dir import RunDir
 from twin.serve import CONTAINER_MODEL_DIR, serve_package
 from twin.step_record import CONDITION, ENDPOINT, GLUE_JOBS, LOCAL, MODEL_REGISTRY, write_steps
+from twin.summary import build_summary, shown
 
-OUTPUT_DIRS = ("raw", "lake", "processing", "training", "compile", "serving", "plots")
 
-
-def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
+def run_pipeline(args: argparse.Namespace, inputs: RunInputs) -> dict[str, Any]:
+    """Run every step into a new run folder; publish it under --out only when all of them completed."""
     t_start = time.perf_counter()
-    ctx, gate_cfg = _start(args)
+    ctx = RunContext(args, RunDir.create(args.out), inputs.schema, Console(args.quiet))
     try:
-        lake = conform(ctx)
-        prep = preprocess(ctx, lake)
-        models = {m: train(ctx, m, prep) for m in MODELS}
-        evaluations = {m: evaluate(ctx, models[m], prep) for m in MODELS}
-        models_summary = quality_gate.summarise_models(models, evaluations)
-        verdict = gate(ctx, models_summary, gate_cfg)
-        packages = {m: compile_package(ctx, models[m]) for m in MODELS}
-        registration = ctx.run_local("register", MODEL_REGISTRY, "twin.register.register",
-                                     lambda: register(ctx, lake, models, evaluations, models_summary, verdict),
-                                     _describe_registration)
-        serving = serve(ctx, packages[verdict["champion"]], prep, evaluations[verdict["champion"]])
-        summary = build_summary(ctx, lake, prep, models, models_summary, verdict, registration, packages,
-                                serving)
-        report(ctx, summary, evaluations, registration)
+        return _run(ctx, inputs, t_start)
+    finally:
+        ctx.console.close()
+
+
+def _run(ctx: RunContext, inputs: RunInputs, t_start: float) -> dict[str, Any]:
+    try:
+        _announce(ctx, inputs)
+        summary = _run_steps(ctx, inputs)
+    except JobError as exc:
+        raise JobError(f"{exc}; {_kept_note(ctx.run)}") from None
     finally:
         write_steps(ctx.records, ctx.out / "steps.json")
     ctx.timings["total"] = time.perf_counter() - t_start
     summary["timings_s"] = ctx.timings
     summary["steps"] = [r.to_json() for r in ctx.records]
     write_json(ctx.out / "summary.json", summary)
-    print_summary(ctx.console, summary)
+    ctx.run.publish(ctx.args.keep)
+    print_summary(ctx.console, summary, shown(ctx.run.link / "report.html"))
     return summary
 
 
-def _start(args: argparse.Namespace) -> tuple[RunContext, QualityGateConfig]:
-    """Schema and environment config first (a bad one is a one-line error before anything runs)."""
-    try:
-        schema = load_schema(args.schema)
-    except SchemaError as exc:
-        raise JobError(str(exc)) from None
-    env = load_environment(args.config)
-    con = Console(args.quiet)
-    con.print(f"[bold]Twin[/bold] schema {schema.name} v{schema.version} ({schema.fingerprint}); "
-              f"gate from {args.config} (environment {env.name}): {env.ml.quality_gate.model_dump()}")
-    out: Path = args.out.resolve()
-    if out.exists():
-        for sub in OUTPUT_DIRS:
-            shutil.rmtree(out / sub, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    return RunContext(args, out, schema, con), env.ml.quality_gate
+def _run_steps(ctx: RunContext, inputs: RunInputs) -> dict[str, Any]:
+    lake = conform(ctx, inputs.source)
+    prep = preprocess(ctx, lake)
+    models = {m: train(ctx, m, prep) for m in MODELS}
+    evaluations = {m: evaluate(ctx, models[m], prep) for m in MODELS}
+    models_summary = quality_gate.summarise_models(models, evaluations)
+    verdict = gate(ctx, models_summary, inputs)
+    packages = {m: compile_package(ctx, models[m]) for m in MODELS}
+    registration = ctx.run_local("register", MODEL_REGISTRY, "twin.register.register",
+                                 lambda: register(ctx, lake, models, evaluations, models_summary, verdict),
+                                 _describe_registration)
+    serving = serve(ctx, packages[verdict["champion"]], prep, evaluations[verdict["champion"]])
+    summary = build_summary(ctx, lake, prep, models, models_summary, verdict, registration, packages, serving)
+    report(ctx, summary, evaluations, registration)
+    return summary
 
 
-def conform(ctx: RunContext) -> ConformOutcome:
+def _announce(ctx: RunContext, inputs: RunInputs) -> None:
+    schema, env, gate_cfg = ctx.schema, inputs.environment, inputs.environment.ml.quality_gate
+    ctx.console.text(f"Twin: dataset {schema.name} v{schema.version} (schema {schema.fingerprint}), "
+                     f"profile {ctx.args.profile}; quality gate from {ctx.args.config} (environment {env.name}): "
+                     f"test ROC-AUC ≥ {gate_cfg.min_roc_auc}, top-decile lift ≥ {gate_cfg.min_top_decile_lift}×",
+                     style="bold")
+    ctx.console.text(f"Run folder: {shown(ctx.out)} (step output in its logs/"
+                     + (")" if not ctx.args.verbose else "; --verbose: shown here instead)"))
+
+
+def _kept_note(run: RunDir) -> str:
+    earlier = (f"{shown(run.link)} still shows the previous run" if run.link.is_symlink()
+               else f"nothing was published at {shown(run.link)}")
+    return f"this run's partial outputs are in {shown(run.path)}; {earlier}"
+
+
+def conform(ctx: RunContext, source: pd.DataFrame | None) -> ConformOutcome:
     def work() -> ConformOutcome:
-        raw = ctx.args.data
+        raw: Path | None = ctx.args.data
         if raw is None:
-            from dataset.sources import export_snapshot
+            assert source is not None
+            raw = ctx.out / "raw" / "snapshot.csv"
+            raw.parent.mkdir(parents=True, exist_ok=True)
+            source.to_csv(raw, index=False)  # as dataset.sources.export_snapshot writes it
+        # Paths as shown (relative below the working directory): the lake jobs name them in their errors.
+        return run_conform(Path(shown(raw)), ctx.args.schema, Path(shown(ctx.out / "lake")), ctx.args.cdr,
+                           ctx.args.snapshot_date)
 
-            raw = export_snapshot(ctx.schema, ctx.out / "raw" / "snapshot.csv")
-        elif not raw.exists():
-            raise JobError(f"--data {raw}: file not found")
-        return run_conform(Path(raw), ctx.args.schema, ctx.out / "lake", ctx.args.cdr, ctx.args.snapshot_date)
-
-    return ctx.run_local("conform", GLUE_JOBS, "etl.local_run.run_lake_locally", work, lambda r: (
-        f"{r.rows_in} rows in, {r.rows_curated} curated, {r.rows_quarantined} quarantined [{r.engine}]"))
+    return ctx.run_local("conform", GLUE_JOBS, "etl.local_run.run_lake_locally", work, ConformOutcome.describe)
 
 
-def gate(ctx: RunContext, models_summary: dict[str, Any], gate_cfg: QualityGateConfig) -> dict[str, Any]:
+def gate(ctx: RunContext, models_summary: dict[str, Any], inputs: RunInputs) -> dict[str, Any]:
     champion = quality_gate.choose_champion(models_summary)
     source = f"{ctx.args.config}: ml.quality_gate"
+    gate_cfg = inputs.environment.ml.quality_gate
     return ctx.run_local("gate", CONDITION, "twin.gate.judge",
                          lambda: quality_gate.judge(champion, models_summary, gate_cfg, source),
                          lambda g: str(g["message"]))
@@ -114,8 +119,8 @@ def gate(ctx: RunContext, models_summary: dict[str, Any], gate_cfg: QualityGateC
 
 def _describe_registration(r: Registration) -> str:
     reg = r.result
-    return (f"{reg['registered_model']} v{reg['version']} {reg['approval_status']}"
-            + (", alias champion" if reg["champion_alias"] else ""))
+    return (f"{reg['registered_model']} version {reg['version']}: {reg['approval_status'].lower()}"
+            + (", alias champion moved to it" if reg["champion_alias"] else ", alias champion unchanged"))
 
 
 def serve(ctx: RunContext, package: Package, prep: Preprocessed, evaluation: Evaluation) -> dict[str, Any]:
@@ -123,15 +128,17 @@ def serve(ctx: RunContext, package: Package, prep: Preprocessed, evaluation: Eva
     return ctx.run_local("serve", ENDPOINT, "code/inference.py (model_fn, input_fn, predict_fn, output_fn)",
                          lambda: serve_package(package.tarball, work, prep.output / "test", ctx.schema,
                                                evaluation.predictions),
-                         lambda s: (f"{s['rows']} held-out rows via {s['content_type']}, max |served - evaluated| "
-                                    f"{s['max_abs_diff_vs_evaluate']:.2g}, {s['rows_per_s']:.0f} rows/s"),
+                         lambda s: (f"{fmt.count(s['rows'])} held-out rows through code/inference.py "
+                                    f"({s['content_type']}); max difference to evaluate "
+                                    f"{fmt.difference(s['max_abs_diff_vs_evaluate'])}; {fmt.rate(s['rows_per_s'])}"),
                          container_paths={CONTAINER_MODEL_DIR: work / "model"})
 
 
 def report(ctx: RunContext, summary: dict[str, Any], evaluations: dict[str, Evaluation],
            registration: Registration) -> Path:
     def work() -> Path:
-        from twin.report import make_plots, write_html
+        from twin.plots import make_plots
+        from twin.report import write_html
 
         preds = {n: pd.read_csv(e.predictions) for n, e in evaluations.items()}
         importance = {n: e.report["telecom_churn_metrics"]["permutation_importance_roc_auc_drop"]
@@ -146,31 +153,4 @@ def report(ctx: RunContext, summary: dict[str, Any], evaluations: dict[str, Eval
             tracker.log_artifact(ctx.out / "report.html")
         return ctx.out / "report.html"
 
-    return ctx.run_local("report", LOCAL, "twin.report", work, str)
-
-
-def build_summary(ctx: RunContext, lake: ConformOutcome, prep: Preprocessed, models: dict[str, TrainedModel],
-                  models_summary: dict[str, Any], verdict: dict[str, Any], registration: Registration,
-                  packages: dict[str, Package], serving: dict[str, Any]) -> dict[str, Any]:
-    out, schema, registry = ctx.out, ctx.schema, registration.result
-    return {
-        "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint,
-                   "path": str(ctx.args.schema)},
-        "rows": {"raw": lake.rows_in, "curated": lake.rows_curated, "quarantined": lake.rows_quarantined,
-                 "usage_subscribers": lake.usage_subscribers, "train": prep.summary["train"],
-                 "validation": prep.summary["validation"], "test": prep.summary["test"]},
-        "conform_engine": lake.engine,
-        "models": models_summary,
-        "champion": verdict["champion"],
-        "gate": verdict,
-        "registry": registry,
-        "compile": {n: p.report for n, p in packages.items()},
-        "traced_vs_eager_max_abs_diff": packages["pytorch"].report["max_abs_diff_traced_vs_eager"],
-        "serving": serving,
-        "profile": ctx.args.profile,
-        "artefacts": {"model_dirs": {n: str(m.model_dir) for n, m in models.items()},
-                      "packages": {n: str(p.tarball) for n, p in packages.items()},
-                      "summary": str(out / "summary.json"), "report": str(out / "report.html"),
-                      "steps": str(out / "steps.json"),
-                      "mlflow_ui": f"mlflow ui --backend-store-uri {registry['tracking_uri']}"},
-    }
+    return ctx.run_local("report", LOCAL, "twin.report", work, lambda p: shown(p))

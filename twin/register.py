@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from twin.conform import ConformOutcome
@@ -27,8 +28,9 @@ def register(ctx: RunContext, lake: ConformOutcome, models: dict[str, TrainedMod
              evaluations: dict[str, Evaluation], models_summary: dict[str, Any],
              verdict: dict[str, Any]) -> Registration:
     schema, champion = ctx.schema, verdict["champion"]
-    tracker = Tracker(ctx.out, f"churn-{schema.name}")
-    reg: dict[str, Any] = {"tracking_uri": tracker.uri}
+    experiment = f"churn-{schema.name}"
+    tracker = Tracker(ctx.run.store, experiment)  # shared by the runs of one --out (twin.run_dir)
+    reg: dict[str, Any] = {"tracking_uri": tracker.uri, "experiment": experiment}
     with tracker.start(f"twin-{schema.name}-{time.strftime('%Y%m%dT%H%M%S')}") as parent:
         tracker.log_params({"schema": schema.name, "schema_version": schema.version,
                             "schema_fingerprint": schema.fingerprint, "profile": ctx.args.profile,
@@ -60,9 +62,8 @@ def _log_model_run(tracker: Tracker, model: TrainedModel, evaluation: Evaluation
         if model.name == "xgboost":
             info = tracker.log_xgboost(model.model_dir)
         else:
-            import torch
-
+            import training_jobs
             from training_jobs.artifacts import load_model
 
-            info = tracker.log_pytorch(torch.jit.script(load_model(model.model_dir).model))
+            info = tracker.log_pytorch(load_model(model.model_dir).model, Path(training_jobs.__file__).parent)
         return info, run.info.run_id

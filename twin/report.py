@@ -1,123 +1,222 @@
-"""Plots (PNG) and a self-contained HTML report for a twin run."""
+"""report.html: a twin run as a page of the whitepaper, self-contained (plots embedded).
+
+First the business result (what contacting the riskiest decile buys, what the decision threshold
+means, the gate's verdict), then the evidence in numbered tables and figures whose captions are
+sentences: models, plots, data quality, deployment checks, MLflow records, timings.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from twin import numbers as fmt
 
-from training_jobs.evaluate import calibration_curve, lift_curve, roc_curve
-
-
-def _fig() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def make_plots(preds: dict[str, pd.DataFrame], importance: dict[str, dict[str, float]], out: Path
-               ) -> dict[str, Path]:
-    """preds: model name -> frame with target, probability. Returns plot name -> PNG path."""
-    plt = _fig()
-    out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    for name, df in preds.items():
-        y, p = df["target"].to_numpy(), df["probability"].to_numpy()
-        fpr, tpr = roc_curve(y, p, points=400)
-        ax.plot(fpr, tpr, label=name)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC (test split)")
-    ax.legend()
-    paths["roc"] = _save(fig, out / "roc.png", plt)
-
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    width = 0.8 / max(len(preds), 1)
-    for k, (name, df) in enumerate(preds.items()):
-        lc = lift_curve(df["target"].to_numpy(), df["probability"].to_numpy())
-        ax.bar(np.array([d["decile"] for d in lc]) + k * width - 0.4 + width / 2, [d["lift"] for d in lc],
-               width=width, label=name)
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set(xlabel="Decile (1 = highest predicted risk)", ylabel="Lift", title="Lift by decile (test split)")
-    ax.legend()
-    paths["lift"] = _save(fig, out / "lift.png", plt)
-
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    for name, df in preds.items():
-        cc = calibration_curve(df["target"].to_numpy(), df["probability"].to_numpy())
-        ax.plot([c["mean_predicted"] for c in cc], [c["observed_rate"] for c in cc], "o-", label=name)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlabel="Mean predicted probability", ylabel="Observed churn rate",
-           title="Calibration (test split)")
-    ax.legend()
-    paths["calibration"] = _save(fig, out / "calibration.png", plt)
-
-    for name, imp in importance.items():
-        items = sorted(imp.items(), key=lambda kv: kv[1])[-15:]
-        if not items:
-            continue
-        fig, ax = plt.subplots(figsize=(6, 0.3 * len(items) + 1.2))
-        ax.barh([k for k, _ in items], [v for _, v in items])
-        ax.set(xlabel="ROC-AUC drop when the field is shuffled", title=f"Feature importance: {name}")
-        fig.tight_layout()
-        paths[f"importance_{name}"] = _save(fig, out / f"importance_{name}.png", plt)
-    return paths
-
-
-def _save(fig: Any, path: Path, plt: Any) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+MODEL_NAMES = {"xgboost": "XGBoost", "pytorch": "PyTorch"}
+STYLE = """
+body{font:16px/1.55 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2733;max-width:1000px;
+margin:2rem auto;padding:0 1.2rem}
+h1{font-size:1.7rem;margin:0 0 .2rem}h2{font-size:1.25rem;margin:2.2rem 0 .6rem;border-bottom:1px solid #d8dee6}
+.byline{color:#5a6b7d;margin:0 0 1.4rem}
+.lead{font-size:1.3rem;line-height:1.45;margin:0 0 1rem}
+.verdict{padding:.7rem 1rem;border-left:5px solid;margin:0 0 1rem}
+.pass{border-color:#1a7f37;background:#eef8f0}.fail{border-color:#b42318;background:#fdf0ef}
+.note{margin:0 0 1rem}
+table{border-collapse:collapse;margin:.4rem 0 1.4rem;min-width:60%}
+caption{caption-side:top;text-align:left;color:#3b4a5a;padding:0 0 .4rem;font-size:.95rem}
+th,td{border-bottom:1px solid #e3e8ee;padding:.3rem .6rem;text-align:right}th{white-space:nowrap;font-size:.9rem}
+td:first-child{white-space:nowrap}table.text th,table.text td{text-align:left}
+th:first-child,td:first-child{text-align:left}th{background:#f4f6f9}
+figure{display:inline-block;vertical-align:top;width:47%;margin:.5rem 1% 1rem}
+figure img{width:100%}figcaption{font-size:.92rem;color:#3b4a5a}
+code{font-size:.9em;background:#f4f6f9;padding:0 .2em}
+"""
 
 
 def write_html(summary: dict[str, Any], plots: dict[str, Path], path: Path) -> Path:
-    rows = []
-    for name, m in summary["models"].items():
-        t = m["test"]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            name + (" (champion)" if name == summary["champion"] else ""),
-            f"{m['validation_roc_auc']:.4f}", f"{t['roc_auc']:.4f}", f"{t['pr_auc']:.4f}", f"{t['f1']:.4f}",
-            f"{t['brier_score']:.4f}", f"{t['top_decile_lift']:.2f}", f"{t['top_decile_capture_rate']:.3f}",
-            f"{m['decision_threshold']:.4f}")) + "</tr>")
-    gate = summary["gate"]
-    imgs = "".join(
-        f"<figure><img alt='{html.escape(k)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'/><figcaption>{html.escape(k)}</figcaption></figure>"
-        for k, p in plots.items())
-    timings = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f}</td></tr>"
-                      for k, v in summary["timings_s"].items())
-    name, version = html.escape(summary["schema"]["name"]), html.escape(summary["schema"]["version"])
-    fingerprint = html.escape(summary["schema"]["fingerprint"])
-    row_counts = html.escape(json.dumps(summary["rows"]))
-    verdict = '<span class="pass">PASSED</span>' if gate["passed"] else '<span class="fail">FAILED</span>'
-    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>Churn twin report</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:8px}}
-.pass{{color:#070}}.fail{{color:#a00}}</style></head><body>
-<h1>Churn model twin run: {name} v{version}</h1>
-<p>Schema fingerprint {fingerprint}; rows: {row_counts}</p>
-<h2>Quality gate: {verdict}</h2>
-<p>{html.escape(gate['message'])}</p>
-<h2>Models (test split unless stated)</h2>
-<table><tr><th>model</th><th>validation ROC-AUC</th><th>ROC-AUC</th><th>PR-AUC</th><th>F1</th><th>Brier</th>
-<th>top-decile lift</th><th>top-decile capture</th><th>threshold</th></tr>{''.join(rows)}</table>
-<p>Served: {html.escape(json.dumps(summary.get('serving', {})))}</p>
-<p>Compile: {html.escape(json.dumps(summary.get('compile', {})))}</p>
-<h2>Plots</h2>{imgs}
-<h2>Timings (s)</h2><table>{timings}</table>
-<p>How to read: ROC closer to the top-left is better; lift in decile 1 is how many times more churners the
-top 10% of scores hold than a random 10%; calibration points on the diagonal mean the probabilities can be
-read as churn rates; importance is the drop in test ROC-AUC when one raw field is shuffled.</p>
-</body></html>"""
-    path.write_text(doc)
+    s = summary
+    body = "".join([
+        _header(s), _lead(s),
+        _section("Models", _models_table(s)),
+        _section("Figures", _figures(s, plots)),
+        _section("Data and its quality", _data_table(s)),
+        _section("Deployment checks", _deployment_table(s)),
+        _section("Where this run is recorded", _tracking_table(s)),
+        _section("Time per step", _timings_table(s)),
+    ])
+    title = f"Churn model report: {s['schema']['name']}"
+    path.write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+                    f"<style>{STYLE}</style></head><body>{body}</body></html>\n", encoding="utf-8")
     return path
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def _name(model: str) -> str:
+    return MODEL_NAMES.get(model, model)
+
+
+def _section(title: str, content: str) -> str:
+    return f"<h2>{_e(title)}</h2>{content}"
+
+
+def _header(s: dict[str, Any]) -> str:
+    schema, run = s["schema"], s.get("run", {})
+    return (f"<h1>Which subscribers are about to churn: {_e(schema['name'])}</h1>"
+            f"<p class='byline'>Dataset schema {_e(schema['name'])} v{_e(schema['version'])} (fingerprint "
+            f"{_e(schema['fingerprint'])}); local twin run {_e(run.get('id', ''))}, profile {_e(s['profile'])}: "
+            "the job scripts the SageMaker pipeline runs, on this machine.</p>")
+
+
+def _lead(s: dict[str, Any]) -> str:
+    champ = s["champion"]
+    test = s["models"][champ]["test"]
+    lead = (f"<p class='lead'>Contacting the <b>riskiest 10% of subscribers</b>, as ranked by the champion "
+            f"model ({_e(_name(champ))}), reaches <b>{fmt.percent(test['top_decile_capture_rate'], 0)} of the "
+            f"subscribers who churned</b> in the held-out test set: <b>{fmt.times(test['top_decile_lift'])} "
+            "what a random 10% would reach</b>.</p>")
+    return lead + _verdict(s) + _threshold_note(s)
+
+
+def _verdict(s: dict[str, Any]) -> str:
+    g, reg = s["gate"], s["registry"]
+    test, th = s["models"][s["champion"]]["test"], g["thresholds"]
+    outcome = "passed" if g["passed"] else "failed"
+    alias = ("the alias <code>champion</code> now points to it" if reg["champion_alias"]
+             else "the alias <code>champion</code> was not moved")
+    return (f"<p class='verdict {'pass' if g['passed'] else 'fail'}'><b>Quality gate {outcome}.</b> "
+            f"The champion's test ROC-AUC is {fmt.score(test['roc_auc'])} (minimum {th['min_roc_auc']}) and its "
+            f"top-decile lift {fmt.times(test['top_decile_lift'])} (minimum {th['min_top_decile_lift']}×), "
+            f"the thresholds in {_e(g['source'])}. It is registered as {_e(reg['registered_model'])} version "
+            f"{reg['version']}, {_e(reg['approval_status'].lower())}; {alias}.</p>")
+
+
+def _threshold_note(s: dict[str, Any]) -> str:
+    champ = s["champion"]
+    m = s["models"][champ]
+    cm = m["confusion_matrix"]
+    tn, fp, fn, tp = cm["0"]["0"], cm["0"]["1"], cm["1"]["0"], cm["1"]["1"]
+    n, churners, flagged = tn + fp + fn + tp, fn + tp, fp + tp
+    return (f"<p class='note'><b>What the threshold means.</b> The model flags a subscriber as a likely churner "
+            f"when its predicted churn probability is at least {fmt.score(m['decision_threshold'])}, the value "
+            f"that maximised F1 on the validation split. Of the {fmt.count(n)} test subscribers "
+            f"({fmt.count(churners)} churned) it flags {fmt.count(flagged)} ({fmt.percent(flagged / n, 0)}); "
+            f"{fmt.count(tp)} of those did churn (precision {fmt.percent(tp / max(flagged, 1), 0)}), "
+            f"{fmt.percent(tp / max(churners, 1), 0)} of all churners (recall). A lower threshold flags more "
+            "subscribers and reaches more churners, at a lower hit rate per contact.</p>")
+
+
+def _table(caption: str, header: list[str], rows: list[list[Any]], numeric: bool = True) -> str:
+    """A captioned table; `numeric` right-aligns every column but the first, else all read left to right."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    cls = "" if numeric else " class='text'"
+    return f"<table{cls}><caption>{_e(caption)}</caption><tr>{head}</tr>{body}</table>"
+
+
+def _models_table(s: dict[str, Any]) -> str:
+    rows = []
+    for name, m in s["models"].items():
+        t = m["test"]
+        rows.append([_name(name) + (" (champion)" if name == s["champion"] else ""),
+                     fmt.score(m["validation_roc_auc"]), fmt.score(t["roc_auc"]), fmt.score(t["pr_auc"]),
+                     fmt.score(t["f1"]), fmt.score(t["brier_score"]), fmt.times(t["top_decile_lift"]),
+                     fmt.percent(t["top_decile_capture_rate"]), fmt.score(m["decision_threshold"])])
+    caption = (f"Table 1. Both models on the held-out test split ({fmt.count(s['rows']['test'])} subscribers); "
+               "only the first column is measured on validation. The champion is the model with the higher "
+               "validation ROC-AUC; F1 is measured at each model's own threshold, chosen on validation; a lower "
+               "Brier score means better calibrated probabilities.")
+    return _table(caption, ["Model", "Val. ROC-AUC", "ROC-AUC", "PR-AUC", "F1", "Brier", "Top-10% lift",
+                            "Churners in top 10%", "Threshold"], rows)
+
+
+def _figures(s: dict[str, Any], plots: dict[str, Path]) -> str:
+    captions = {
+        "lift": "Lift by score decile on the test split: decile 1 holds the 10% of subscribers with the "
+                "highest predicted risk, and a bar at 3 means three times the average churn rate.",
+        "roc": "ROC curves on the test split: the closer a curve runs to the top-left corner, the better the "
+               "model ranks churners above the others; the dashed diagonal is a random ranking.",
+        "calibration": "Calibration on the test split: mean predicted probability against the observed churn "
+                       "rate per bin; points on the diagonal mean a predicted 30% churns about 30% of the time.",
+    }
+    for name in s["models"]:
+        captions[f"importance_{name}"] = (
+            f"Permutation importance of {_name(name)}: how much test ROC-AUC drops when one raw field's "
+            "values are shuffled across subscribers (the 15 largest drops).")
+    figures = []
+    for number, (key, png) in enumerate(sorted(plots.items(), key=lambda kv: _figure_order(kv[0])), start=1):
+        data = base64.b64encode(png.read_bytes()).decode()
+        text = captions.get(key, key.replace("_", " ").capitalize() + ".")
+        figures.append(f"<figure><img alt='{_e(text)}' src='data:image/png;base64,{data}'/>"
+                       f"<figcaption>Figure {number}. {_e(text)}</figcaption></figure>")
+    return "".join(figures)
+
+
+def _figure_order(key: str) -> tuple[int, str]:
+    order = ("lift", "roc", "calibration")
+    return (order.index(key), key) if key in order else (len(order), key)
+
+
+def _data_table(s: dict[str, Any]) -> str:
+    r, q = s["rows"], s.get("data_quality", {})
+    rows: list[list[Any]] = [["Rows in the raw snapshot", fmt.count(r["raw"])],
+                             ["Curated (passed every schema rule)", fmt.count(r["curated"])],
+                             ["Quarantined, with their reasons", fmt.count(r["quarantined"])]]
+    for column, n in sorted(q.get("failures_by_column", {}).items()):
+        rows.append([f"Quarantine reason: {column}", fmt.count(n)])
+    for column, n in sorted(q.get("null_fills", {}).items()):
+        rows.append([f"Blanks in {column} filled by the schema's rule", fmt.count(n)])
+    if q.get("dropped_columns"):
+        rows.append(["Undeclared columns dropped", ", ".join(q["dropped_columns"])])
+    if q.get("usage_source") == "cdr":
+        rows.append(["Subscribers with CDR usage in the window", fmt.count(q["usage_subscribers_matched"])])
+        rows.append(["CDR records quarantined", fmt.count(q.get("cdr_records_quarantined") or 0)])
+    rows += [["Training rows", fmt.count(r["train"])], ["Validation rows", fmt.count(r["validation"])],
+             ["Test rows", fmt.count(r["test"])]]
+    if "positive_rate" in s:
+        rows.append(["Churn rate", fmt.percent(s["positive_rate"])])
+    caption = ("Table 2. Rows through the data lake and the splits: every raw row is either curated or "
+               "quarantined by the data-quality gate, and the curated rows are split, stratified by churn.")
+    return _table(caption, ["What", "Count"], rows)
+
+
+def _deployment_table(s: dict[str, Any]) -> str:
+    rows: list[list[Any]] = []
+    for name, c in s["compile"].items():
+        if c["format"] == "torchscript":
+            rows.append([f"{_name(name)} package", f"TorchScript ({c['compiler']}) for batches of {c['batch_size']}; "
+                         f"traced vs eager max difference {fmt.difference(c['max_abs_diff_traced_vs_eager'])} "
+                         f"(tolerance {c['tolerance']:g})"])
+        else:
+            rows.append([f"{_name(name)} package", f"model.json as trained (no tracing), xgboost {c.get('xgboost')}"])
+    sv = s["serving"]
+    labels = ", ".join(f"{fmt.count(v)} {k}" for k, v in sorted(sv["label_counts"].items()))
+    rows += [["Served by code/inference.py", f"{fmt.count(sv['rows'])} held-out rows as {sv['content_type']} "
+                                             f"on {sv['device']}, {_name(sv['model_kind'])} champion"],
+             ["Served vs evaluated probabilities", f"max difference {fmt.difference(sv['max_abs_diff_vs_evaluate'])}"],
+             ["Predicted labels", labels], ["Throughput (one request)", fmt.rate(sv["rows_per_s"])]]
+    caption = ("Table 3. What the packaging and serving steps checked: the archive an endpoint would load "
+               "scores the test split exactly as the evaluation did.")
+    return _table(caption, ["Check", "Result"], rows, numeric=False)
+
+
+def _tracking_table(s: dict[str, Any]) -> str:
+    reg = s["registry"]
+    rows: list[list[Any]] = [["Experiment", reg.get("experiment", "")], ["Run of this pipeline", reg["parent_run_id"]]]
+    rows += [[f"{_name(n)} run", run_id] for n, run_id in reg["runs"].items()]
+    rows.append(["Registered model version", f"{reg['registered_model']} version {reg['version']} "
+                                             f"({reg['approval_status']})"])
+    caption = ("Table 4. The MLflow records of this run (a local SQLite store); open them with "
+               f"{s['artefacts']['mlflow_ui']}.")
+    return _table(caption, ["Record", "MLflow id"], rows, numeric=False)
+
+
+def _timings_table(s: dict[str, Any]) -> str:
+    rows = [[k, fmt.seconds(v)] for k, v in s["timings_s"].items() if k != "total"]
+    caption = ("Table 5. Wall time of each step on this machine, in pipeline order (the report's own time "
+               "is recorded in summary.json).")
+    return _table(caption, ["Step", "Time"], rows)

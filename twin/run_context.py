@@ -3,7 +3,8 @@
 Job steps go through `run_job`: it imports the entry-point module, sets the SM_* environment
 around the call, calls `main(argv)` exactly as a SageMaker container would run the script, and
 records the call (twin.step_record) whether it succeeds or not. A non-zero exit becomes a
-JobError (the job has already printed its one-line reason).
+JobError carrying the job's own one-line reason. What a step prints goes to <run>/logs/<step>.log
+(twin.step_output), or to the console with --verbose.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any, TypeVar
 from dataset.schema import DatasetSchema
 from training_jobs.errors import JobError
 from twin.console import Console
+from twin.run_dir import RunDir
+from twin.step_output import captured, last_error_line
 from twin.step_record import StepRecord
 
 T = TypeVar("T")
@@ -54,19 +57,31 @@ def stage_channel(src: Path, dest: Path) -> Path:
 @dataclass
 class RunContext:
     args: argparse.Namespace
-    out: Path
+    run: RunDir
     schema: DatasetSchema
     console: Console
     records: list[StepRecord] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def out(self) -> Path:
+        """This run's own folder (the --out link points at it once the run has completed)."""
+        return self.run.path
+
+    def log_for(self, name: str) -> Path | None:
+        return None if self.args.verbose else self.out / "logs" / f"{name}.log"
+
     def run_local(self, name: str, kind: str, entry_point: str, work: Callable[[], T],
                   describe: Callable[[T], str], container_paths: dict[str, Path] | None = None) -> T:
         """An in-process step (no job script): time it, print its line, record it."""
         t0 = time.perf_counter()
+        log = self.log_for(name)
         try:
-            with self.console.status(f"{name} …"):
+            with self.console.status(f"{name} …"), captured(log):
                 result = work()
+        except JobError as exc:
+            self._failed(name, t0, str(exc))
+            raise
         finally:
             self._record(StepRecord(name, kind, entry_point, container_paths=_strs(container_paths),
                                     seconds=time.perf_counter() - t0))
@@ -81,15 +96,21 @@ class RunContext:
         env = dict(environment or {})
         t0 = time.perf_counter()
         rc: int | None = None
+        log = self.log_for(name)
         try:
-            with self.console.status(f"{name} …"), sm_env(env):
+            with self.console.status(f"{name} …"), captured(log), sm_env(env):
                 rc = main(list(argv))
         finally:
             self._record(StepRecord(name, kind, entry_point, list(argv), env, _strs(container_paths), rc,
                                     time.perf_counter() - t0))
         if rc != 0:
-            raise JobError(f"step '{name}' failed with exit status {rc} (see the message above)")
+            reason = last_error_line(log) or "see the output above"
+            self._failed(name, t0, reason)
+            raise JobError(f"step '{name}' failed with exit status {rc}: {reason}")
         self.console.step(name, self.timings[name], describe())
+
+    def _failed(self, name: str, t0: float, reason: str) -> None:
+        self.console.failed(name, time.perf_counter() - t0, reason)
 
     def _record(self, record: StepRecord) -> None:
         self.records.append(record)

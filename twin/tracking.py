@@ -1,9 +1,14 @@
-"""MLflow tracking + model registry for the twin: local SQLite store, no server, no network."""
+"""MLflow tracking + model registry for the twin: local SQLite store, no server, no network.
+
+The store (<out>-runs/mlflow/) is shared by the runs of one --out, as a registry is: versions
+accumulate and the database is created (MLflow's schema migrations) only once.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +19,12 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 class Tracker:
     def __init__(self, store_dir: Path, experiment: str):
-        import mlflow
+        with warnings.catch_warnings():
+            # MLflow's own ORM models use SQLAlchemy's deprecated `noload` loader; SQLAlchemy warns once,
+            # when MLflow imports its SQL store. It is MLflow's to fix, not something the twin calls.
+            warnings.filterwarnings("ignore", message=r"The ``noload`` loader strategy", category=DeprecationWarning)
+            import mlflow
+            import mlflow.store.tracking.sqlalchemy_store
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
         store_dir.mkdir(parents=True, exist_ok=True)
@@ -52,10 +62,16 @@ class Tracker:
         return self.mlflow.xgboost.log_model(booster, name="model", model_format="json",
                                              pip_requirements=[f"xgboost=={xgb.__version__}"])
 
-    def log_pytorch(self, scripted: Any) -> Any:
+    def log_pytorch(self, module: Any, code_dir: Path) -> Any:
+        """The eager module, pickled; `code_dir` (the package defining its classes) travels with it.
+
+        Not TorchScript (torch.jit is deprecated) and not torch.export's pt2 (it costs seconds of
+        graph capture for a copy nobody serves): the endpoint's TorchScript comes from compile.
+        """
         import torch
 
-        return self.mlflow.pytorch.log_model(scripted, name="model", serialization_format="pickle",
+        return self.mlflow.pytorch.log_model(module, name="model", serialization_format="pickle",
+                                             code_paths=[str(code_dir)],
                                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
 
     def register(self, model_uri: str, name: str, approved: bool, tags: dict[str, str]) -> dict[str, Any]:

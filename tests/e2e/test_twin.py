@@ -1,62 +1,17 @@
-"""The local twin end to end on a second, differently-shaped synthetic churn schema."""
+"""The local twin end to end: a differently-shaped synthetic schema (passing_run) and IBM Telco
+(rejected_run); both run once per session (tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
 import importlib
 import json
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.fixtures import synthetic_churn
-from tests.fixtures.environments import write_environment
+from tests.e2e.conftest import TwinRun
 from twin import cli
-
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def synthetic_inputs(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("synthetic")
-    raw = synthetic_churn.write_csv(root / "subscribers.csv", n=2000, seed=7)
-    cdr = root / "cdr"
-    from etl.cdr_generator import generate
-
-    ids = pd.read_csv(raw, dtype=str)["msisdn_ref"].tolist()
-    generate(ids, 12000, 30, date(2025, 12, 31), 7, str(cdr), 0)
-    return raw, cdr
-
-
-def run_twin(raw: Path, cdr: Path, out: Path, config: Path, *extra: str) -> int:
-    return cli.main(
-        [
-            "run",
-            "--schema",
-            str(synthetic_churn.SCHEMA_PATH),
-            "--data",
-            str(raw),
-            "--cdr",
-            str(cdr),
-            "--config",
-            str(config),
-            "--out",
-            str(out),
-            "--profile",
-            "quick",
-            "--quiet",
-            *extra,
-        ]
-    )
-
-
-@pytest.fixture(scope="module")
-def passing_run(synthetic_inputs, tmp_path_factory) -> Path:
-    raw, cdr = synthetic_inputs
-    out = tmp_path_factory.mktemp("twin")
-    assert run_twin(raw, cdr, out, synthetic_churn.GATE_CONFIG) == 0
-    return out
 
 
 def test_summary_covers_every_step(passing_run):
@@ -174,7 +129,7 @@ def test_sagemaker_style_layout(passing_run):
 def test_report_embeds_plots(passing_run):
     html = (passing_run / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4
-    assert "synthetic_mobile_churn" in html and "PASSED" in html
+    assert "synthetic_mobile_churn" in html and "Quality gate passed." in html
 
 
 def test_mlflow_registry_has_approved_champion(passing_run):
@@ -198,20 +153,31 @@ def test_mlflow_registry_has_approved_champion(passing_run):
     )
 
 
-def test_failed_gate_exits_non_zero_and_rejects(synthetic_inputs, tmp_path, capsys):
+def test_failed_gate_exits_non_zero_and_rejects(rejected_run: TwinRun):
     import mlflow
 
-    raw, cdr = synthetic_inputs
-    strict = write_environment(tmp_path / "strict.yaml", min_roc_auc=0.99, min_top_decile_lift=2.0)
-    assert run_twin(raw, cdr, tmp_path / "out", strict) == 1
-    assert "quality gate failed" in capsys.readouterr().err
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert rejected_run.exit_code == 1
+    assert "quality gate failed" in rejected_run.errors
+    summary = json.loads((rejected_run.out / "summary.json").read_text())
     assert summary["gate"]["passed"] is False and "roc_auc" in summary["gate"]["message"]
     uri = summary["registry"]["tracking_uri"]
     client = mlflow.MlflowClient(uri, uri)
     version = client.get_model_version(summary["registry"]["registered_model"], str(summary["registry"]["version"]))
     assert version.tags["approval_status"] == "Rejected"
     assert summary["registry"]["champion_alias"] is False
+
+
+def test_ibm_telco_runs_end_to_end_from_the_schemas_own_source(rejected_run: TwinRun):
+    summary = json.loads((rejected_run.out / "summary.json").read_text())
+    assert summary["schema"]["name"] == "ibm_telco_churn"
+    assert summary["rows"]["raw"] == 7043 == summary["rows"]["curated"] + summary["rows"]["quarantined"]
+    assert summary["data_quality"]["null_fills"] == {"total_charges": 11}  # blank while tenure is 0
+    assert (rejected_run.out / "raw" / "snapshot.csv").is_file()  # exported, no --data given
+    assert summary["serving"]["rows"] == summary["rows"]["test"]
+    assert summary["serving"]["max_abs_diff_vs_evaluate"] <= 1e-5
+    for m in summary["models"].values():
+        assert m["test"]["roc_auc"] > 0.8
+    assert [s["name"] for s in summary["steps"]] == [name for name, _, _ in PIPELINE_ORDER]
 
 
 def test_bad_inputs_are_clear_errors(tmp_path, capsys):
