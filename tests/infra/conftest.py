@@ -59,11 +59,7 @@ def resources_of(assembly: Assembly) -> Callable[[str, str, str], dict[str, Any]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Keep every test that shares the synthesized app on one xdist worker, so the app is synthesized
-    # once; infra tests that synthesize something else (a bare stack, the app without
-    # acknowledgements) run wherever a worker is free.
+    # Which worker runs what is decided in tests/conftest.py (the "synth" group).
     for item in items:
         if "tests/infra/" in str(item.fspath):
             item.add_marker(pytest.mark.infra)
-            if "assembly" in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group("synth"))
