@@ -83,8 +83,8 @@ def _announce(ctx: RunContext, inputs: RunInputs) -> None:
                      f"profile {ctx.args.profile}; quality gate from {ctx.args.config} (environment {env.name}): "
                      f"test ROC-AUC ≥ {gate_cfg.min_roc_auc}, top-decile lift ≥ {gate_cfg.min_top_decile_lift}×",
                      style="bold")
-    ctx.console.text(f"Run folder: {shown(ctx.out)} (step output in its logs/"
-                     + (")" if not ctx.args.verbose else "; --verbose: shown here instead)"))
+    where = "shown below (--verbose)" if ctx.args.verbose else "in its logs/"
+    ctx.console.text(f"Run folder: {shown(ctx.out)} (each step's own output {where})")
 
 
 def _kept_note(run: RunDir) -> str:
