@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from infra.compliance import Finding, acknowledge_resource_wildcard, grant_policy_of
+from infra.logical_ids import logical_id_of
 
 READ_ACTIONS = ["s3:GetObject"]
 WRITE_ACTIONS = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
@@ -39,7 +40,7 @@ def acknowledge_objects_under(role: iam.IRole, bucket: s3.IBucket, prefix: str) 
     cfn_bucket = bucket.node.default_child
     if not isinstance(cfn_bucket, cdk.CfnResource) or cdk.Stack.of(cfn_bucket) is not stack:
         raise ValueError(f"{bucket.node.path}: expected a bucket defined in the role policy's stack")
-    logical_id = stack.resolve(stack.get_logical_id(cfn_bucket))
+    logical_id = logical_id_of(cfn_bucket)
     acknowledge_resource_wildcard(
         grant_policy_of(role), f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX
     )

@@ -14,7 +14,8 @@ import hashlib
 import re
 
 import aws_cdk as cdk
-from constructs import Construct
+import jsii
+from constructs import Construct, IConstruct
 
 # CDK's documented id scheme: path components below the stack; "Default" is left out entirely,
 # "Resource" only from the human-readable part; an 8-character md5 of the path ends the id.
@@ -58,14 +59,41 @@ class StableIdStack(cdk.Stack):
     def register_transparent(self, group: TransparentGroup) -> None:
         self._transparent.add(tuple(group.node.path.split("/")[self._stack_depth :]))
 
-    def _allocate_logical_id(self, cfn_element: cdk.CfnElement) -> str:
-        below_stack = cfn_element.node.path.split("/")[self._stack_depth :]
+    def stable_logical_id(self, element_path: str) -> str | None:
+        """The id of the element at `element_path` without its transparent groups; None if it has none."""
+        below_stack = element_path.split("/")[self._stack_depth :]
         kept = [
             part for depth, part in enumerate(below_stack) if tuple(below_stack[: depth + 1]) not in self._transparent
         ]
-        if len(kept) == len(below_stack):
-            return super()._allocate_logical_id(cfn_element)
-        return make_logical_id(kept)
+        return None if len(kept) == len(below_stack) else make_logical_id(kept)
+
+
+def logical_id_of(element: cdk.CfnElement) -> str:
+    """The logical id `element` will have in its template, also before the synth-time override is applied."""
+    stack = cdk.Stack.of(element)
+    if isinstance(stack, StableIdStack):
+        stable = stack.stable_logical_id(element.node.path)
+        if stable is not None:
+            return stable
+    return str(stack.resolve(element.logical_id))
+
+
+@jsii.implements(cdk.IAspect)
+class _OverrideIdsInGroup:
+    """Visits only a group's subtree at synth, so elements added to it after construction are covered too.
+
+    An aspect instead of overriding Stack.allocateLogicalId: that override is a call from the jsii
+    runtime back into Python every time any logical id in the stack resolves (about 10,000 per synth
+    of all environments, half the synth time); this visits the groups' few hundred constructs once."""
+
+    def __init__(self, stack: StableIdStack) -> None:
+        self._stack = stack
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, cdk.CfnElement):
+            logical_id = self._stack.stable_logical_id(node.node.path)
+            if logical_id is not None:
+                node.override_logical_id(logical_id)
 
 
 class TransparentGroup(Construct):
@@ -77,3 +105,4 @@ class TransparentGroup(Construct):
         if not isinstance(stack, StableIdStack):
             raise TypeError(f"{self.node.path}: a TransparentGroup must live in a StableIdStack")
         stack.register_transparent(self)
+        cdk.Aspects.of(self).add(_OverrideIdsInGroup(stack))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import IConstruct
 
+from infra.logical_ids import logical_id_of
+
 
 def _cfn(construct: IConstruct) -> cdk.CfnResource:
     target = construct
@@ -23,9 +25,8 @@ def _cfn(construct: IConstruct) -> cdk.CfnResource:
 def keep_only_dependencies(resource: IConstruct, *keep: IConstruct) -> None:
     """Replace `resource`'s DependsOn with just `keep` (nothing when empty)."""
     cfn = _cfn(resource)
-    stack = cdk.Stack.of(cfn)
     if keep:
-        cfn.add_override("DependsOn", sorted(stack.resolve(stack.get_logical_id(_cfn(k))) for k in keep))
+        cfn.add_override("DependsOn", sorted(logical_id_of(_cfn(k)) for k in keep))
     else:
         cfn.add_deletion_override("DependsOn")
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
 from constructs import Construct
 
-from infra.logical_ids import StableIdStack, TransparentGroup, make_logical_id
+from infra.logical_ids import StableIdStack, TransparentGroup, logical_id_of, make_logical_id
 from tests.infra.conftest import Assembly
 
 STATEFUL_TYPES = (
@@ -93,8 +94,11 @@ def test_transparent_group_keeps_ids_and_plain_stack_refuses_it() -> None:
     flat = StableIdStack(app, "Flat")
     s3.CfnBucket(flat, "Raw")
     grouped = StableIdStack(app, "Grouped")
-    s3.CfnBucket(TransparentGroup(grouped, "Zones"), "Raw")
-    ids = [st.resolve(st.get_logical_id(e)) for st in (flat, grouped) for e in _elements(st)]
-    assert ids == ["Raw", "Raw"]
+    group = TransparentGroup(grouped, "Zones")
+    s3.CfnBucket(group, "Raw")
+    assert [logical_id_of(e) for st in (flat, grouped) for e in _elements(st)] == ["Raw", "Raw"]
+    s3.CfnBucket(Construct(group, "AddedLater"), "Resource")  # e.g. a policy a grant adds after construction
+    templates = [Template.from_stack(st).to_json()["Resources"] for st in (flat, grouped)]
+    assert [sorted(t) for t in templates] == [["Raw"], [make_logical_id(["AddedLater", "Resource"]), "Raw"]]
     with pytest.raises(TypeError, match="must live in a StableIdStack"):
         TransparentGroup(cdk.Stack(app, "Plain"), "Zones")

@@ -21,6 +21,7 @@ from infra.compliance import (
 )
 from infra.constructs.lake.glue_network import GlueNetwork
 from infra.grants import grant_key
+from infra.logical_ids import logical_id_of
 from infra.runtime_code import REPO_ROOT, runtime_path
 
 GLUE_VERSION = "5.1"
@@ -175,7 +176,7 @@ class GlueEtlJob(Construct):
         # cdk-nag renders the role name (a Ref) as <logical id>.
         cfn_role = self.role.node.default_child
         assert isinstance(cfn_role, iam.CfnRole)
-        as_nag_renders = log_groups_of(f"<{stack.resolve(stack.get_logical_id(cfn_role))}>")
+        as_nag_renders = log_groups_of(f"<{logical_id_of(cfn_role)}>")
         for resource in (as_nag_renders, f"{as_nag_renders}:*"):
             acknowledge_resource_wildcard(policy, stack.resolve(resource), Finding.GLUE_JOB_LOG_GROUPS)
         acknowledge_grant_policy(self.role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)

@@ -19,7 +19,7 @@ from constructs import IConstruct
 
 from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
 from infra.grants import grant_key, s3_context
-from infra.logical_ids import make_logical_id
+from infra.logical_ids import logical_id_of, make_logical_id
 from infra.template_hygiene import keep_only_dependencies
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def _named_wildcards(stack: ServingStack, role: iam.IRole) -> list[str]:
     renders them (pseudo parameters as <AWS::...>, attributes as <LogicalId.Arn>)."""
     policy = grant_policy_of(role)
     document = stack.resolve(policy.node.default_child.policy_document)  # type: ignore[union-attr]
-    local = {stack.resolve(stack.get_logical_id(e)) for e in stack.node.find_all() if isinstance(e, cdk.CfnElement)}
+    local = {logical_id_of(e) for e in stack.node.find_all() if isinstance(e, cdk.CfnElement)}
     found = []
     for statement in document["Statement"]:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -196,7 +196,7 @@ def cross_stack_arn_as_nag_renders(resource: IConstruct) -> str:
     producer = cdk.Stack.of(resource)
     cfn = resource.node.default_child
     assert isinstance(cfn, cdk.CfnResource)
-    reference = {"Fn::GetAtt": [producer.resolve(producer.get_logical_id(cfn)), "Arn"]}
+    reference = {"Fn::GetAtt": [logical_id_of(cfn), "Arn"]}
     output = make_logical_id(["Publish", "Output" + json.dumps(reference, separators=(",", ":"))])
     intrinsic = {"Fn::GetStackOutput": {"StackName": producer.stack_name, "Region": producer.region,
                                         "OutputName": output}}
