@@ -17,7 +17,11 @@ Encoding, all driven by the schema:
                so serving uses exactly the vocabulary the model was trained with.
   boolean      schema true/false tokens (lower-case), Python/numpy bools and 0/1 -> 0/1;
                missing -> share of true in the training split.
-  numeric      median imputation, then standardisation with training mean and std.
+  numeric      median imputation, then standardisation with training mean and std. A column declared
+               in the schema's `columns` also carries its `domain` (type integer/double, min, max:
+               the data-quality gate's TYPE and RANGE rules), which the inference handler enforces
+               (record_validation.py); usage aggregates have none. Files written before `domain`
+               existed load, without those checks.
   engineered   ratio (0 when the denominator is 0), log1p (of max(x, 0)), count_equal, product
                (numeric/boolean values times categorical "== value" indicators), sum, difference,
                threshold (1.0 when x >= at_least, or x <= at_most); computed from the imputed raw
@@ -416,6 +420,8 @@ def _fit_numeric(frame: Any, schema: Any) -> tuple[list[dict[str, Any]], dict[st
             raise TransformError(f"training data column '{name}' contains infinite values")
         nullable = True if name in usage else not schema.column(name).not_null
         entry: dict[str, Any] = {"name": name, "nullable": nullable, **_values.dense_stats(vals)}
+        if name not in usage:
+            entry["domain"] = _domain(schema.column(name))
         fill = None if name in usage else schema.column(name).null_fill
         if fill is not None and fill.when_column in schema.numeric_columns:
             # The schema's explicit rule for an expected null (e.g. no bill yet in month 0).
@@ -424,6 +430,12 @@ def _fit_numeric(frame: Any, schema: Any) -> tuple[list[dict[str, Any]], dict[st
         numeric.append(entry)
         raw_numeric[name] = np.where(np.isnan(vals), entry["median"], vals)
     return numeric, raw_numeric
+
+
+def _domain(spec: Any) -> dict[str, Any]:
+    """The column's declared type and range (`checks.min` / `checks.max`): the rules the ETL
+    data-quality gate enforces (TYPE, RANGE), carried so the inference handler enforces the same."""
+    return {"type": spec.type, "min": spec.min, "max": spec.max}
 
 
 def _engineered_entries(schema: Any) -> list[dict[str, Any]]:
