@@ -108,14 +108,14 @@ class ServingModel:
         out = np.empty(n, dtype=np.float64)
         with torch.no_grad():
             for start in range(0, n, b):
-                chunk = x[start:start + b]
+                chunk = x[start : start + b]
                 m = len(chunk)
                 if m < b:  # pad to the traced (static) batch shape
                     chunk = np.concatenate([chunk, np.zeros((b - m, x.shape[1]), dtype=np.float32)])
                 t = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
                 if self.device != "cpu":
                     t = t.to(self.device)
-                out[start:start + m] = self.model(t)[:m].float().cpu().numpy()
+                out[start : start + m] = self.model(t)[:m].float().cpu().numpy()
         return out
 
 
@@ -222,8 +222,7 @@ def _json(text: str, where: str = "payload") -> Any:
         # names the record and field.
         return json.loads(text, parse_int=_validation.parse_int)
     except json.JSONDecodeError as exc:
-        raise ClientError(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                          f"column {exc.colno}") from None
+        raise ClientError(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise ClientError(f"{where}: JSON is nested too deeply") from None
 
@@ -235,8 +234,9 @@ def _jsonlines(text: str) -> list[Any]:
     for i, (n, line) in enumerate(lines):
         rec = _json(line, f"record {i} (line {n})")
         if not isinstance(rec, dict):
-            raise ClientError(f"record {i} (line {n}): must be a JSON object with the feature fields, "
-                              f"got {type(rec).__name__}")
+            raise ClientError(
+                f"record {i} (line {n}): must be a JSON object with the feature fields, got {type(rec).__name__}"
+            )
         records.append(rec)
     return records
 
@@ -261,8 +261,9 @@ def input_fn(request_body: Any, request_content_type: Any, context: Any = None) 
         _check_count(len(records))
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
-                raise ClientError(f"record {i}: must be a JSON object with the feature fields, "
-                                  f"got {type(rec).__name__}")
+                raise ClientError(
+                    f"record {i}: must be a JSON object with the feature fields, got {type(rec).__name__}"
+                )
         return ParsedRequest(records, from_csv=False)
     if media in CSV_TYPES:
         try:
@@ -308,13 +309,20 @@ def predict_fn(input_data: ParsedRequest, model: ServingModel) -> dict[str, Any]
     proba = model.predict_matrix(x)
     bad = np.flatnonzero(~np.isfinite(proba))
     if bad.size:
-        raise ModelOutputError(f"the model produced a non-finite probability for {bad.size} record(s), "
-                               f"first: record {int(bad[0])} ({proba[bad[0]]!r}); nothing is returned")
+        raise ModelOutputError(
+            f"the model produced a non-finite probability for {bad.size} record(s), "
+            f"first: record {int(bad[0])} ({proba[bad[0]]!r}); nothing is returned"
+        )
     threshold = float(model.metadata.get("decision_threshold", 0.5))
     labels = model.transformer.spec["labels"]
-    return {"probabilities": proba, "positive": proba >= threshold, "threshold": threshold,
-            "positive_label": labels["positive"], "negative_label": labels["negative"],
-            "unknown_categories": unknown_categories(columns, model.transformer)}
+    return {
+        "probabilities": proba,
+        "positive": proba >= threshold,
+        "threshold": threshold,
+        "positive_label": labels["positive"],
+        "negative_label": labels["negative"],
+        "unknown_categories": unknown_categories(columns, model.transformer),
+    }
 
 
 def unknown_categories(columns: dict[str, Any], transformer: Any) -> dict[int, dict[str, str]]:
@@ -347,5 +355,6 @@ def output_fn(prediction: dict[str, Any], accept: Any) -> str:
         preds[i]["unknown_categories"] = unknown
     if media in JSONLINES_TYPES:
         return "".join(json.dumps(p, allow_nan=False) + "\n" for p in preds)
-    return json.dumps({"predictions": preds, "positive_label": pos, "threshold": prediction["threshold"]},
-                      allow_nan=False)
+    return json.dumps(
+        {"predictions": preds, "positive_label": pos, "threshold": prediction["threshold"]}, allow_nan=False
+    )

@@ -26,6 +26,7 @@ except ImportError:  # anywhere else (tests, the twin, the local endpoint server
     class _ToolkitError(Exception):  # type: ignore[no-redef]
         """Stand-in for the toolkit's base class outside the serving containers."""
 
+
 # The gate's patterns for text values (etl/conform.py _INT_RE / _DOUBLE_RE) and Spark's int range.
 _INT_TEXT = re.compile(r"^[+-]?[0-9]+(\.0*)?$")
 _DOUBLE_TEXT = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
@@ -73,12 +74,12 @@ class HugeInteger:
 
     def __repr__(self) -> str:
         digits = self.text.lstrip("+-")
-        return self.text if len(digits) <= 24 else f"{self.text[:12]}... ({len(digits)} digits)"
+        return self.text if len(digits) <= 40 else f"{self.text[:12]}... ({len(digits)} digits)"
 
 
 def parse_int(text: str) -> int | HugeInteger:
     """`json.loads(parse_int=...)`: an int, or a HugeInteger beyond the float64-exact range."""
-    if len(text.lstrip("-")) > 16:  # > 16 digits may exceed 2**53; never convert thousands of digits
+    if len(text.lstrip("-")) >= 16:  # 2**53 has 16 digits; never convert thousands of digits
         if len(text) > 24:
             return HugeInteger(text)
         value = int(text)
@@ -116,22 +117,23 @@ def _check_domain(i: int, name: str, f: float, domain: dict[str, Any]) -> None:
     """The gate's TYPE (integers: whole, 32-bit) and RANGE rules on one finite value."""
     if domain.get("type") == "integer":
         if not f.is_integer():
-            raise ClientError(f"record {i}, field '{name}': {f!r} is not an integer (the schema declares "
-                              f"'{name}' integer)")
+            raise ClientError(
+                f"record {i}, field '{name}': {f!r} is not an integer (the schema declares '{name}' integer)"
+            )
         if not INT32_MIN <= f <= INT32_MAX:
-            raise ClientError(f"record {i}, field '{name}': {_num(f)} is outside the integer range "
-                              f"[{INT32_MIN}, {INT32_MAX}]")
+            raise ClientError(
+                f"record {i}, field '{name}': {_num(f)} is outside the integer range [{INT32_MIN}, {INT32_MAX}]"
+            )
     lo, hi = domain.get("min"), domain.get("max")
     if lo is not None and f < lo:
-        raise ClientError(f"record {i}, field '{name}': value {_num(f)} below min {_num(lo)}; "
-                          f"{_range_text(lo, hi)}")
+        raise ClientError(f"record {i}, field '{name}': value {_num(f)} below min {_num(lo)}; {_range_text(lo, hi)}")
     if hi is not None and f > hi:
-        raise ClientError(f"record {i}, field '{name}': value {_num(f)} above max {_num(hi)}; "
-                          f"{_range_text(lo, hi)}")
+        raise ClientError(f"record {i}, field '{name}': value {_num(f)} above max {_num(hi)}; {_range_text(lo, hi)}")
 
 
-def _numeric(name: str, values: list[Any], nullable: bool, from_csv: bool,
-             domain: dict[str, Any] | None = None) -> np.ndarray:
+def _numeric(
+    name: str, values: list[Any], nullable: bool, from_csv: bool, domain: dict[str, Any] | None = None
+) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     kind = domain.get("type") if domain else None
     for i, v in enumerate(values):
@@ -145,11 +147,11 @@ def _numeric(name: str, values: list[Any], nullable: bool, from_csv: bool,
             continue
         t = type(v)
         if t is HugeInteger:
-            raise ClientError(f"record {i}, field '{name}': integer {v!r} is beyond +-2^53, the range "
-                              "a float64 holds exactly")
+            raise ClientError(
+                f"record {i}, field '{name}': integer {v!r} is beyond +-2^53, the range a float64 holds exactly"
+            )
         if t is not int and t is not float:
-            raise ClientError(f"record {i}, field '{name}': expected a number, got "
-                              f"{_type_name(v)} {v!r:.40}")
+            raise ClientError(f"record {i}, field '{name}': expected a number, got {_type_name(v)} {v!r:.40}")
         try:
             f = float(v)
         except OverflowError:
@@ -162,8 +164,7 @@ def _numeric(name: str, values: list[Any], nullable: bool, from_csv: bool,
     return out
 
 
-def _categorical(name: str, values: list[Any], allowed: set[str] | None, nullable: bool, from_csv: bool
-                 ) -> list[Any]:
+def _categorical(name: str, values: list[Any], allowed: set[str] | None, nullable: bool, from_csv: bool) -> list[Any]:
     """`allowed` None: a learned (open) vocabulary, where any string is a category (the transformer
     encodes one it did not learn as the column's other bucket)."""
     if from_csv:
@@ -176,16 +177,13 @@ def _categorical(name: str, values: list[Any], allowed: set[str] | None, nullabl
                 raise ClientError(f"record {i}, field '{name}': must not be null")
             continue
         if not isinstance(v, str):
-            raise ClientError(f"record {i}, field '{name}': expected a string category, got "
-                              f"{_type_name(v)} {v!r:.40}")
+            raise ClientError(f"record {i}, field '{name}': expected a string category, got {_type_name(v)} {v!r:.40}")
         assert allowed is not None  # an open vocabulary accepted every string above
-        raise ClientError(f"record {i}, field '{name}': unknown category {v!r:.60}; "
-                          f"allowed: {sorted(allowed)}")
+        raise ClientError(f"record {i}, field '{name}': unknown category {v!r:.60}; allowed: {sorted(allowed)}")
     return values
 
 
-def _boolean(name: str, values: list[Any], mapping: dict[str, float], nullable: bool, from_csv: bool
-             ) -> np.ndarray:
+def _boolean(name: str, values: list[Any], mapping: dict[str, float], nullable: bool, from_csv: bool) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float32)
     for i, v in enumerate(values):
         t = type(v)
@@ -199,8 +197,10 @@ def _boolean(name: str, values: list[Any], mapping: dict[str, float], nullable: 
                         raise ClientError(f"record {i}, field '{name}': must not be empty")
                     out[i] = np.nan
                     continue
-                raise ClientError(f"record {i}, field '{name}': {v!r:.40} is not a boolean; use true/false "
-                                  f"or one of {sorted(mapping)}")
+                raise ClientError(
+                    f"record {i}, field '{name}': {v!r:.40} is not a boolean; use true/false "
+                    f"or one of {sorted(mapping)}"
+                )
             out[i] = hit
         elif t is int and v in (0, 1):
             out[i] = float(v)
@@ -225,8 +225,10 @@ def validate(records: list[dict[str, Any]], from_csv: bool, transformer: Any) ->
             keys = set(rec)
             missing = [f for f in fields if f not in keys]
             if missing:
-                raise ClientError(f"record {i}: missing field '{missing[0]}'"
-                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+                raise ClientError(
+                    f"record {i}: missing field '{missing[0]}'"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                )
             unknown = sorted(str(k) for k in keys - field_set)
             raise ClientError(f"record {i}: unknown field '{unknown[0]:.60}'; expected fields: {fields}")
     columns: dict[str, Any] = {}
@@ -272,7 +274,9 @@ def _apply_null_fill(c: dict[str, Any], columns: dict[str, Any]) -> None:
     bad = nulls & ~ok
     if bad.any() and not c.get("nullable", True):
         i = int(np.argmax(bad))
-        raise ClientError(f"record {i}, field '{c['name']}': must not be null (null is accepted only "
-                          f"when '{rule['when_column']}' is within [{rule['when_min']}, "
-                          f"{rule['when_max']}])")
+        raise ClientError(
+            f"record {i}, field '{c['name']}': must not be null (null is accepted only "
+            f"when '{rule['when_column']}' is within [{rule['when_min']}, "
+            f"{rule['when_max']}])"
+        )
     col[nulls & ok] = rule["value"]
