@@ -40,7 +40,7 @@ endif
 STAGE = $(shell $(PYTHON) -c 'import sys; print("".join(p.capitalize() for p in sys.argv[1].split("-")))' '$(ENV)')
 
 PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
-MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin
+MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin scripts
 
 # infra/ is also a folder: every target must be phony.
 .PHONY: help setup lock synth demo twin test unit infra e2e lint bench deploy destroy clean
