@@ -223,3 +223,12 @@ def test_bad_retention_or_erasure_config_fails_with_the_field(tmp_path, change: 
     data["data_lake"].update(change)
     with pytest.raises(ConfigError, match=message):
         load_environment(_write(tmp_path, data))
+
+
+def test_sagemaker_reads_labels_and_nothing_else_of_the_curated_zone(resources_of) -> None:
+    policies = resources_of("Dev", "DataLake", "AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("SageMakerExecutionRolePolicy")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    curated = [r for s in object_statements(statements) for r in each_resource(s) if "CuratedBucket" in r]
+    assert curated and all(r.endswith('"/churn_labels/*"]]}') for r in curated)
+    assert not any("s3:PutObject" in actions(s) for s in statements)
