@@ -4,7 +4,9 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
   --subscriber_id  the PSEUDONYMISED id (64 lowercase hex characters, the keyed hash the lake stores);
                    a clear BSS id is refused, so it never reaches job arguments or logs
   --parquet_uris   comma-separated Parquet locations (s3:// prefixes or local folders), read
-                   recursively: curated subscribers, features, scores, labels
+                   recursively: curated subscribers, features, scores, labels; `uri#column` names
+                   a location's id column when it is not --id_column (a dataset whose id column
+                   has another name)
   --capture_uris   comma-separated data-capture roots (JSON lines, contract C1)
   --id_column      the id column of the Parquet tables (default subscriber_id)
   --dry_run        true (default): report what would change and change nothing; false: erase
@@ -294,6 +296,17 @@ def erase_location(
     return report
 
 
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _with_column(location: str, default: str) -> tuple[str, str]:
+    """`uri#column` -> (uri, column); a plain uri uses `default`."""
+    uri, sep, column = location.partition("#")
+    if sep and not _COLUMN.match(column):
+        raise EtlError(f"--parquet_uris: '{location}': '{column}' is not a column name")
+    return uri, column if sep else default
+
+
 def _uris(value: str | None) -> list[str]:
     return [u.strip() for u in (value or "").split(",") if u.strip()]
 
@@ -311,13 +324,14 @@ def erase(
     check_subscriber_id(subscriber_id)
     if not parquet_uris and not capture_uris:
         raise EtlError("no locations: give --parquet_uris and/or --capture_uris")
-    locations = [(u, "parquet") for u in parquet_uris] + [(u, "capture") for u in capture_uris]
-    schemes = {is_s3(u) for u, _ in locations}
+    locations = [(*_with_column(u, id_column), "parquet") for u in parquet_uris]
+    locations += [(u, id_column, "capture") for u in capture_uris]
+    schemes = {is_s3(u) for u, _, _ in locations}
     if len(schemes) > 1:
         raise EtlError("locations mix s3:// URIs and local paths; run once per kind of store")
     if store is None:
         store = S3Store() if schemes == {True} else LocalStore()
-    reports = [erase_location(store, uri, kind, subscriber_id, id_column, dry_run) for uri, kind in locations]
+    reports = [erase_location(store, uri, kind, subscriber_id, column, dry_run) for uri, column, kind in locations]
     return ErasureReport(dry_run=dry_run, subscriber=f"{subscriber_id[:8]}…", locations=reports)
 
 

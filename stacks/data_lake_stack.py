@@ -19,7 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dataset.schema import DatasetSchema
-from dataset.schema_labels import LABELS_TABLE
+from dataset.schema_labels import LABELS_TABLE, SUBSCRIBER_ID
 from infra.compliance import Finding, acknowledge_bucket_notifications, acknowledge_grant_policy
 from infra.config import DataLakeConfig
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
@@ -77,6 +77,8 @@ class DataLakeStack(StableIdStack):
         self.ops = ops
         self.ops_topic = ops.import_topic(self)
         self.dataset = schema.name
+        # Curated and feature tables name the id as the dataset schema does; labels and scores say subscriber_id.
+        self.id_suffix = "" if schema.id_column == SUBSCRIBER_ID else f"#{schema.id_column}"
         self.zones = LakeZones(
             self,
             "Zones",
@@ -194,8 +196,8 @@ class DataLakeStack(StableIdStack):
             labels=f"{curated}/{LABELS_PREFIX}",
             labels_quarantine=f"s3://{zones.quarantine.bucket_name}/{dataset}/labels/",
             erasure_parquet=(
-                f"{curated}/{dataset}/",
-                f"{features}/{dataset}/",
+                f"{curated}/{dataset}/{self.id_suffix}",
+                f"{features}/{dataset}/{self.id_suffix}",
                 *(f"{features}/{prefix}" for prefix in config.erasure.features_zone_prefixes),
                 f"{curated}/{LABELS_PREFIX}",
             ),

@@ -272,3 +272,14 @@ def test_s3_rewrites_in_place_and_deletes_older_versions():
     assert not [m for m in versions.get("DeleteMarkers", []) if m["Key"] == capture]
     assert report.rows_removed == 2
     assert [loc.old_versions_deleted for loc in report.locations] == [2, 2]
+
+
+def test_a_location_may_name_its_own_id_column(tmp_path):
+    table = tmp_path / "accounts" / "snapshot_date=2026-01-01" / "part-0.parquet"
+    table.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"account_ref": [GONE, ALICE], "plan": ["a", "b"]}), table)
+    report = erasure.erase(GONE, [f"{tmp_path / 'accounts'}#account_ref"], [], dry_run=False)
+    assert report.rows_removed == 1
+    assert pq.read_table(table).column("account_ref").to_pylist() == [ALICE]
+    with pytest.raises(EtlError, match="is not a column name"):
+        erasure.erase(GONE, [f"{tmp_path / 'accounts'}#bad column"], [], dry_run=True)
