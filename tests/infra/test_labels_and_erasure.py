@@ -232,3 +232,22 @@ def test_sagemaker_reads_labels_and_nothing_else_of_the_curated_zone(resources_o
     curated = [r for s in object_statements(statements) for r in each_resource(s) if "CuratedBucket" in r]
     assert curated and all(r.endswith('"/churn_labels/*"]]}') for r in curated)
     assert not any("s3:PutObject" in actions(s) for s in statements)
+
+
+def test_labels_and_erasure_scripts_import_from_the_shipped_library_alone(assembly: Assembly, resources_of, tmp_path):
+    import subprocess
+    import sys
+
+    job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), "EraseSubscriberJob")
+    asset_hash = job["Properties"]["DefaultArguments"]["--extra-py-files"].rsplit("/", 1)[1].removesuffix(".zip")
+    library = assembly.outdir / f"asset.{asset_hash}"
+    assert (library / "dataset" / "schema_labels.py").is_file()
+    code = (
+        "import sys; sys.path = [p for p in sys.path if p not in ('', sys.argv[1])]; sys.path.insert(0, sys.argv[2]); "
+        "import etl.labels, etl.erasure, dataset.schema_labels; "
+        "assert all(m.__file__.startswith(sys.argv[2]) for m in (etl.labels, etl.erasure, dataset.schema_labels))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), str(library)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
