@@ -62,6 +62,7 @@ from etl.quality import (
     CODES_COLUMN,
     CORRUPT_COLUMN,
     QualityResult,
+    Rule,
     gate,
     typed_name,
 )
@@ -319,8 +320,13 @@ def curated_projection(schema: DatasetSchema, key: bytes) -> list[Column]:
 
 
 def conform_subscribers(raw: DataFrame, schema: DatasetSchema, key: bytes,
-                        where: str = "raw snapshot") -> ConformResult:
-    """Conform a raw all-strings snapshot; enforces rows_in == curated + quarantined."""
+                        where: str = "raw snapshot", projection: list[Column] | None = None,
+                        extra_rules: Sequence[Rule] = ()) -> ConformResult:
+    """Conform a raw all-strings snapshot; enforces rows_in == curated + quarantined.
+
+    `projection` replaces the curated columns (default `curated_projection`) and `extra_rules`
+    add feed-specific checks to the gate: the labels feed (etl/labels.py) uses both.
+    """
     aligned, dropped = align_columns(raw, schema, where)
     target_expr(schema)  # fail fast on an unusable positive label
     files = raw.inputFiles()
@@ -333,8 +339,9 @@ def conform_subscribers(raw: DataFrame, schema: DatasetSchema, key: bytes,
         INNER_BLANK_COLUMN: F.sum(INNER_BLANK_COLUMN),
         "multiline_records": F.sum(F.when(F.col(BREAKS_COLUMN) > 0, 1).otherwise(0)),
     })
-    result: QualityResult = gate(typed, schema, curated_projection(schema, key), where,
-                                 rows_in=None if text_lines else raw.count(), extra_aggs=aggs)
+    result: QualityResult = gate(typed, schema, projection or curated_projection(schema, key), where,
+                                 rows_in=None if text_lines else raw.count(), extra_aggs=aggs,
+                                 extra_rules=extra_rules)
     lines = None
     if text_lines is not None:
         try:

@@ -43,6 +43,7 @@ failures per CODE:column, `failures_by_column` per declared column (never a raw 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -153,7 +154,8 @@ def column_rules(spec: ColumnSpec, dup_count: Column | None) -> list[Rule]:
 
 def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
          where: str = "input", rows_in: int | None = None,
-         extra_aggs: dict[str, Column] | None = None) -> QualityResult:
+         extra_aggs: dict[str, Column] | None = None,
+         extra_rules: Sequence[Rule] = ()) -> QualityResult:
     """Annotate every row with its failed rules, split, count and check the invariant.
 
     `typed` holds the declared raw string columns, CORRUPT_COLUMN and one typed column per
@@ -161,10 +163,11 @@ def gate(typed: DataFrame, schema: DatasetSchema, curated_columns: list[Column],
     to passing rows. `rows_in` is the row count of the input counted independently by the
     caller; when omitted, the annotated rows are the input. `extra_aggs` (name -> integer
     aggregate over the annotated rows, which carry CODES_COLUMN) are computed in the same pass
-    as the counts and returned in `extras`.
+    as the counts and returned in `extras`. `extra_rules` are checks a feed adds to its schema's
+    (e.g. dates not after the batch date); they quarantine and count exactly like schema rules.
     """
     frame, dup_cols = _with_duplicate_counts(typed, schema)
-    rules = all_rules(schema, dup_cols)
+    rules = [*all_rules(schema, dup_cols), *extra_rules]
     annotated = annotate(frame, rules)
     counts = _counts(annotated, extra_aggs or {})
     total, rows_curated, rows_quarantined = counts.pop("total"), counts.pop("curated"), counts.pop("quarantined")

@@ -156,6 +156,34 @@ class ObjectLockConfig(_Strict):
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
 
 
+class PersonalDataRetentionConfig(_Strict):
+    """How long captured requests and churn labels (personal data) are kept, in days from their creation.
+
+    captures_days expires `data-capture/` in the ML artefact bucket; labels_days expires the curated
+    zone's labels prefix. Erasure (etl/erasure.py) removes one subscriber earlier on request.
+    """
+
+    captures_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    labels_days: Annotated[int, Field(ge=1, le=3650)] = 400
+
+
+_PREFIX = r"^[a-z0-9][a-z0-9_=.-]*(/[a-z0-9][a-z0-9_=.-]*)*/$"
+
+
+class ErasureConfig(_Strict):
+    """Locations the erasure job covers besides the curated, features, labels and capture prefixes."""
+
+    # Folders of the features bucket holding Parquet with a subscriber_id column (e.g. batch scores).
+    features_zone_prefixes: tuple[Annotated[str, Field(pattern=_PREFIX)], ...] = ("scores/",)
+
+    @field_validator("features_zone_prefixes")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"repeats a prefix: {sorted(value)}")
+        return value
+
+
 class DataLakeConfig(_Strict):
     raw: LifecycleConfig = LifecycleConfig(intelligent_tiering_after_days=0, glacier_after_days=180)
     curated: LifecycleConfig = LifecycleConfig(intelligent_tiering_after_days=0)
@@ -170,6 +198,19 @@ class DataLakeConfig(_Strict):
     glue_worker_type: Literal["G.1X", "G.2X", "G.4X"] = "G.1X"
     glue_workers: Annotated[int, Field(ge=2, le=100)] = 2
     dataset_schema: str = "dataset/schemas/ibm_telco_churn.yaml"
+    retention: PersonalDataRetentionConfig = PersonalDataRetentionConfig()
+    erasure: ErasureConfig = ErasureConfig()
+
+    @model_validator(mode="after")
+    def _labels_within_curated_expiry(self) -> DataLakeConfig:
+        curated = self.curated.expire_after_days
+        if curated is not None and self.retention.labels_days > curated:
+            raise ValueError(
+                f"retention.labels_days ({self.retention.labels_days}) is longer than curated.expire_after_days "
+                f"({curated}), which expires every object of the curated zone, labels included; shorten "
+                "labels_days or lengthen the curated zone's expiry"
+            )
+        return self
 
 
 class QualityGateConfig(_Strict):

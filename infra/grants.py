@@ -69,3 +69,16 @@ def grant_key(
 def s3_context(*buckets: s3.IBucket) -> tuple[str, list[str]]:
     """SSE-KMS encryption context of objects in `buckets` (bucket ARN with bucket keys, object ARN without)."""
     return "aws:s3:arn", [arn for b in buckets for arn in (b.bucket_arn, b.arn_for_objects("*"))]
+
+
+def grant_versions(role: iam.IRole, bucket: s3.IBucket, prefix: str) -> None:
+    """List and delete object versions under `prefix` (erasure: a replaced object's old versions still hold
+    the data). Pair with grant_prefix on the same prefix, which records the objects wildcard."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"prefix '{prefix}' must end with '/'")
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:DeleteObjectVersion"], resources=[bucket.arn_for_objects(f"{prefix}*")])
+    )
+    listing = iam.PolicyStatement(actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn])
+    listing.add_condition("StringLike", {"s3:prefix": [prefix.rstrip("/"), f"{prefix}*"]})
+    role.add_to_principal_policy(listing)

@@ -1,4 +1,5 @@
-"""Per-environment telecom data lake: zones, catalog, Glue ETL, Lake Formation, Athena, CDR stream.
+"""Per-environment telecom data lake: zones, catalog, Glue ETL, Lake Formation, Athena, CDR stream,
+the churn labels feed, personal-data retention and the erasure job.
 
 Composes the constructs and makes every grant here, as tables, so a reviewer sees each
 permission where the pieces meet.
@@ -18,6 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dataset.schema import DatasetSchema
+from dataset.schema_labels import LABELS_TABLE, SUBSCRIBER_ID
 from infra.compliance import Finding, acknowledge_bucket_notifications, acknowledge_grant_policy
 from infra.config import DataLakeConfig
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
@@ -30,12 +32,15 @@ from infra.constructs.lake.lake_etl import LakeEtl, LakeLocations
 from infra.constructs.lake.lake_formation import LakeGovernance
 from infra.constructs.lake.lake_orchestration import LakeOrchestration
 from infra.constructs.lake.lake_zones import LakeZones
-from infra.grants import grant_key, grant_prefix, s3_context
+from infra.grants import grant_key, grant_prefix, grant_versions, s3_context
 from infra.logical_ids import StableIdStack
 from infra.sagemaker_role import import_sagemaker_role
 from infra.template_hygiene import drop_cdk_handler_role_dependency
+from stacks.foundation_stack import DATA_CAPTURE_PREFIX
 
 SNAPSHOT_PREFIX = "subscribers/"
+RAW_LABELS_PREFIX = "labels/"  # raw zone: labels/ingest_date=YYYY-MM-DD/<file>.csv
+LABELS_PREFIX = f"{LABELS_TABLE}/"  # curated zone: churn_labels/label_date=YYYY-MM-DD/*.parquet
 CATALOG_READ_ACTIONS = ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions", "glue:GetPartition"]
 
 
@@ -58,8 +63,12 @@ class DataLakeStack(StableIdStack):
         interface_endpoints: tuple[str, ...],
         log_retention_days: int,
         destroy_on_removal: bool,
+        ml_artifacts: s3.IBucket | None = None,
+        capture_erasure_policy: iam.IManagedPolicy | None = None,
         **kwargs: object,
     ) -> None:
+        """`ml_artifacts`: the bucket holding endpoint data capture; with `capture_erasure_policy` (Foundation)
+        the erasure job covers captures too."""
         super().__init__(scope, construct_id, **kwargs)
         # Declared up front so grants on the foundation's keys go into this stack's role policies
         # rather than back into the key policies (which would make the stacks depend on each other).
@@ -68,6 +77,8 @@ class DataLakeStack(StableIdStack):
         self.ops = ops
         self.ops_topic = ops.import_topic(self)
         self.dataset = schema.name
+        # Curated and feature tables name the id as the dataset schema does; labels and scores say subscriber_id.
+        self.id_suffix = "" if schema.id_column == SUBSCRIBER_ID else f"#{schema.id_column}"
         self.zones = LakeZones(
             self,
             "Zones",
@@ -78,7 +89,17 @@ class DataLakeStack(StableIdStack):
         )
         self._build_catalog_and_ingestion(env_name, config, schema, data_key, logs_key, log_retention_days,
                                           destroy_on_removal)
-        self.locations = self._etl_locations()
+        self.config_erasure_prefixes = config.erasure.features_zone_prefixes
+        self.capture_store = (
+            (ml_artifacts, capture_erasure_policy)
+            if ml_artifacts is not None and capture_erasure_policy is not None
+            else None
+        )
+        self.locations = self._etl_locations(config)
+        self.zones.curated.add_lifecycle_rule(
+            id="ExpireLabels", prefix=LABELS_PREFIX, expiration=cdk.Duration.days(config.retention.labels_days)
+        )
+        self.catalog.add_labels_table(self.zones.curated, LABELS_PREFIX)
         self.glue_network = self._glue_network(env_name, network, interface_endpoints)
         self.etl = LakeEtl(
             self,
@@ -94,6 +115,7 @@ class DataLakeStack(StableIdStack):
             destroy_on_removal=destroy_on_removal,
         )
         self._grant_storage(data_key, secrets_key)
+        self._grant_erasure(data_key)
         self.governance = LakeGovernance(
             self,
             "LakeFormation",
@@ -102,6 +124,7 @@ class DataLakeStack(StableIdStack):
             prefix=f"{self.dataset}/",
             data_key=data_key,
         )
+        self.governance.register_location("Labels", self.zones.curated, LABELS_PREFIX)
         self._grant_tables()
         self._orchestrate(env_name, data_key, logs_key, log_retention_days, destroy_on_removal)
         acknowledge_grant_policy(self.sagemaker_role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
@@ -158,20 +181,34 @@ class DataLakeStack(StableIdStack):
         subnet = network.vpc.isolated_subnets[0]
         return GlueNetwork(self, "GlueNetwork", name=f"telecom-ml-{env_name}-etl", vpc=network.vpc, subnet=subnet)
 
-    def _etl_locations(self) -> LakeLocations:
+    def _etl_locations(self, config: DataLakeConfig) -> LakeLocations:
         zones, dataset = self.zones, self.dataset
+        curated, features = f"s3://{zones.curated.bucket_name}", f"s3://{zones.features.bucket_name}"
+        captures: tuple[str, ...] = ()
+        if self.capture_store is not None:
+            captures = (f"s3://{self.capture_store[0].bucket_name}/{DATA_CAPTURE_PREFIX}",)
         return LakeLocations(
-            curated=f"s3://{zones.curated.bucket_name}/{dataset}/",
-            features=f"s3://{zones.features.bucket_name}/{dataset}/",
+            curated=f"{curated}/{dataset}/",
+            features=f"{features}/{dataset}/",
             quarantine=f"s3://{zones.quarantine.bucket_name}/{dataset}/subscribers/",
             cdr=f"s3://{zones.raw_cdr.bucket_name}/{CDR_PREFIX}",
             cdr_quarantine=f"s3://{zones.quarantine.bucket_name}/{dataset}/cdr/",
+            labels=f"{curated}/{LABELS_PREFIX}",
+            labels_quarantine=f"s3://{zones.quarantine.bucket_name}/{dataset}/labels/",
+            erasure_parquet=(
+                f"{curated}/{dataset}/{self.id_suffix}",
+                f"{features}/{dataset}/{self.id_suffix}",
+                *(f"{features}/{prefix}" for prefix in config.erasure.features_zone_prefixes),
+                f"{curated}/{LABELS_PREFIX}",
+            ),
+            erasure_captures=captures,
         )
 
     def _grant_storage(self, data_key: kms.IKey, secrets_key: kms.IKey) -> None:
         """Every S3, secret and KMS permission of the lake's readers and writers."""
         conform: iam.IRole = self.etl.conform_job.role
         features: iam.IRole = self.etl.features_job.role
+        labels: iam.IRole = self.etl.labels_job.role
         zones, dataset, schema, secret = self.zones, self.dataset, self.etl.schema, self.etl.pseudonymisation_key
         # (who, zone, key prefix, read, write)
         object_access: list[tuple[iam.IRole, s3.IBucket, str, bool, bool]] = [
@@ -183,11 +220,17 @@ class DataLakeStack(StableIdStack):
             (features, zones.quarantine, f"{dataset}/cdr/", False, True),
             (features, zones.features, f"{dataset}/", True, True),
             (self.sagemaker_role, zones.features, f"{dataset}/", True, False),
+            (labels, zones.raw, RAW_LABELS_PREFIX, True, False),
+            (labels, zones.curated, LABELS_PREFIX, True, True),
+            (labels, zones.quarantine, f"{dataset}/labels/", False, True),
+            (self.sagemaker_role, zones.curated, LABELS_PREFIX, True, False),
         ]
-        for job_role in (conform, features):
+        schema_of = {conform: schema, features: schema, labels: self.etl.labels_schema}
+        for job_role in (conform, features, labels):
+            job_schema = schema_of[job_role]
             job_role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[schema.bucket.arn_for_objects(schema.s3_object_key)]
+                    actions=["s3:GetObject"], resources=[job_schema.bucket.arn_for_objects(job_schema.s3_object_key)]
                 )
             )
             job_role.add_to_principal_policy(
@@ -198,8 +241,8 @@ class DataLakeStack(StableIdStack):
             )
             secret_context = ("SecretARN", [secret.secret_arn])
             grant_key(job_role, secrets_key, via="secretsmanager", write=False, context=secret_context)
-        self.etl.restrict_secret_to(conform, features)
-        for role in (conform, features, self.sagemaker_role):
+        self.etl.restrict_secret_to(conform, features, labels)
+        for role in (conform, features, labels, self.sagemaker_role):
             rows = [row for row in object_access if row[0] is role]
             buckets = list({id(b): b for _, b, _, _, _ in rows}.values())
             writes = any(write for *_, write in rows)
@@ -207,31 +250,54 @@ class DataLakeStack(StableIdStack):
         for role, bucket, prefix, read, write in object_access:
             grant_prefix(role, bucket, prefix, read=read, write=write)
 
+    def _grant_erasure(self, data_key: kms.IKey) -> None:
+        """The erasure job rewrites objects under exactly the prefixes it erases from, old versions included."""
+        role: iam.IRole = self.etl.erasure_job.role
+        zones, dataset = self.zones, self.dataset
+        lake_prefixes: list[tuple[s3.IBucket, str]] = [
+            (zones.curated, f"{dataset}/"),
+            (zones.curated, LABELS_PREFIX),
+            (zones.features, f"{dataset}/"),
+            *((zones.features, prefix) for prefix in self.config_erasure_prefixes),
+        ]
+        for bucket, prefix in lake_prefixes:
+            grant_prefix(role, bucket, prefix, read=True, write=True)
+            grant_versions(role, bucket, prefix)
+        grant_key(role, data_key, via="s3", write=True, context=s3_context(zones.curated, zones.features))
+        if self.capture_store is not None:
+            role.add_managed_policy(self.capture_store[1])  # made in Foundation, beside the bucket and its key
+
     def _grant_tables(self) -> None:
         """Every Lake Formation grant, and the catalog reads that go with them."""
         conform: iam.IRole = self.etl.conform_job.role
         features: iam.IRole = self.etl.features_job.role
+        labels: iam.IRole = self.etl.labels_job.role
         sagemaker = self.sagemaker_role
         lf, cat = self.governance, self.catalog
         lf.grant_data_location("ConformWritesCurated", conform, "Curated")
         lf.grant_data_location("FeaturesWritesFeatures", features, "Features")
+        lf.grant_data_location("LabelsWritesLabels", labels, "Labels")
         write = ["SELECT", "INSERT", "ALTER", "DESCRIBE"]
         read = ["SELECT", "DESCRIBE"]
         curated = (cat.curated_table, cat.curated_table_name)
         features_table = (cat.features_table, cat.features_table_name)
+        labels_table = (cat.labels_table, cat.labels_table_name)
         # (grant id, who, (table, name), permissions)
         table_grants: list[tuple[str, iam.IRole, tuple[glue.CfnTable, str], list[str]]] = [
             ("ConformCuratedTable", conform, curated, write),
             ("FeaturesReadCurated", features, curated, read),
             ("FeaturesFeatureTable", features, features_table, write),
             ("SageMakerReadsFeatures", sagemaker, features_table, read),
+            ("LabelsLabelsTable", labels, labels_table, write),
+            ("SageMakerReadsLabels", sagemaker, labels_table, read),
         ]
         for grant_id, role, (table, name), permissions in table_grants:
             lf.grant_table(grant_id, role, cat.database_name, table, name, permissions)
         readers: list[tuple[iam.IRole, list[glue.CfnTable]]] = [
             (conform, [cat.curated_table]),
             (features, [cat.curated_table, cat.features_table]),
-            (sagemaker, [cat.features_table]),
+            (sagemaker, [cat.features_table, cat.labels_table]),
+            (labels, [cat.labels_table]),
         ]
         for reader, tables in readers:
             reader.add_to_principal_policy(
@@ -267,6 +333,8 @@ class DataLakeStack(StableIdStack):
             logs_key=logs_key,
             log_retention_days=log_retention_days,
             destroy_on_removal=destroy_on_removal,
+            labels_job=self.etl.labels_job,
+            labels_prefix=RAW_LABELS_PREFIX,
         )
         self.ops.grant_publish(self.orchestration.state_machine.role)
         self._alarm_on_undelivered_events()

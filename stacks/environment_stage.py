@@ -33,6 +33,7 @@ class EnvironmentStage(cdk.Stage):
             security=config.security,
             availability_zones=config.availability_zones,
             access_log_lifecycle=config.access_logs,
+            capture_retention_days=config.data_lake.retention.captures_days,
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,
         )
@@ -54,6 +55,8 @@ class EnvironmentStage(cdk.Stage):
             interface_endpoints=config.network.interface_endpoints,
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
+            ml_artifacts=self.foundation.ml_artifacts,
+            capture_erasure_policy=self.foundation.capture_erasure_policy,
             termination_protection=not config.destroy_on_removal,
         )
         self.ml_pipeline = MlPipelineStack(

@@ -9,7 +9,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.compliance import acknowledge_grant_policy
+from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard
 from infra.config import LifecycleConfig, NetworkConfig, OpsConfig, SecurityConfig
 from infra.constructs.foundation.encryption_keys import EncryptionKeys
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
@@ -19,6 +19,9 @@ from infra.grants import grant_key, grant_prefix, s3_context
 from infra.pipeline.churn import ARTIFACT_PREFIX, pipeline_role_name
 from infra.sagemaker_role import sagemaker_role_name
 from infra.trust import source_conditions
+
+# Where endpoints write data capture in the ML artefact bucket (contract C1; ServingStack.capture_prefix).
+DATA_CAPTURE_PREFIX = "data-capture/"
 
 
 class FoundationStack(cdk.Stack):
@@ -34,6 +37,7 @@ class FoundationStack(cdk.Stack):
         availability_zones: tuple[str, str],
         access_log_lifecycle: LifecycleConfig,
         destroy_on_removal: bool,
+        capture_retention_days: int | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -71,6 +75,12 @@ class FoundationStack(cdk.Stack):
             lifecycle=LifecycleConfig(intelligent_tiering_after_days=0),
             destroy_on_removal=destroy_on_removal,
         ).bucket
+        if capture_retention_days is not None:  # captured requests are personal data: docs/data-lake.md#retention
+            self.ml_artifacts.add_lifecycle_rule(
+                id="ExpireDataCapture",
+                prefix=DATA_CAPTURE_PREFIX,
+                expiration=cdk.Duration.days(capture_retention_days),
+            )
 
         self.ops = OpsNotifications(
             self,
@@ -103,6 +113,7 @@ class FoundationStack(cdk.Stack):
             description="SageMaker Pipelines: runs the churn pipeline (its jobs run as the SageMaker role)",
         )
         self._grant_pipeline_artifacts()
+        self.capture_erasure_policy = self._capture_erasure_policy()
 
     def _grant_pipeline_artifacts(self) -> None:
         """The pipeline's area of the ML artefact bucket, granted here where bucket and key live: the jobs read
@@ -115,3 +126,40 @@ class FoundationStack(cdk.Stack):
         grant_key(self.pipeline_role, self.keys.ml_key, via="s3", write=False, context=context)
         acknowledge_grant_policy(self.sagemaker_role)
         acknowledge_grant_policy(self.pipeline_role)
+
+    def _capture_erasure_policy(self) -> iam.ManagedPolicy:
+        """Rewrite and delete data-capture objects and their old versions (contract C1's area only), made here
+        where bucket and key live; the data lake attaches it to its erasure job's role."""
+        bucket, key, prefix = self.ml_artifacts, self.keys.ml_key, DATA_CAPTURE_PREFIX
+        objects = bucket.arn_for_objects(f"{prefix}*")
+        listing = {"StringLike": {"s3:prefix": [prefix.rstrip("/"), f"{prefix}*"]}}
+        context_key, contexts = s3_context(bucket)
+        policy = iam.ManagedPolicy(
+            self,
+            "CaptureErasurePolicy",
+            description="Erasure job: rewrite or delete data-capture objects (and old versions) of one subscriber",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                    resources=[objects],
+                ),
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                    resources=[bucket.bucket_arn],
+                    conditions=listing,
+                ),
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                        "ArnLike": {f"kms:EncryptionContext:{context_key}": contexts},
+                    },
+                ),
+            ],
+        )
+        cfn_bucket = bucket.node.default_child
+        assert isinstance(cfn_bucket, cdk.CfnResource)
+        logical_id = self.resolve(self.get_logical_id(cfn_bucket))
+        acknowledge_resource_wildcard(policy, f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX)
+        return policy

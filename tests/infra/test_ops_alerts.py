@@ -83,7 +83,8 @@ def test_failed_executions_and_glue_runs_alert_the_ops_topic(assembly: Assembly)
                 "detail-type": ["Glue Job State Change"],
                 "detail": {
                     "jobName": [{"Ref": Match.string_like_regexp("ConformSubscribersJob")},
-                                {"Ref": Match.string_like_regexp("BuildFeaturesJob")}],
+                                {"Ref": Match.string_like_regexp("BuildFeaturesJob")},
+                                {"Ref": Match.string_like_regexp("ConformLabelsJob")}],
                     "state": ["FAILED", "TIMEOUT", "ERROR"],
                 },
             },

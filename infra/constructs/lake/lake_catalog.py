@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dataset.schema import DatasetSchema
+from dataset.schema_labels import CONTRACT_COLUMNS, LABEL_PARTITION, LABELS_TABLE
 
 PARTITION_COLUMN = "snapshot_date"
 _GLUE_TYPES = {
@@ -93,8 +94,27 @@ class LakeCatalog(Construct):
             f"Training table: subscriber features joined with CDR usage (schema {schema.version})",
         )
 
+    def add_labels_table(self, bucket: s3.IBucket, prefix: str) -> glue.CfnTable:
+        """The ground-truth table churn_labels (contract C5), partitioned by label_date."""
+        self.labels_table_name = LABELS_TABLE
+        self.labels_table = self._table(
+            "LabelsTable",
+            LABELS_TABLE,
+            [(name, _GLUE_TYPES[ctype]) for name, ctype, _role, _required in CONTRACT_COLUMNS],
+            f"s3://{bucket.bucket_name}/{prefix}",
+            "Churn outcomes (ground truth) joined with captured predictions by InferenceId; pseudonymised",
+            partition=LABEL_PARTITION,
+        )
+        return self.labels_table
+
     def _table(
-        self, construct_id: str, name: str, columns: list[tuple[str, str]], location: str, description: str
+        self,
+        construct_id: str,
+        name: str,
+        columns: list[tuple[str, str]],
+        location: str,
+        description: str,
+        partition: str = PARTITION_COLUMN,
     ) -> glue.CfnTable:
         table = glue.CfnTable(
             self,
@@ -106,7 +126,7 @@ class LakeCatalog(Construct):
                 description=description,
                 table_type="EXTERNAL_TABLE",
                 parameters={"classification": "parquet", "parquet.compression": "SNAPPY"},
-                partition_keys=[glue.CfnTable.ColumnProperty(name=PARTITION_COLUMN, type="string")],
+                partition_keys=[glue.CfnTable.ColumnProperty(name=partition, type="string")],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=location,
                     input_format=_PARQUET["input_format"],

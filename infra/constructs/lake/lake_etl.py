@@ -1,5 +1,7 @@
-"""The lake's two Glue jobs with what they share: the pseudonymisation key, the dataset schema
-as JSON, the security configuration and the job library.
+"""The lake's Glue jobs with what they share: the pseudonymisation key, the dataset schema
+as JSON, the security configuration and the job library. Subscriber snapshots: conform and
+features; ground truth: labels (etl/labels.py, its own schema as JSON); privacy: erasure
+(etl/erasure.py, started by an operator, dry run unless told otherwise).
 
 Job roles start empty: the composing stack grants them the zones they touch.
 """
@@ -21,6 +23,10 @@ from infra.constructs.lake.glue_etl_job import GlueEtlJob, GlueJobLibrary, GlueS
 from infra.constructs.lake.glue_network import GlueNetwork
 from infra.constructs.lake.schema_asset import SchemaAsset
 from infra.logical_ids import TransparentGroup
+from infra.runtime_code import REPO_ROOT
+
+# The labels feed's schema is contract C5 (dataset/schema_labels.py), the same in every environment.
+LABELS_SCHEMA_FILE = REPO_ROOT / "dataset" / "schemas" / "churn_labels.yaml"
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,16 @@ class LakeLocations:
     quarantine: str
     cdr: str
     cdr_quarantine: str
+    labels: str = ""
+    labels_quarantine: str = ""
+    # Parquet prefixes with a subscriber_id column and the data-capture root the erasure job covers.
+    erasure_parquet: tuple[str, ...] = ()
+    erasure_captures: tuple[str, ...] = ()
 
 
 class LakeEtl(TransparentGroup):
-    """conform (raw snapshot -> curated + quarantine) and features (curated + CDR usage -> features).
+    """conform (raw snapshot -> curated + quarantine), features (curated + CDR usage -> features),
+    labels (raw labels batch -> churn_labels + quarantine) and erasure (one subscriber, on request).
 
     Transparent: the secret and the jobs keep the logical ids they were deployed with.
     """
@@ -103,6 +115,33 @@ class LakeEtl(TransparentGroup):
                 "--features_uri": locations.features,
             },
             **job_options,  # type: ignore[arg-type]
+        )
+        self.labels_schema = SchemaAsset(self, "LabelsSchema", schema_file=LABELS_SCHEMA_FILE).asset
+        self.labels_job = GlueEtlJob(
+            self,
+            "ConformLabels",
+            script="labels.py",
+            description="Conform a raw churn-labels batch: data-quality gate, pseudonymisation, label_date partition",
+            arguments={
+                "--schema_uri": self.labels_schema.s3_object_url,
+                "--pseudonymisation_secret_id": self.pseudonymisation_key.secret_arn,
+                "--labels_uri": locations.labels,
+                "--quarantine_uri": locations.labels_quarantine,
+            },
+            **job_options,  # type: ignore[arg-type]
+        )
+        self.erasure_job = GlueEtlJob(
+            self,
+            "EraseSubscriber",
+            script="erasure.py",
+            description="Erase one pseudonymised subscriber (--subscriber_id) from curated, features, scores, "
+            "labels and data capture; a dry run unless --dry_run false",
+            arguments={
+                "--parquet_uris": ",".join(locations.erasure_parquet),
+                "--capture_uris": ",".join(locations.erasure_captures),
+                "--dry_run": "true",
+            },
+            **{**job_options, "workers": 2},  # type: ignore[arg-type]
         )
 
     def restrict_secret_to(self, *roles: iam.IRole) -> None:

@@ -72,12 +72,30 @@ class LakeGovernance(Construct):
             self.locations[name] = location
         acknowledge_grant_policy(self.data_access_role)
         self._buckets = locations
+        self._location_arns: dict[str, str] = {}
+
+    def register_location(self, name: str, bucket: s3.IBucket, prefix: str) -> None:
+        """Register one more folder (`prefix`, e.g. "churn_labels/") of a bucket already in `locations`."""
+        if all(bucket is not b for b in self._buckets.values()):
+            raise ValueError(f"{name}: register only folders of the buckets the data-access role's key grant covers")
+        grant_prefix(self.data_access_role, bucket, prefix, read=True, write=True)
+        location = lf.CfnResource(
+            self,
+            f"{name}Location",
+            resource_arn=bucket.arn_for_objects(prefix.rstrip("/")),
+            use_service_linked_role=False,
+            role_arn=self.data_access_role.role_arn,
+        )
+        location.node.add_dependency(self.settings)
+        self.locations[name] = location
+        self._location_arns[name] = bucket.arn_for_objects(prefix.rstrip("/"))
 
     def grant_data_location(self, grant_id: str, role: iam.IRole, location: str) -> None:
         """Let `role` create tables/partitions that point into a registered location."""
         resource = lf.CfnPrincipalPermissions.ResourceProperty(
             data_location=lf.CfnPrincipalPermissions.DataLocationResourceProperty(
-                catalog_id=self._account, resource_arn=self._location_arn(self._buckets[location])
+                catalog_id=self._account,
+                resource_arn=self._location_arns.get(location) or self._location_arn(self._buckets[location]),
             )
         )
         self._grant(grant_id, role, resource, ["DATA_LOCATION_ACCESS"], self.locations[location])

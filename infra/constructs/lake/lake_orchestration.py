@@ -1,4 +1,5 @@
-"""A new raw subscriber snapshot -> conform job -> feature job -> "features ready" event.
+"""A new raw subscriber snapshot -> conform job -> feature job -> "features ready" event; a new raw
+labels batch -> labels job (same state machine, chosen by the object key's prefix).
 
 EventBridge starts a Step Functions state machine for every object created under the raw
 snapshot prefix. A failed job notifies the environment's ops topic from inside the execution;
@@ -52,12 +53,16 @@ class LakeOrchestration(Construct):
         logs_key: kms.IKey,
         log_retention_days: int,
         destroy_on_removal: bool,
+        labels_job: GlueEtlJob | None = None,
+        labels_prefix: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
         self.ops_topic = ops_topic
         self._env_name = env_name
         definition = self._definition(conform_job, features_job, features_location, features_table)
+        if labels_job is not None:
+            definition = self._route_labels(labels_job, labels_prefix, definition)
         log_group = logs.LogGroup(
             self,
             "ExecutionLogs",
@@ -76,8 +81,9 @@ class LakeOrchestration(Construct):
         condition_trust(self.state_machine.role, "states", "stateMachine:*")
         acknowledge_grant_policy(self.state_machine.role, Finding.XRAY_AND_LOG_DELIVERY_WILDCARDS)
         keep_only_dependencies(self.state_machine, grant_policy_of(self.state_machine.role))
-        self._start_on_new_snapshots(raw_bucket, snapshot_prefix, data_key, removal)
-        self._alert_on_failures(conform_job, features_job)
+        prefixes = [snapshot_prefix, *([labels_prefix] if labels_job is not None else [])]
+        self._start_on_new_snapshots(raw_bucket, prefixes, data_key, removal)
+        self._alert_on_failures(conform_job, features_job, *([labels_job] if labels_job is not None else []))
 
     def _definition(
         self, conform_job: GlueEtlJob, features_job: GlueEtlJob, features_location: str, features_table: str
@@ -121,10 +127,33 @@ class LakeOrchestration(Construct):
             ],
             result_path=sfn.JsonPath.DISCARD,
         )
-        notify = self._notify_failure()
+        notify = self._failure_chain = self._notify_failure()
         conform.add_catch(notify, result_path="$.error")
         build_features.add_catch(notify, result_path="$.error")
         return conform.next(build_features).next(announce).next(sfn.Succeed(self, "FeaturesReady"))
+
+    def _route_labels(self, labels_job: GlueEtlJob, labels_prefix: str, snapshots: sfn.IChainable) -> sfn.IChainable:
+        """Objects under `labels_prefix` run the labels job; every other object the snapshot chain."""
+        raw_object = sfn.JsonPath.format(
+            "s3://{}/{}", sfn.JsonPath.string_at("$.detail.bucket.name"), sfn.JsonPath.string_at("$.detail.object.key")
+        )
+        conform_labels = tasks.GlueStartJobRun(
+            self,
+            "ConformLabels",
+            glue_job_name=labels_job.job_name,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            arguments=sfn.TaskInput.from_object({"--input_uri": raw_object}),
+            result_path="$.labels",
+        )
+        conform_labels.add_catch(self._failure_chain, result_path="$.error")
+        return (
+            sfn.Choice(self, "LabelsOrSnapshot")
+            .when(
+                sfn.Condition.string_matches("$.detail.object.key", f"{labels_prefix}*"),
+                conform_labels.next(sfn.Succeed(self, "LabelsConformed")),
+            )
+            .otherwise(snapshots)
+        )
 
     def _notify_failure(self) -> sfn.Chain:
         return tasks.SnsPublish(
@@ -143,7 +172,7 @@ class LakeOrchestration(Construct):
         ).next(sfn.Fail(self, "EtlFailed", error="EtlFailed", cause="A Glue job failed; see the failure topic"))
 
     def _start_on_new_snapshots(
-        self, raw_bucket: s3.IBucket, snapshot_prefix: str, data_key: kms.IKey, removal: cdk.RemovalPolicy
+        self, raw_bucket: s3.IBucket, prefixes: list[str], data_key: kms.IKey, removal: cdk.RemovalPolicy
     ) -> None:
         """EventBridge starts an execution per new object under the prefix; undeliverable events are kept."""
         self.dead_letters = sqs.Queue(
@@ -164,7 +193,10 @@ class LakeOrchestration(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
-                detail={"bucket": {"name": [raw_bucket.bucket_name]}, "object": {"key": [{"prefix": snapshot_prefix}]}},
+                detail={
+                    "bucket": {"name": [raw_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": prefix} for prefix in prefixes]},
+                },
             ),
             targets=[
                 targets.SfnStateMachine(
