@@ -16,6 +16,7 @@ from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.foundation.secure_bucket import SecureBucket
 from infra.grants import grant_key, grant_prefix, s3_context
+from infra.logical_ids import logical_id_of
 from infra.pipeline.churn import ARTIFACT_PREFIX, pipeline_role_name
 from infra.sagemaker_role import sagemaker_role_name
 from infra.trust import source_conditions
@@ -160,6 +161,6 @@ class FoundationStack(cdk.Stack):
         )
         cfn_bucket = bucket.node.default_child
         assert isinstance(cfn_bucket, cdk.CfnResource)
-        logical_id = self.resolve(self.get_logical_id(cfn_bucket))
+        logical_id = logical_id_of(cfn_bucket)
         acknowledge_resource_wildcard(policy, f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX)
         return policy
