@@ -34,4 +34,5 @@ def step_context() -> StepContext:
         autoscaling=client("application-autoscaling"),
         cloudwatch=client("cloudwatch"),
         ledger=Ledger(table),
+        s3=client("s3"),
     )
