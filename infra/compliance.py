@@ -295,7 +295,9 @@ class Finding(Enum):
         "The endpoint deployer creates models and endpoint configurations at run time with content-derived names "
         "under the environment's endpoint name prefix, reads the versions of one model package group, and manages "
         "the target-tracking alarms Application Auto Scaling names after the endpoint and the executions of its "
-        "own state machine: each wildcard is the run-time suffix under one fixed prefix.",
+        "own state machine, reads the deployed package's drift baselines under the pipeline's baseline and the "
+        "promotion prefixes of the ML artefact bucket and writes only the endpoint's current-baseline prefix: each "
+        "wildcard is the run-time suffix under one fixed prefix.",
     )
     STATE_MACHINE_INVOKES_ITS_FUNCTIONS = (
         (),  # the rule id names the resource; see acknowledge_resource_wildcard

@@ -8,6 +8,7 @@ removed by its teardown when this stack is deleted. Every permission is granted 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -31,9 +32,13 @@ from infra.constructs.serving.serving_grants import (
     grant_sagemaker_role,
 )
 from infra.logical_ids import StableIdStack
+from infra.pipeline.churn import ARTIFACT_PREFIX
 from infra.sagemaker_role import import_sagemaker_role
 
 VARIANT_NAME = "primary"
+# Where the pipeline's Baseline step writes (content-addressed) and where promotion copies a package's files.
+BASELINE_SOURCE_PREFIXES = (f"{ARTIFACT_PREFIX}/baseline/", "promoted/")
+SCHEDULE_KEYS = ("name", "job_definition_name", "type", "schedule_expression")
 POLL_SECONDS = 60
 # SageMaker's own endpoint traffic needs these interface endpoints when its model runs in the VPC.
 VPC_ENDPOINTS_FOR_HOSTING = ("sagemaker_api", "sagemaker_runtime", "ecr_api", "ecr_docker")
@@ -69,9 +74,13 @@ class ServingStack(StableIdStack):
         log_retention_days: int,
         destroy_on_removal: bool,
         resource_tags: dict[str, str],
+        monitoring_schedules: Sequence[Mapping[str, str]] = (),
+        batch_scoring_pipeline_name: str | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.monitoring_schedules = [_schedule_spec(spec, i) for i, spec in enumerate(monitoring_schedules)]
+        self.batch_scoring_pipeline_name = batch_scoring_pipeline_name
         self.add_stack_dependency(cdk.Stack.of(ml_key))
         self.endpoint_name = endpoint_name(env_name)
         self.config = config
@@ -122,6 +131,15 @@ class ServingStack(StableIdStack):
         return "data-capture/"
 
     @property
+    def baseline_source_prefixes(self) -> tuple[str, ...]:
+        return BASELINE_SOURCE_PREFIXES
+
+    @property
+    def current_baseline_prefix(self) -> str:
+        """Contract C2: the deployed package's baselines, refreshed by the deployer on every deployment."""
+        return f"monitoring/{self.endpoint_name}/current-baseline/"
+
+    @property
     def async_prefixes(self) -> dict[str, str]:
         return {kind: f"async-{kind}/{self.endpoint_name}/" for kind in ("input", "output", "failures")}
 
@@ -168,6 +186,10 @@ class ServingStack(StableIdStack):
                 "wake_alarm_name": self.wake_alarm_name if async_mode else None,
             },
             "lease_seconds": self.lease_seconds, "max_polls": self.max_polls, "tags": dict(sorted(tags.items())),
+            "baseline": {"bucket": bucket, "source_prefixes": list(self.baseline_source_prefixes),
+                         "current_prefix": self.current_baseline_prefix, "kms_key_arn": ml_key.key_arn},
+            "monitoring_schedules": self.monitoring_schedules,
+            "batch_scoring_pipeline_name": self.batch_scoring_pipeline_name,
         }
         if self.async_topics is not None:
             prefixes = self.async_prefixes
@@ -196,3 +218,13 @@ class ServingStack(StableIdStack):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.ops_topic))
+
+
+def _schedule_spec(spec: Mapping[str, str], index: int) -> dict[str, str]:
+    """One entry of `monitoring_schedules` (the monitoring stack's schedule_specs), checked at synth."""
+    keys = sorted(spec)
+    if keys != sorted(SCHEDULE_KEYS):
+        raise ValueError(f"monitoring_schedules[{index}]: expected keys {sorted(SCHEDULE_KEYS)}, got {keys}")
+    if spec["type"] not in ("DataQuality", "ModelQuality"):
+        raise ValueError(f"monitoring_schedules[{index}].type: '{spec['type']}' is not DataQuality or ModelQuality")
+    return {key: spec[key] for key in SCHEDULE_KEYS}

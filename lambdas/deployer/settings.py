@@ -63,7 +63,7 @@ class BaselineSettings(_Frozen):
     """Where the approved package's drift baselines may be read, and the stable "current baseline" (contract C2)."""
 
     bucket: Annotated[str, Field(pattern=r"^[a-z0-9.-]{3,63}$")]
-    source_prefixes: tuple[Annotated[str, Field(pattern=r"^[a-z0-9._-]+/$")], ...] = Field(min_length=1)
+    source_prefixes: tuple[Annotated[str, Field(pattern=r"^[a-z0-9._-]+/([a-z0-9._-]+/)*$")], ...] = Field(min_length=1)
     current_prefix: Annotated[str, Field(pattern=r"^[a-z0-9._/-]+/current-baseline/$")]
     kms_key_arn: str
 

@@ -10,6 +10,7 @@ under the endpoint's prefixes of the ML artefact bucket and publishes to the asy
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
@@ -47,6 +48,46 @@ def alarm_arn(stack: ServingStack, name: str) -> str:
     return f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"
 
 
+def monitoring_arns(stack: ServingStack) -> dict[str, list[str]]:
+    """The Model Monitor schedules the deployer keeps and the job definitions they may name (lower case: IAM
+    matches SageMaker ARNs that way). Job definitions are named by type: data- or model-quality."""
+    base = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+    kinds = {"DataQuality": "data-quality-job-definition", "ModelQuality": "model-quality-job-definition"}
+    specs = stack.monitoring_schedules
+    return {
+        "schedules": [f"{base}:monitoring-schedule/{s['name'].lower()}" for s in specs],
+        "job_definitions": [f"{base}:{kinds[s['type']]}/{s['job_definition_name'].lower()}" for s in specs],
+    }
+
+
+def _grant_follow_up(stack: ServingStack, ml_key: kms.IKey, fn: Mapping[str, iam.IRole]) -> None:
+    """Current baseline (read the package's baselines, write one prefix), schedules, the batch scoring start."""
+    role, bucket = fn["follow_up"], stack.ml_artifacts
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{p}*") for p in stack.baseline_source_prefixes]))
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["s3:PutObject", "s3:DeleteObject"],
+        resources=[bucket.arn_for_objects(f"{stack.current_baseline_prefix}*")]))
+    grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
+    rendered = cross_stack_arn_as_nag_renders(bucket)
+    for prefix in (*stack.baseline_source_prefixes, stack.current_baseline_prefix):
+        acknowledge_resource_wildcard(grant_policy_of(role), f"{rendered}/{prefix}*", Finding.DEPLOYER_NAMED_PREFIXES)
+    monitoring = monitoring_arns(stack)
+    if monitoring["schedules"]:
+        keep = ["sagemaker:DescribeMonitoringSchedule", "sagemaker:CreateMonitoringSchedule",
+                "sagemaker:UpdateMonitoringSchedule", "sagemaker:AddTags"]
+        for name in ("follow_up", "teardown"):
+            fn[name].add_to_principal_policy(iam.PolicyStatement(
+                actions=keep, resources=[*monitoring["schedules"], *monitoring["job_definitions"]]))
+        fn["teardown"].add_to_principal_policy(iam.PolicyStatement(
+            actions=["sagemaker:DeleteMonitoringSchedule"], resources=monitoring["schedules"]))
+    if stack.batch_scoring_pipeline_name:
+        pipeline = (f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:"
+                    f"pipeline/{stack.batch_scoring_pipeline_name.lower()}")
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
+                                                         resources=[pipeline]))
+
+
 def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
     deployer = stack.deployer
     fn = {name: f.role for name, f in deployer.functions.items()}
@@ -62,7 +103,7 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
     executions = f"{states}:execution:{deployer.state_machine_name}:*"
     # (who, actions, resources, conditions)
     table: list[tuple[tuple[str, ...], list[str], list[str], dict[str, Any] | None]] = [
-        (("prepare", "start"), ["sagemaker:DescribeModelPackage"], [arn["packages"]], None),
+        (("prepare", "start", "follow_up"), ["sagemaker:DescribeModelPackage"], [arn["packages"]], None),
         (("prepare",), ["sagemaker:DescribeModel", "sagemaker:CreateModel", "sagemaker:AddTags"],
          [arn["models"]], None),
         (("prepare",), ["sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
@@ -102,6 +143,7 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
         for name in who:
             fn[name].add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources,
                                                                  conditions=conditions))
+    _grant_follow_up(stack, ml_key, fn)
     ledger = deployer.ledger
     for role in fn.values():
         role.add_to_principal_policy(iam.PolicyStatement(actions=LEDGER_ACTIONS, resources=[ledger.table_arn]))
