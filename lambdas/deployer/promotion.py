@@ -8,21 +8,26 @@ source group's resource policy, copies every file the package names (model data,
 this environment's artefact bucket under `promoted/<source account>/<source group>/<version>/<source key>`, maps
 each image to the image this environment is configured to serve with the same repository and tag (the same
 container, from this region's registry), and registers the copy in this environment's group with
-`promoted_from` metadata. It is then approved, which starts the deployer (canary, rollback) as any approval.
+`promoted_from` metadata, recorded in `promotion.json` beside the copied files. It is then approved, which
+starts the deployer (canary, rollback) as any approval.
 
 Refused, before anything is copied, with a message naming the field: an ARN from another account, region or
 group than configured; a source package that is not Approved (or not Completed); a file outside the source's
 pipeline prefix or in two buckets; an image this environment is not configured to serve. Promoting the same
-package again finds the earlier copy (metadata) and only re-approves it if needed.
+package again finds the earlier copy (the record; CreateModelPackage's ClientToken also derives from the source
+ARN) and only re-approves it if needed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from .errors import InvalidEventError, PackageNotDeployableError
 from .package import APPROVED
@@ -132,7 +137,7 @@ def plan(description: dict[str, Any], arn: str, settings: PromotionSettings) -> 
         raise PackageNotDeployableError(arn, "names its model data with ModelDataSource, which promotion does not copy")
     match = _PACKAGE_ARN.fullmatch(arn)
     assert match is not None  # parse_request checked it
-    base = f"{settings.prefix}{settings.source_account}/{match.group('group').lower()}/{match.group('version')}/"
+    base = _base(settings, match)
     files: dict[str, tuple[str, str, str]] = {}
     buckets = set()
     for path, uri in _walk(carried):
@@ -207,18 +212,26 @@ def target_request(
     }
 
 
-def find_existing(sagemaker: Any, settings: PromotionSettings, source_arn: str) -> str | None:
-    """The copy of `source_arn` registered by an earlier promotion, newest versions first."""
-    pages = sagemaker.get_paginator("list_model_packages").paginate(
-        ModelPackageGroupName=settings.target_group, SortBy="CreationTime", SortOrder="Descending"
-    )
-    for page in pages:
-        for summary in page.get("ModelPackageSummaryList", []):
-            arn = summary["ModelPackageArn"]
-            described = sagemaker.describe_model_package(ModelPackageName=arn)
-            if (described.get("CustomerMetadataProperties") or {}).get(PROMOTED_FROM) == source_arn:
-                return str(arn)
-    return None
+def record_key(settings: PromotionSettings, source_arn: str) -> str:
+    """Where the promotion of `source_arn` is recorded, beside the files it copied."""
+    match = _PACKAGE_ARN.fullmatch(source_arn)
+    assert match is not None  # parse_request checked it
+    return f"{_base(settings, match)}promotion.json"
+
+
+def _base(settings: PromotionSettings, match: re.Match[str]) -> str:
+    return f"{settings.prefix}{settings.source_account}/{match.group('group').lower()}/{match.group('version')}/"
+
+
+def find_existing(s3: Any, settings: PromotionSettings, source_arn: str) -> str | None:
+    """The copy of `source_arn` an earlier promotion registered (its record), or None."""
+    try:
+        body = s3.get_object(Bucket=settings.bucket, Key=record_key(settings, source_arn))["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return str(json.loads(body)["model_package_arn"])
 
 
 def promote(
@@ -229,7 +242,7 @@ def promote(
     arn = parse_request(event, settings)
     description = source.describe_model_package(ModelPackageName=arn)
     check_source(description, arn, settings)
-    existing = find_existing(sagemaker, settings, arn)
+    existing = find_existing(s3, settings, arn)
     if existing is not None:
         _approve(sagemaker, existing, arn)
         return Promotion(source_arn=arn, target_arn=existing, status="existing")
@@ -255,6 +268,15 @@ def promote(
         copied[uri] = f"s3://{settings.bucket}/{target_key}"
     request = target_request(description, arn, settings, plan_, settings.bucket)
     created = str(sagemaker.create_model_package(**request)["ModelPackageArn"])
+    record = {"source_model_package_arn": arn, "model_package_arn": created, "copied": copied}
+    s3.put_object(
+        Bucket=settings.bucket,
+        Key=record_key(settings, arn),
+        Body=json.dumps(record, indent=2).encode(),
+        ContentType="application/json",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=settings.kms_key_arn,
+    )
     _approve(sagemaker, created, arn)
     return Promotion(source_arn=arn, target_arn=created, status="created", copied=copied)
 

@@ -104,6 +104,8 @@ class DeployerSettings(_Frozen):
     tags: dict[str, str] = {}
     baseline: BaselineSettings
     monitoring_schedules: tuple[MonitoringScheduleSpec, ...] = ()
+    # Set where the environment promotes (prod): only packages copied by promotion deploy, never one trained here.
+    require_promoted: bool = False
     batch_scoring_pipeline_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")] | None = None
 
     @field_validator("monitoring_schedules")

@@ -11,6 +11,7 @@ from .context import StepContext, decision
 from .errors import EndpointStateError, PackageNotDeployableError
 from .events import parse_approval_event
 from .package import APPROVED, describe_package, serving_spec
+from .promotion import PROMOTED_FROM
 from .state import DeploymentState
 
 
@@ -45,6 +46,9 @@ def prepare(state: DeploymentState, ctx: StepContext) -> DeploymentState:
         return state.but(outcome="withdrawn", reason=f"no longer approved ({description.get('ModelApprovalStatus')})")
     if description.get("ModelPackageGroupName") != settings.model_package_group_name:
         raise PackageNotDeployableError(arn, f"is not in group {settings.model_package_group_name}")
+    if settings.require_promoted and not (description.get("CustomerMetadataProperties") or {}).get(PROMOTED_FROM):
+        raise PackageNotDeployableError(arn, "was not promoted: this environment deploys only packages promoted "
+                                             "from its source environment (docs/serving.md, Promotion)")
     spec = serving_spec(description, settings.instance_type)
     model_name = endpoint.ensure_model(ctx.sagemaker, ctx.ledger, settings, spec)
     config_name = endpoint.ensure_endpoint_config(ctx.sagemaker, ctx.ledger, settings, spec, model_name)

@@ -24,6 +24,7 @@ from infra.logical_ids import make_logical_id
 from infra.template_hygiene import keep_only_dependencies
 
 if TYPE_CHECKING:
+    from infra.config import PromotionConfig
     from stacks.serving_stack import ServingStack
 
 TAG = "telecom-ml:endpoint"
@@ -160,6 +161,44 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
             acknowledge_resource_wildcard(grant_policy_of(role), resource, Finding.DEPLOYER_NAMED_PREFIXES)
 
 
+def grant_promotion(stack: ServingStack, ml_key: kms.IKey, promotion: PromotionConfig, group: str) -> None:
+    """The promotion role reads the source account's approved packages and pipeline files (the source grants
+    them by resource policy, infra/constructs/serving/promotion.py) and registers copies in this group."""
+    assert stack.promotion is not None
+    role, bucket, partition = stack.promotion.role, stack.ml_artifacts, stack.partition
+    source = f"arn:{partition}:sagemaker:{promotion.source_region}:{promotion.source_account}"
+    target = f"arn:{partition}:sagemaker:{stack.region}:{stack.account}"
+    source_files = f"arn:{partition}:s3:::*/{stack.pipeline_prefix}*"
+    source_keys = f"arn:{partition}:kms:{promotion.source_region}:{promotion.source_account}:key/*"
+    statements = [
+        iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"],
+                            resources=[f"{source}:model-package/{promotion.source_group.lower()}/*"]),
+        iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"],
+                            resources=[f"{target}:model-package/{group.lower()}/*",
+                                       f"{target}:model-package-group/{group.lower()}"]),
+        iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+                            resources=[f"{target}:model-package/{group.lower()}/*"]),
+        # The source bucket's name is generated in its own account: the statement is limited to objects under
+        # the pipeline prefix of buckets owned by the source account (whose bucket policy names this role).
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[source_files],
+                            conditions={"StringEquals": {"s3:ResourceAccount": promotion.source_account}}),
+        iam.PolicyStatement(actions=["kms:Decrypt"], resources=[source_keys], conditions={
+            "StringEquals": {"kms:ViaService": f"s3.{promotion.source_region}.amazonaws.com"}}),
+        iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                            resources=[bucket.arn_for_objects(f"{stack.promoted_prefix}*")]),
+    ]
+    for statement in statements:
+        role.add_to_principal_policy(statement)
+    grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
+    keep_only_dependencies(stack.promotion.function, grant_policy_of(role))
+    policy = grant_policy_of(role)
+    acknowledge_grant_policy(role, Finding.DEPLOYER_APIS_WITHOUT_RESOURCE_PERMISSIONS)
+    acknowledge_resource_wildcard(policy, f"{cross_stack_arn_as_nag_renders(bucket)}/{stack.promoted_prefix}*",
+                                  Finding.PROMOTION_READS_THE_SOURCE_ACCOUNT)
+    for resource in _named_wildcards(stack, role):
+        acknowledge_resource_wildcard(policy, resource, Finding.PROMOTION_READS_THE_SOURCE_ACCOUNT)
+
+
 def acknowledge_state_machine_invocations(stack: ServingStack) -> None:
     """Step Functions' LambdaInvoke grants each function and its versions (`<function ARN>:*`)."""
     role = stack.deployer.state_machine.role
@@ -203,7 +242,8 @@ def grant_sagemaker_role(stack: ServingStack, ml_key: kms.IKey) -> None:
     """What SageMaker does as the execution role while serving: capture, async I/O, notices, VPC interfaces."""
     role, bucket = stack.sagemaker_role, stack.ml_artifacts
     writes = [f"{stack.capture_prefix}{stack.endpoint_name}/"]
-    reads: list[str] = []
+    # Promoted packages' model data lives under promoted/ (the pipeline's own under its prefix, granted there).
+    reads: list[str] = [stack.promoted_prefix] if stack.promotion is not None else []
     if stack.async_topics is not None:
         prefixes = stack.async_prefixes
         writes += [prefixes["output"], prefixes["failures"]]

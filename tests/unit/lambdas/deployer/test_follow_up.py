@@ -373,3 +373,24 @@ def test_a_stack_update_moves_live_schedules_to_the_new_job_definitions(
     assert {n: c["MonitoringJobDefinitionName"] for n, c in fake.live.items()} == {
         s["name"]: s["job_definition_name"] for s in renamed
     }
+
+
+def test_where_promotion_is_configured_a_package_trained_here_never_deploys(inf2_aware_moto: None) -> None:
+    with mock_aws():
+        cloud = make_cloud(_with(require_promoted=True))
+        local = cloud.register_package()
+        state = receive(cloud, approval_event(local))
+        with pytest.raises(PackageNotDeployableError, match="was not promoted"):
+            steps.prepare(state, cloud.ctx)
+        assert cloud.requests("CreateModel") == []
+        promoted = cloud.sagemaker.create_model_package(
+            ModelPackageGroupName="telecom-ml-dev-churn",
+            ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={"promoted_from": "arn:aws:sagemaker:eu-west-1:222222222222:model-package/s/1"},
+            InferenceSpecification=cloud.sagemaker.describe_model_package(ModelPackageName=local)[
+                "InferenceSpecification"
+            ],
+        )["ModelPackageArn"]
+        steps.finish(state.but(status="failed", reason="refused"), cloud.ctx)
+        [done] = deploy(cloud, receive(cloud, approval_event(promoted), execution="exec-2"))
+        assert done.outcome == "deployed"

@@ -178,6 +178,8 @@ def test_promoting_twice_finds_the_first_copy(accounts: Accounts) -> None:
     assert (again.status, again.target_arn) == ("existing", first.target_arn)
     listed = accounts.target.list_model_packages(ModelPackageGroupName=TARGET_GROUP)["ModelPackageSummaryList"]
     assert len(listed) == 1
+    record = accounts.s3.get_object(Bucket=TARGET_BUCKET, Key=f"promoted/{ACCOUNT}/{SOURCE_GROUP}/1/promotion.json")
+    assert json.loads(record["Body"].read())["model_package_arn"] == first.target_arn
 
 
 @pytest.mark.parametrize(
@@ -242,3 +244,25 @@ def test_settings_errors_name_the_field() -> None:
     assert error.value.field == "source_account"
     with pytest.raises(InvalidSettingsError, match="serving_images"):
         parse_promotion_settings(json.dumps(settings_document(serving_images=[])))
+
+
+def test_the_handler_reads_its_settings_and_returns_the_promoted_package(
+    accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from lambdas.deployer.handlers import promote as handler_module
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", TARGET_REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("PROMOTION_SETTINGS", json.dumps(settings_document()))
+    source = accounts.register()
+    context = SimpleNamespace(
+        function_name="promote",
+        memory_limit_in_mb=256,
+        aws_request_id="r",
+        invoked_function_arn=f"arn:aws:lambda:{TARGET_REGION}:{ACCOUNT}:function:promote",
+    )
+    out = handler_module.handler({"source_model_package_arn": source}, context)  # type: ignore[arg-type]
+    assert out["status"] == "created" and out["source_model_package_arn"] == source
+    assert out["model_package_arn"].startswith(f"arn:aws:sagemaker:{TARGET_REGION}:{ACCOUNT}:model-package/")
