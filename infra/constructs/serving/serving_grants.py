@@ -56,9 +56,14 @@ def monitoring_arns(stack: ServingStack) -> dict[str, list[str]]:
     kinds = {"DataQuality": "data-quality-job-definition", "ModelQuality": "model-quality-job-definition"}
     specs = stack.monitoring_schedules
     return {
-        "schedules": [f"{base}:monitoring-schedule/{s['name'].lower()}" for s in specs],
-        "job_definitions": [f"{base}:{kinds[s['type']]}/{s['job_definition_name'].lower()}" for s in specs],
+        "schedules": [f"{base}:monitoring-schedule/{_lower(s['name'])}" for s in specs],
+        "job_definitions": [f"{base}:{kinds[s['type']]}/{_lower(s['job_definition_name'])}" for s in specs],
     }
+
+
+def _lower(name: str) -> str:
+    """SageMaker ARNs are lower case; a name that is a deploy-time token is passed through untouched."""
+    return name if cdk.Token.is_unresolved(name) else name.lower()
 
 
 def _grant_follow_up(stack: ServingStack, ml_key: kms.IKey, fn: Mapping[str, iam.IRole]) -> None:
