@@ -29,11 +29,7 @@ def test_staging_shares_its_group_with_prods_promotion_role_only(assembly: Assem
     (statement,) = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
     assert statement["Principal"] == {"AWS": ["arn:aws:iam::333333333333:root"]}
     assert statement["Condition"] == {"ArnLike": {"aws:PrincipalArn": [PROMOTER]}}
-    assert sorted(statement["Action"]) == [
-        "sagemaker:DescribeModelPackage",
-        "sagemaker:DescribeModelPackageGroup",
-        "sagemaker:ListModelPackages",
-    ]
+    assert statement["Action"] == ["sagemaker:DescribeModelPackage"]
     assert statement["Resource"] == [
         "arn:aws:sagemaker:eu-west-1:222222222222:model-package-group/telecom-ml-staging-churn",
         "arn:aws:sagemaker:eu-west-1:222222222222:model-package/telecom-ml-staging-churn/*",

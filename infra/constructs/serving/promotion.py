@@ -31,7 +31,7 @@ def _promoters(stack: cdk.Stack, accounts: tuple[str, ...]) -> tuple[list[iam.IP
 
 
 def group_policy(stack: cdk.Stack, group_arn: str, packages_arn: str, accounts: tuple[str, ...]) -> dict[str, object]:
-    """ModelPackageGroupPolicy: the listed accounts' promotion roles may read the group's packages."""
+    """ModelPackageGroupPolicy: the listed accounts' promotion roles may describe the group's packages."""
     roles = [f"arn:{stack.partition}:iam::{a}:role/{ROLE_NAME_PATTERN}" for a in accounts]
     return {
         "Version": "2012-10-17",
@@ -40,11 +40,7 @@ def group_policy(stack: cdk.Stack, group_arn: str, packages_arn: str, accounts: 
                 "Sid": "PromotionReadsApprovedPackages",
                 "Effect": "Allow",
                 "Principal": {"AWS": [f"arn:{stack.partition}:iam::{a}:root" for a in accounts]},
-                "Action": [
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:ListModelPackages",
-                ],
+                "Action": ["sagemaker:DescribeModelPackage"],
                 "Resource": [group_arn, packages_arn],
                 "Condition": {"ArnLike": {"aws:PrincipalArn": roles}},
             }
