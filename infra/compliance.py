@@ -295,7 +295,31 @@ class Finding(Enum):
         "The endpoint deployer creates models and endpoint configurations at run time with content-derived names "
         "under the environment's endpoint name prefix, reads the versions of one model package group, and manages "
         "the target-tracking alarms Application Auto Scaling names after the endpoint and the executions of its "
-        "own state machine: each wildcard is the run-time suffix under one fixed prefix.",
+        "own state machine, reads the deployed package's drift baselines under the pipeline's baseline and the "
+        "promotion prefixes of the ML artefact bucket and writes only the endpoint's current-baseline prefix: each "
+        "wildcard is the run-time suffix under one fixed prefix.",
+    )
+    PROMOTION_INVOKED_BY_AN_OPERATOR = (
+        (f"{_NIST}LambdaDLQ", f"{_HIPAA}LambdaDLQ"),
+        "The promotion function is invoked synchronously by an operator or a release pipeline (Lambda Invoke, "
+        "RequestResponse), who receives its result or its error naming the refused field; a dead-letter queue "
+        "only receives asynchronous invocations.",
+    )
+    PROMOTION_OUTSIDE_VPC = (
+        (f"{_NIST}LambdaInsideVPC", f"{_HIPAA}LambdaInsideVPC"),
+        "The promotion function reads SageMaker and S3 in the source environment's region, which the isolated "
+        "VPC's endpoints (this region's services only) cannot reach. It copies model artefacts, evaluation "
+        "metrics and aggregate baseline statistics of one approved package, never subscriber records, and its "
+        "role is limited to one source group, the source pipeline's prefix and this environment's promoted/ prefix.",
+    )
+    PROMOTION_READS_THE_SOURCE_ACCOUNT = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "The promotion function copies one approved model package from the configured source environment: it "
+        "reads the versions of the source's one package group, the objects under the source pipeline's prefix "
+        "of buckets owned by the source account (the bucket name is generated in that account; the statement is "
+        "conditioned on s3:ResourceAccount and the source's bucket and key policies admit only this role) "
+        "through that account's keys via S3 in the source region, and writes the copies under the promoted/ "
+        "prefix of this environment's artefact bucket and the versions of its own package group.",
     )
     STATE_MACHINE_INVOKES_ITS_FUNCTIONS = (
         (),  # the rule id names the resource; see acknowledge_resource_wildcard
@@ -306,7 +330,8 @@ class Finding(Enum):
     SERVING_PREFIXES_AND_INTERFACES = (
         (),  # the rule id names the resource; see acknowledge_resource_wildcard
         "SageMaker writes data capture and asynchronous results as the execution role under the endpoint's key "
-        "prefixes of the ML artefact bucket, with object names chosen at run time, and creates the endpoint's "
+        "prefixes of the ML artefact bucket (and, where the environment promotes, reads the promoted packages' "
+        "model data under promoted/), with object names chosen at run time, and creates the endpoint's "
         "network interfaces at run time: creation is limited to the isolated subnets and the endpoint security "
         "group, deletion and permissions to interfaces in this environment's VPC.",
     )

@@ -295,6 +295,20 @@ class BudgetConfig(_Strict):
     alert_at_percent: tuple[Annotated[int, Field(ge=1, le=200)], ...] = (80, 100)
 
 
+class RegistryConfig(_Strict):
+    """Who may read this environment's model registry (the environment promoting from it: staging -> prod)."""
+
+    share_with_accounts: tuple[Annotated[str, Field(pattern=r"^\d{12}$")], ...] = ()
+
+
+class PromotionConfig(_Strict):
+    """This environment deploys packages approved in another one, copied by promotion (docs/serving.md)."""
+
+    source_account: Annotated[str, Field(pattern=r"^\d{12}$")]
+    source_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    source_group: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+
 class RetrainingConfig(_Strict):
     """When a training pipeline execution may start (lambdas/start_training, docs/retraining-trigger.md)."""
 
@@ -514,6 +528,8 @@ class MlConfig(_Strict):
     endpoint: EndpointConfig
     retraining: RetrainingConfig = RetrainingConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    registry: RegistryConfig = RegistryConfig()
+    promotion: PromotionConfig | None = None
 
     @field_validator("processing_instance_type")
     @classmethod
@@ -597,6 +613,19 @@ class EnvironmentConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _promotion_crosses_accounts(self) -> EnvironmentConfig:
+        promotion, shared = self.ml.promotion, self.ml.registry.share_with_accounts
+        if promotion is not None and promotion.source_account == self.account:
+            raise ValueError(f"ml.promotion.source_account {promotion.source_account} is this environment's own "
+                             "account: promotion copies from another environment's account")
+        if self.account in shared:
+            raise ValueError(f"ml.registry.share_with_accounts names this environment's own account {self.account}")
+        if promotion is not None and promotion.source_region not in AWS_IMAGE_REGISTRIES:
+            raise ValueError(f"ml.promotion.source_region '{promotion.source_region}' is not one of "
+                             f"{sorted(AWS_IMAGE_REGISTRIES)}")
+        return self
+
+    @model_validator(mode="after")
     def _pipeline_fits_environment(self) -> EnvironmentConfig:
         self.ml.pipeline.check_images(self.region)
         return self
@@ -641,7 +670,26 @@ def load_all(config_dir: str | Path, only: str | None = None) -> list[Environmen
             raise ConfigError(f"{config_dir}: no environment '{only}' (known: {known})")
     if not files:
         raise ConfigError(f"{config_dir}: no environment files (*.yaml)")
-    return [load_environment(f) for f in files]
+    configs = [load_environment(f) for f in files]
+    _check_promotion_sources(configs, files)
+    return configs
+
+
+def _check_promotion_sources(configs: list[EnvironmentConfig], files: list[Path]) -> None:
+    """A promotion source among the loaded environments must share its registry with the promoting account."""
+    by_account = {c.account: (c, f) for c, f in zip(configs, files, strict=True)}
+    for config, file in zip(configs, files, strict=True):
+        promotion = config.ml.promotion
+        if promotion is None or promotion.source_account not in by_account:
+            continue
+        source, source_file = by_account[promotion.source_account]
+        problem = None
+        if source.region != promotion.source_region:
+            problem = f"source_region '{promotion.source_region}' but {source_file.name} is in {source.region}"
+        elif config.account not in source.ml.registry.share_with_accounts:
+            problem = f"{source_file.name} does not list {config.account} in ml.registry.share_with_accounts"
+        if problem:
+            raise ConfigError(f"{file}: ml.promotion: {problem}")
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -654,7 +702,7 @@ def _first_error(exc: ValidationError) -> str:
     if kind == "missing":
         return f"{loc}: required setting is missing"
     if kind == "string_pattern_mismatch" and loc.endswith("account"):
-        return f"account: '{value}' is not a 12-digit AWS account id"
+        return f"{loc}: '{value}' is not a 12-digit AWS account id"
     if kind == "literal_error":
         return f"{loc}: {value!r} is not allowed; {msg[0].lower()}{msg[1:]}"
     msg = msg.removeprefix("Value error, ")

@@ -9,6 +9,8 @@ from constructs import Construct
 
 from dataset.schema import DatasetSchema
 from infra.config import EnvironmentConfig
+from infra.constructs.serving.promotion import share_promotion_source
+from infra.pipeline.churn import ARTIFACT_PREFIX
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
 from stacks.ml_pipeline_stack import MlPipelineStack
@@ -93,8 +95,13 @@ class EnvironmentStage(cdk.Stage):
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
             resource_tags=dict(config.tags),
+            promotion=config.ml.promotion,
+            serving_images=tuple(config.ml.pipeline.image(r, config.region) for r in ("neuron_serving", "xgboost")),
             termination_protection=not config.destroy_on_removal,
         )
+        registry = self.ml_pipeline.registry
+        share_promotion_source(registry.group, registry.group_arn, registry.packages_arn, self.foundation.ml_artifacts,
+                               keys.ml_key, config.ml.registry.share_with_accounts, f"{ARTIFACT_PREFIX}/")
         cdk.Tags.of(self).add("project", "telecom-ml-reference")
         cdk.Tags.of(self).add("environment", config.name)
         for key, value in sorted(config.tags.items()):

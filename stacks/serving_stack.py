@@ -8,6 +8,7 @@ removed by its teardown when this stack is deleted. Every permission is granted 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -17,23 +18,31 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import BudgetConfig, EndpointConfig
+from infra.compliance import Finding
+from infra.config import BudgetConfig, EndpointConfig, PromotionConfig
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.serving.async_topics import AsyncTopics
 from infra.constructs.serving.cost_budget import CostBudget
+from infra.constructs.serving.deployer_function import DeployerFunction
 from infra.constructs.serving.endpoint_dashboard import EndpointDashboard
 from infra.constructs.serving.endpoint_deployer import DeployerLogging, EndpointDeployer
+from infra.constructs.serving.promotion import PROMOTED_PREFIX, promotion_role_name
 from infra.constructs.serving.rollback_alarms import RollbackAlarms
 from infra.constructs.serving.serving_grants import (
     acknowledge_state_machine_invocations,
     grant_deployer,
+    grant_promotion,
     grant_sagemaker_role,
 )
 from infra.logical_ids import StableIdStack
+from infra.pipeline.churn import ARTIFACT_PREFIX
 from infra.sagemaker_role import import_sagemaker_role
 
 VARIANT_NAME = "primary"
+# Where the pipeline's Baseline step writes (content-addressed) and where promotion copies a package's files.
+BASELINE_SOURCE_PREFIXES = (f"{ARTIFACT_PREFIX}/baseline/", PROMOTED_PREFIX)
+SCHEDULE_KEYS = ("name", "job_definition_name", "type", "schedule_expression")
 POLL_SECONDS = 60
 # SageMaker's own endpoint traffic needs these interface endpoints when its model runs in the VPC.
 VPC_ENDPOINTS_FOR_HOSTING = ("sagemaker_api", "sagemaker_runtime", "ecr_api", "ecr_docker")
@@ -69,9 +78,16 @@ class ServingStack(StableIdStack):
         log_retention_days: int,
         destroy_on_removal: bool,
         resource_tags: dict[str, str],
+        monitoring_schedules: Sequence[Mapping[str, str]] = (),
+        batch_scoring_pipeline_name: str | None = None,
+        promotion: PromotionConfig | None = None,
+        serving_images: tuple[str, ...] = (),
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.promotion_config = promotion
+        self.monitoring_schedules = [_schedule_spec(spec, i) for i, spec in enumerate(monitoring_schedules)]
+        self.batch_scoring_pipeline_name = batch_scoring_pipeline_name
         self.add_stack_dependency(cdk.Stack.of(ml_key))
         self.endpoint_name = endpoint_name(env_name)
         self.config = config
@@ -93,6 +109,11 @@ class ServingStack(StableIdStack):
             logging=DeployerLogging(logs_key, log_retention_days, removal),
             timeout=cdk.Duration.seconds(4 * self.lease_seconds),
         )
+        self.promotion: DeployerFunction | None = None
+        if promotion is not None:
+            self.promotion = self._promotion_function(env_name, promotion, serving_images, model_package_group_name,
+                                                      ml_key, DeployerLogging(logs_key, log_retention_days, removal))
+            grant_promotion(self, ml_key, promotion, model_package_group_name)
         grant_deployer(self, ml_key, model_package_group_name)
         grant_sagemaker_role(self, ml_key)
         ops.grant_publish(self.deployer.state_machine.role)
@@ -108,6 +129,25 @@ class ServingStack(StableIdStack):
         if budget is not None:
             CostBudget(self, "Budget", name=f"telecom-ml-{env_name}-monthly", config=budget, emails=budget_emails)
 
+    def _promotion_function(self, env_name: str, promotion: PromotionConfig, serving_images: tuple[str, ...],
+                            group: str, ml_key: kms.IKey, logging: DeployerLogging) -> DeployerFunction:
+        if not serving_images:
+            raise ValueError("ServingStack: promotion needs serving_images (the images this environment serves)")
+        settings = {
+            "account": self.account, "region": self.region, "target_group": group,
+            "source_account": promotion.source_account, "source_region": promotion.source_region,
+            "source_group": promotion.source_group, "source_prefix": self.pipeline_prefix,
+            "bucket": self.ml_artifacts.bucket_name, "prefix": PROMOTED_PREFIX, "kms_key_arn": ml_key.key_arn,
+            "serving_images": list(serving_images),
+        }
+        return DeployerFunction(
+            self, "Promotion", handler="promote", description=f"promote a package approved in {promotion.source_group}",
+            settings_json=self.to_json_string(settings), settings_variable="PROMOTION_SETTINGS",
+            logs_key=logging.logs_key, log_retention_days=logging.retention_days, removal=logging.removal,
+            timeout_minutes=15, role_name=promotion_role_name(env_name), function_name=f"{self.endpoint_name}-promote",
+            findings=(Finding.PROMOTION_INVOKED_BY_AN_OPERATOR, Finding.PROMOTION_OUTSIDE_VPC),
+        )
+
     @property
     def max_polls(self) -> int:
         return math.ceil(self.config.deployment_timeout_minutes * 60 / POLL_SECONDS)
@@ -120,6 +160,23 @@ class ServingStack(StableIdStack):
     @property
     def capture_prefix(self) -> str:
         return "data-capture/"
+
+    @property
+    def pipeline_prefix(self) -> str:
+        return f"{ARTIFACT_PREFIX}/"
+
+    @property
+    def promoted_prefix(self) -> str:
+        return PROMOTED_PREFIX
+
+    @property
+    def baseline_source_prefixes(self) -> tuple[str, ...]:
+        return BASELINE_SOURCE_PREFIXES
+
+    @property
+    def current_baseline_prefix(self) -> str:
+        """Contract C2: the deployed package's baselines, refreshed by the deployer on every deployment."""
+        return f"monitoring/{self.endpoint_name}/current-baseline/"
 
     @property
     def async_prefixes(self) -> dict[str, str]:
@@ -168,6 +225,11 @@ class ServingStack(StableIdStack):
                 "wake_alarm_name": self.wake_alarm_name if async_mode else None,
             },
             "lease_seconds": self.lease_seconds, "max_polls": self.max_polls, "tags": dict(sorted(tags.items())),
+            "baseline": {"bucket": bucket, "source_prefixes": list(self.baseline_source_prefixes),
+                         "current_prefix": self.current_baseline_prefix, "kms_key_arn": ml_key.key_arn},
+            "monitoring_schedules": self.monitoring_schedules,
+            "batch_scoring_pipeline_name": self.batch_scoring_pipeline_name,
+            "require_promoted": self.promotion_config is not None,
         }
         if self.async_topics is not None:
             prefixes = self.async_prefixes
@@ -196,3 +258,13 @@ class ServingStack(StableIdStack):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.ops_topic))
+
+
+def _schedule_spec(spec: Mapping[str, str], index: int) -> dict[str, str]:
+    """One entry of `monitoring_schedules` (the monitoring stack's schedule_specs), checked at synth."""
+    keys = sorted(spec)
+    if keys != sorted(SCHEDULE_KEYS):
+        raise ValueError(f"monitoring_schedules[{index}]: expected keys {sorted(SCHEDULE_KEYS)}, got {keys}")
+    if spec["type"] not in ("DataQuality", "ModelQuality"):
+        raise ValueError(f"monitoring_schedules[{index}].type: '{spec['type']}' is not DataQuality or ModelQuality")
+    return {key: spec[key] for key in SCHEDULE_KEYS}

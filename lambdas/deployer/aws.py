@@ -12,11 +12,11 @@ from .context import StepContext
 from .ledger import Ledger
 from .settings import DeployerSettings, load_settings
 
-_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
 def client(service: str) -> Any:
-    return boto3.client(service, config=_RETRIES)
+    return boto3.client(service, config=RETRIES)
 
 
 @cache
@@ -27,11 +27,12 @@ def settings() -> DeployerSettings:
 @cache
 def step_context() -> StepContext:
     config = settings()
-    table = boto3.resource("dynamodb", config=_RETRIES).Table(config.ledger_table)
+    table = boto3.resource("dynamodb", config=RETRIES).Table(config.ledger_table)
     return StepContext(
         settings=config,
         sagemaker=client("sagemaker"),
         autoscaling=client("application-autoscaling"),
         cloudwatch=client("cloudwatch"),
         ledger=Ledger(table),
+        s3=client("s3"),
     )

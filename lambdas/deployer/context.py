@@ -23,6 +23,7 @@ class StepContext:
     cloudwatch: Any
     ledger: Ledger
     clock: Callable[[], float] = field(default=time.time)
+    s3: Any = None  # only the follow-up step (current baseline) uses S3
 
     def now(self) -> int:
         return int(self.clock())

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidSettingsError
 
@@ -59,6 +59,24 @@ class NetworkSettings(_Frozen):
     security_group_ids: tuple[str, ...]
 
 
+class BaselineSettings(_Frozen):
+    """Where the approved package's drift baselines may be read, and the stable "current baseline" (contract C2)."""
+
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9.-]{3,63}$")]
+    source_prefixes: tuple[Annotated[str, Field(pattern=r"^[a-z0-9._-]+/([a-z0-9._-]+/)*$")], ...] = Field(min_length=1)
+    current_prefix: Annotated[str, Field(pattern=r"^[a-z0-9._/-]+/current-baseline/$")]
+    kms_key_arn: str
+
+
+class MonitoringScheduleSpec(_Frozen):
+    """One Model Monitor schedule the deployer keeps on the endpoint (job definition owned by the monitoring stack)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    job_definition_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    type: Literal["DataQuality", "ModelQuality"]
+    schedule_expression: Annotated[str, Field(min_length=1, max_length=256)]
+
+
 class DeployerSettings(_Frozen):
     env_name: str
     account: Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -84,6 +102,19 @@ class DeployerSettings(_Frozen):
     lease_seconds: Annotated[int, Field(ge=600, le=86400)]
     max_polls: Annotated[int, Field(ge=1, le=2000)]
     tags: dict[str, str] = {}
+    baseline: BaselineSettings
+    monitoring_schedules: tuple[MonitoringScheduleSpec, ...] = ()
+    # Set where the environment promotes (prod): only packages copied by promotion deploy, never one trained here.
+    require_promoted: bool = False
+    batch_scoring_pipeline_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")] | None = None
+
+    @field_validator("monitoring_schedules")
+    @classmethod
+    def _unique_schedules(cls, value: tuple[MonitoringScheduleSpec, ...]) -> tuple[MonitoringScheduleSpec, ...]:
+        names = [spec.name for spec in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"schedule names must be unique, got {names}")
+        return value
 
     @property
     def name_prefix(self) -> str:

@@ -28,6 +28,8 @@ class DeploymentState(BaseModel):
     reason: str = ""
     next_package_arn: str | None = None
     error: dict[str, Any] | None = None
+    notices: tuple[str, ...] = ()  # a deployment that succeeded with something for ops to know (ops topic)
+    batch_scoring_execution: str | None = None
 
     def but(self, **changes: Any) -> DeploymentState:
         return self.model_copy(update=changes)

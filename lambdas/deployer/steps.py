@@ -1,16 +1,17 @@
 """One function per state of the deployer's state machine: state document in, state document out.
 
-receive -> prepare -> start (until not busy) -> check (until settled) -> scale | recover -> finish
+receive -> prepare -> start (until not busy) -> check (until settled) -> scale -> follow_up | recover -> finish
 `finish` releases the endpoint or hands it to the next queued approval, which loops back to prepare.
 """
 
 from __future__ import annotations
 
-from . import endpoint, scaling
+from . import baseline, batch_scoring, endpoint, scaling, schedules
 from .context import StepContext, decision
 from .errors import EndpointStateError, PackageNotDeployableError
 from .events import parse_approval_event
 from .package import APPROVED, describe_package, serving_spec
+from .promotion import PROMOTED_FROM
 from .state import DeploymentState
 
 
@@ -45,6 +46,9 @@ def prepare(state: DeploymentState, ctx: StepContext) -> DeploymentState:
         return state.but(outcome="withdrawn", reason=f"no longer approved ({description.get('ModelApprovalStatus')})")
     if description.get("ModelPackageGroupName") != settings.model_package_group_name:
         raise PackageNotDeployableError(arn, f"is not in group {settings.model_package_group_name}")
+    if settings.require_promoted and not (description.get("CustomerMetadataProperties") or {}).get(PROMOTED_FROM):
+        raise PackageNotDeployableError(arn, "was not promoted: this environment deploys only packages promoted "
+                                             "from its source environment (docs/serving.md, Promotion)")
     spec = serving_spec(description, settings.instance_type)
     model_name = endpoint.ensure_model(ctx.sagemaker, ctx.ledger, settings, spec)
     config_name = endpoint.ensure_endpoint_config(ctx.sagemaker, ctx.ledger, settings, spec, model_name)
@@ -101,6 +105,26 @@ def scale(state: DeploymentState, ctx: StepContext) -> DeploymentState:
     decision("registered_scaling", state.package_arn, policies=policies, min=ctx.settings.scaling.min_instances,
              max=ctx.settings.scaling.max_instances)
     return state
+
+
+def follow_up(state: DeploymentState, ctx: StepContext) -> DeploymentState:
+    """After the new model is in service, before the deployment is reported done: monitoring follows it.
+
+    The current baseline becomes the package's (or is emptied, with a notice, when it has none), the Model
+    Monitor schedules are created or moved to the stack's job definitions, and batch scoring starts."""
+    settings, arn = ctx.settings, state.package_arn
+    description = describe_package(ctx.sagemaker, arn)
+    refreshed = baseline.refresh(ctx.s3, description, settings.baseline)
+    notices = [refreshed.notice] if refreshed.notice else []
+    decision("baseline_refreshed" if refreshed.copied else "baseline_missing", arn, sources=refreshed.copied,
+             current_baseline=f"s3://{settings.baseline.bucket}/{settings.baseline.current_prefix}")
+    if settings.monitoring_schedules:
+        decision("monitoring_schedules", arn, schedules=schedules.ensure(ctx.sagemaker, settings))
+    started = None
+    if settings.batch_scoring_pipeline_name:
+        started = batch_scoring.start(ctx.sagemaker, settings.batch_scoring_pipeline_name, state.execution, arn)
+        decision("batch_scoring_started", arn, pipeline=settings.batch_scoring_pipeline_name, execution_arn=started)
+    return state.but(notices=tuple(notices), batch_scoring_execution=started)
 
 
 def finish(state: DeploymentState, ctx: StepContext) -> DeploymentState:

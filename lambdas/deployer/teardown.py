@@ -1,7 +1,8 @@
 """Stack deletion removes what the deployer created, so nothing bills after `make destroy`.
 
 Order: stop running deployer executions (none may create anything after this), deregister scaling
-(its policies and their alarms go with it) and the wake alarm, delete the endpoint, then every endpoint
+(its policies and their alarms go with it) and the wake alarm, delete the Model Monitor schedules on the
+endpoint, delete the endpoint, then every endpoint
 configuration and model recorded in the ledger (SageMaker allows deleting them while the endpoint is
 being deleted). Everything missing already is skipped: teardown may run twice.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import scaling
+from . import scaling, schedules
 from .endpoint import describe_endpoint, not_found
 from .ledger import Ledger
 from .settings import DeployerSettings
@@ -33,9 +34,11 @@ def stop_executions(stepfunctions: Any, state_machine_arn: str) -> list[str]:
 def teardown(
     sagemaker: Any, autoscaling: Any, cloudwatch: Any, ledger: Ledger, settings: DeployerSettings
 ) -> dict[str, list[str]]:
-    removed: dict[str, list[str]] = {"scaling": [], "endpoint": [], "endpoint_configs": [], "models": []}
+    removed: dict[str, list[str]] = {"scaling": [], "monitoring_schedules": [], "endpoint": [],
+                                     "endpoint_configs": [], "models": []}
     if scaling.deregister(autoscaling, cloudwatch, settings):
         removed["scaling"].append(settings.scaling_resource_id)
+    removed["monitoring_schedules"] = schedules.delete(sagemaker, settings)
     if describe_endpoint(sagemaker, settings.endpoint_name) is not None:
         sagemaker.delete_endpoint(EndpointName=settings.endpoint_name)
         removed["endpoint"].append(settings.endpoint_name)

@@ -16,7 +16,7 @@ from tests.unit.lambdas.deployer.api_model import problems
 STAGES = [("Dev", "dev", "111111111111", "eu-west-1"), ("Staging", "staging", "222222222222", "eu-west-1"),
           ("Prod", "prod", "333333333333", "eu-central-1")]
 DEPLOYER_ROLES = ("DeployerReceive", "DeployerPrepare", "DeployerStart", "DeployerCheck", "DeployerScale",
-                  "DeployerFinish", "DeployerTeardownFunction")
+                  "DeployerFinish", "DeployerFollowUp", "DeployerTeardownFunction")
 
 
 def settings(assembly: Assembly, stage: str) -> DeployerSettings:
@@ -194,7 +194,7 @@ def test_dashboard_shows_endpoint_metrics_and_the_async_backlog(assembly: Assemb
 def test_deployer_functions_ship_only_the_deployer_package(assembly: Assembly) -> None:
     functions = [r for r in resources(assembly, "Dev", "AWS::Lambda::Function").values()
                  if "DEPLOYER_SETTINGS" in r["Properties"]["Environment"]["Variables"]]
-    assert len(functions) == 7
+    assert len(functions) == 8
     assert {f["Properties"]["Runtime"] for f in functions} == {"python3.11"}
     assert all(f["Properties"]["TracingConfig"] == {"Mode": "Active"} for f in functions)
     keys = {f["Properties"]["Code"]["S3Key"] for f in functions}

@@ -4,7 +4,7 @@ receive ─ not deploy ─> NothingToDeploy
    └ deploy ─> prepare ─ withdrawn ─────────────────────────────────────────────> finish
                   └─> start ─ busy ─> wait ─> start (bounded by max polls)
                         └ started ─> wait ─> check ─ in_progress ─> wait ─> check (bounded)
-                        └ in_service ───────────┴ in_service ─> scale ─────────> finish
+                        └ in_service ───────────┴ in_service ─> scale ─> follow_up ─(notices: notify)─> finish
                                                 └ rolled_back/failed/timed_out ─> recover ─> notify ─> finish
 finish ─ deploy (next queued approval) ─> prepare ; failed ─> DeploymentFailed ; else Done
 Any task error: notify the ops topic, then finish (records the failure and frees the endpoint).
@@ -58,6 +58,8 @@ class DeployerFlow(Construct):
         prepare, start = self._task("Prepare", "prepare"), self._task("Start", "start")
         check, scale = self._task("Check", "check"), self._task("RegisterScaling", "scale")
         recover, finish = self._task("RestoreScaling", "scale"), self._task("Finish", "finish")
+        follow_up = self._task("FollowUp", "follow_up")
+        notify_notices = self._notify("NotifyDeployedWithNotices", f"{self._endpoint_name}: deployed, with notices")
         notify_failure = self._notify("NotifyFailure", f"{self._endpoint_name}: model deployment failed")
         notify_declined = self._notify("NotifyDeclinedEvent", f"{self._endpoint_name}: approval event refused")
         stuck = self._notify("NotifyLedgerFailure", f"{self._endpoint_name}: deployer could not record an outcome")
@@ -67,13 +69,16 @@ class DeployerFlow(Construct):
         refused = sfn.Fail(self, "EventRefused", error="EventRefused", cause="The approval event was refused")
 
         receive.add_catch(notify_declined.next(refused), errors=["States.ALL"], result_path="$.error")
-        for task in (prepare, start, check, scale, recover):
+        for task in (prepare, start, check, scale, follow_up, recover):
             task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         finish.add_catch(stuck.next(sfn.Fail(self, "LedgerFailed", error="LedgerFailed")), errors=["States.ALL"],
                          result_path="$.error")
         notify_failure.next(finish)
         recover.next(notify_failure)
-        scale.next(finish)
+        scale.next(follow_up)
+        follow_up.next(sfn.Choice(self, "Notices?")
+                       .when(sfn.Condition.is_present("$.notices[0]"), notify_notices.next(finish))
+                       .otherwise(finish))
         wait_start.next(start)
         wait_check.next(check)
 

@@ -44,6 +44,12 @@ class DeployerFunction(Construct):
         removal: cdk.RemovalPolicy,
         timeout_minutes: int = 2,
         extra_environment: dict[str, str] | None = None,
+        settings_variable: str = "DEPLOYER_SETTINGS",
+        role_name: str | None = None,
+        function_name: str | None = None,
+        findings: tuple[Finding, ...] = (
+            Finding.DEPLOYER_FUNCTIONS_INVOKED_SYNCHRONOUSLY, Finding.DEPLOYER_FUNCTIONS_OUTSIDE_VPC,
+        ),
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -57,6 +63,7 @@ class DeployerFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            role_name=role_name,
             description=f"Endpoint deployer: {description}",
         )
         self.role.add_to_principal_policy(
@@ -73,6 +80,7 @@ class DeployerFunction(Construct):
             architecture=lambda_.Architecture.X86_64,
             code=lambda_.Code.from_asset(str(runtime_path("lambdas")), exclude=CODE_EXCLUDES),
             handler=f"deployer.handlers.{handler}.handler",
+            function_name=function_name,
             description=f"Endpoint deployer: {description}",
             role=self.role,
             layers=[layer],
@@ -83,15 +91,10 @@ class DeployerFunction(Construct):
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             environment={
-                "DEPLOYER_SETTINGS": settings_json,
+                settings_variable: settings_json,
                 "POWERTOOLS_SERVICE_NAME": "endpoint-deployer",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **(extra_environment or {}),
             },
         )
-        acknowledge(
-            self.function,
-            Finding.DEPLOYER_FUNCTIONS_INVOKED_SYNCHRONOUSLY,
-            Finding.DEPLOYER_FUNCTIONS_OUTSIDE_VPC,
-            Finding.LAMBDA_RUNTIME_IS_THE_PROJECT_PYTHON,
-        )
+        acknowledge(self.function, *findings, Finding.LAMBDA_RUNTIME_IS_THE_PROJECT_PYTHON)

@@ -39,6 +39,7 @@ FUNCTIONS = (
     ("start", "start", "create or canary-update the endpoint"),
     ("check", "check", "in service, rolled back or failed"),
     ("scale", "scale", "register autoscaling"),
+    ("follow_up", "follow_up", "current baseline, monitoring schedules, batch scoring"),
     ("finish", "finish", "record the outcome; hand the endpoint to the next approval"),
 )
 
@@ -83,7 +84,7 @@ class EndpointDeployer(Construct):
         settings_json = cdk.Stack.of(self).to_json_string({**settings, "ledger_table": self.ledger.table_name})
         self.functions: dict[str, DeployerFunction] = {
             name: DeployerFunction(
-                self, name.capitalize(), handler=module, description=what, settings_json=settings_json,
+                self, name.title().replace("_", ""), handler=module, description=what, settings_json=settings_json,
                 logs_key=logging.logs_key, log_retention_days=logging.retention_days, removal=logging.removal,
             )
             for name, module, what in FUNCTIONS
@@ -114,7 +115,10 @@ class EndpointDeployer(Construct):
         self.teardown_resource = cdk.CustomResource(
             self, "Teardown", service_token=self.teardown.function.function_arn,
             resource_type="Custom::EndpointTeardown",
-            properties={"EndpointName": endpoint_name, "StateMachine": self.state_machine_name},
+            # A change of the schedules (new job definition names) updates this resource: its handler moves the
+            # live schedules before CloudFormation deletes the old job definitions.
+            properties={"EndpointName": endpoint_name, "StateMachine": self.state_machine_name,
+                        "MonitoringSchedules": settings.get("monitoring_schedules") or []},
         )
         self._start_on_approval(model_package_group_name, dead_letter_key, logging.removal)
 

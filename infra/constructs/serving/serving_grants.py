@@ -10,6 +10,7 @@ under the endpoint's prefixes of the ML artefact bucket and publishes to the asy
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
@@ -23,6 +24,7 @@ from infra.logical_ids import logical_id_of, make_logical_id
 from infra.template_hygiene import keep_only_dependencies
 
 if TYPE_CHECKING:
+    from infra.config import PromotionConfig
     from stacks.serving_stack import ServingStack
 
 TAG = "telecom-ml:endpoint"
@@ -47,6 +49,51 @@ def alarm_arn(stack: ServingStack, name: str) -> str:
     return f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"
 
 
+def monitoring_arns(stack: ServingStack) -> dict[str, list[str]]:
+    """The Model Monitor schedules the deployer keeps and the job definitions they may name (lower case: IAM
+    matches SageMaker ARNs that way). Job definitions are named by type: data- or model-quality."""
+    base = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+    kinds = {"DataQuality": "data-quality-job-definition", "ModelQuality": "model-quality-job-definition"}
+    specs = stack.monitoring_schedules
+    return {
+        "schedules": [f"{base}:monitoring-schedule/{_lower(s['name'])}" for s in specs],
+        "job_definitions": [f"{base}:{kinds[s['type']]}/{_lower(s['job_definition_name'])}" for s in specs],
+    }
+
+
+def _lower(name: str) -> str:
+    """SageMaker ARNs are lower case; a name that is a deploy-time token is passed through untouched."""
+    return name if cdk.Token.is_unresolved(name) else name.lower()
+
+
+def _grant_follow_up(stack: ServingStack, ml_key: kms.IKey, fn: Mapping[str, iam.IRole]) -> None:
+    """Current baseline (read the package's baselines, write one prefix), schedules, the batch scoring start."""
+    role, bucket = fn["follow_up"], stack.ml_artifacts
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{p}*") for p in stack.baseline_source_prefixes]))
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["s3:PutObject", "s3:DeleteObject"],
+        resources=[bucket.arn_for_objects(f"{stack.current_baseline_prefix}*")]))
+    grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
+    rendered = cross_stack_arn_as_nag_renders(bucket)
+    for prefix in (*stack.baseline_source_prefixes, stack.current_baseline_prefix):
+        acknowledge_resource_wildcard(grant_policy_of(role), f"{rendered}/{prefix}*", Finding.DEPLOYER_NAMED_PREFIXES)
+    monitoring = monitoring_arns(stack)
+    if monitoring["schedules"]:
+        keep = ["sagemaker:DescribeMonitoringSchedule", "sagemaker:CreateMonitoringSchedule",
+                "sagemaker:UpdateMonitoringSchedule", "sagemaker:AddTags"]
+        for name in ("follow_up", "teardown"):
+            fn[name].add_to_principal_policy(iam.PolicyStatement(
+                actions=keep, resources=[*monitoring["schedules"], *monitoring["job_definitions"]]))
+        fn["teardown"].add_to_principal_policy(iam.PolicyStatement(
+            actions=["sagemaker:DeleteMonitoringSchedule"], resources=monitoring["schedules"]))
+    if stack.batch_scoring_pipeline_name:
+        pipeline = (f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:"
+                    f"pipeline/{stack.batch_scoring_pipeline_name.lower()}")
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
+                                                         resources=[pipeline]))
+
+
 def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
     deployer = stack.deployer
     fn = {name: f.role for name, f in deployer.functions.items()}
@@ -62,7 +109,7 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
     executions = f"{states}:execution:{deployer.state_machine_name}:*"
     # (who, actions, resources, conditions)
     table: list[tuple[tuple[str, ...], list[str], list[str], dict[str, Any] | None]] = [
-        (("prepare", "start"), ["sagemaker:DescribeModelPackage"], [arn["packages"]], None),
+        (("prepare", "start", "follow_up"), ["sagemaker:DescribeModelPackage"], [arn["packages"]], None),
         (("prepare",), ["sagemaker:DescribeModel", "sagemaker:CreateModel", "sagemaker:AddTags"],
          [arn["models"]], None),
         (("prepare",), ["sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
@@ -102,6 +149,7 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
         for name in who:
             fn[name].add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources,
                                                                  conditions=conditions))
+    _grant_follow_up(stack, ml_key, fn)
     ledger = deployer.ledger
     for role in fn.values():
         role.add_to_principal_policy(iam.PolicyStatement(actions=LEDGER_ACTIONS, resources=[ledger.table_arn]))
@@ -116,6 +164,44 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
         acknowledge_grant_policy(role, Finding.DEPLOYER_APIS_WITHOUT_RESOURCE_PERMISSIONS)
         for resource in _named_wildcards(stack, role):
             acknowledge_resource_wildcard(grant_policy_of(role), resource, Finding.DEPLOYER_NAMED_PREFIXES)
+
+
+def grant_promotion(stack: ServingStack, ml_key: kms.IKey, promotion: PromotionConfig, group: str) -> None:
+    """The promotion role reads the source account's approved packages and pipeline files (the source grants
+    them by resource policy, infra/constructs/serving/promotion.py) and registers copies in this group."""
+    assert stack.promotion is not None
+    role, bucket, partition = stack.promotion.role, stack.ml_artifacts, stack.partition
+    source = f"arn:{partition}:sagemaker:{promotion.source_region}:{promotion.source_account}"
+    target = f"arn:{partition}:sagemaker:{stack.region}:{stack.account}"
+    source_files = f"arn:{partition}:s3:::*/{stack.pipeline_prefix}*"
+    source_keys = f"arn:{partition}:kms:{promotion.source_region}:{promotion.source_account}:key/*"
+    statements = [
+        iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"],
+                            resources=[f"{source}:model-package/{promotion.source_group.lower()}/*"]),
+        iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"],
+                            resources=[f"{target}:model-package/{group.lower()}/*",
+                                       f"{target}:model-package-group/{group.lower()}"]),
+        iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+                            resources=[f"{target}:model-package/{group.lower()}/*"]),
+        # The source bucket's name is generated in its own account: the statement is limited to objects under
+        # the pipeline prefix of buckets owned by the source account (whose bucket policy names this role).
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[source_files],
+                            conditions={"StringEquals": {"s3:ResourceAccount": promotion.source_account}}),
+        iam.PolicyStatement(actions=["kms:Decrypt"], resources=[source_keys], conditions={
+            "StringEquals": {"kms:ViaService": f"s3.{promotion.source_region}.amazonaws.com"}}),
+        iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                            resources=[bucket.arn_for_objects(f"{stack.promoted_prefix}*")]),
+    ]
+    for statement in statements:
+        role.add_to_principal_policy(statement)
+    grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
+    keep_only_dependencies(stack.promotion.function, grant_policy_of(role))
+    policy = grant_policy_of(role)
+    acknowledge_grant_policy(role, Finding.DEPLOYER_APIS_WITHOUT_RESOURCE_PERMISSIONS)
+    acknowledge_resource_wildcard(policy, f"{cross_stack_arn_as_nag_renders(bucket)}/{stack.promoted_prefix}*",
+                                  Finding.PROMOTION_READS_THE_SOURCE_ACCOUNT)
+    for resource in _named_wildcards(stack, role):
+        acknowledge_resource_wildcard(policy, resource, Finding.PROMOTION_READS_THE_SOURCE_ACCOUNT)
 
 
 def acknowledge_state_machine_invocations(stack: ServingStack) -> None:
@@ -161,7 +247,8 @@ def grant_sagemaker_role(stack: ServingStack, ml_key: kms.IKey) -> None:
     """What SageMaker does as the execution role while serving: capture, async I/O, notices, VPC interfaces."""
     role, bucket = stack.sagemaker_role, stack.ml_artifacts
     writes = [f"{stack.capture_prefix}{stack.endpoint_name}/"]
-    reads: list[str] = []
+    # Promoted packages' model data lives under promoted/ (the pipeline's own under its prefix, granted there).
+    reads: list[str] = [stack.promoted_prefix] if stack.promotion is not None else []
     if stack.async_topics is not None:
         prefixes = stack.async_prefixes
         writes += [prefixes["output"], prefixes["failures"]]

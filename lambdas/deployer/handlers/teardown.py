@@ -1,7 +1,10 @@
 """Lambda handler: the custom resource whose deletion (stack delete, `make destroy`) tears down the endpoint.
 
-Create and Update do nothing; Delete stops running deployer executions and removes the endpoint, every
-endpoint configuration and model the deployer recorded, and the autoscaling registration.
+Create does nothing. Update (a stack update that changed the settings, e.g. the monitoring stack's job
+definitions, whose names are content hashes) moves the Model Monitor schedules of a live endpoint to the new
+job definitions before CloudFormation deletes the old ones. Delete stops running deployer executions and
+removes the schedules, the endpoint, every endpoint configuration and model the deployer recorded, and the
+autoscaling registration.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .. import aws
 from ..cfn_response import send
 from ..context import logger
+from ..endpoint import describe_endpoint
+from ..schedules import ensure
 from ..teardown import stop_executions, teardown
 from ._wrap import tracer
 
@@ -31,7 +36,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> None:
             removed = teardown(ctx.sagemaker, ctx.autoscaling, ctx.cloudwatch, ctx.ledger, ctx.settings)
             logger.info("teardown", extra={"stopped_executions": stopped, "removed": removed})
             reason = f"removed {sum(len(v) for v in removed.values())} resources"
+        elif event.get("RequestType") == "Update":
+            reason = _follow_stack_update()
     except Exception as error:  # report every failure to CloudFormation instead of hanging the stack
         logger.exception("teardown failed")
         status, reason = "FAILED", f"{type(error).__name__}: {error}"
     send(event, status, reason, PHYSICAL_ID)
+
+
+def _follow_stack_update() -> str:
+    ctx = aws.step_context()
+    settings = ctx.settings
+    if not settings.monitoring_schedules or describe_endpoint(ctx.sagemaker, settings.endpoint_name) is None:
+        return "no monitoring schedules to move"
+    done = ensure(ctx.sagemaker, settings)
+    logger.info("monitoring schedules follow the stack update", extra={"schedules": done})
+    return f"monitoring schedules: {done}"

@@ -33,6 +33,9 @@ ROLLBACK_ALARMS = (f"{ENDPOINT}-invocation-5xx", f"{ENDPOINT}-model-latency", f"
 REGISTRY = f"763104351884.dkr.ecr.{REGION}.amazonaws.com"
 NEURON_IMAGE = f"{REGISTRY}/pytorch-inference-neuronx:2.9.0-neuronx-py312-sdk2.30.0-ubuntu24.04"
 CPU_IMAGE = f"{REGISTRY}/pytorch-inference:2.9.0-cpu-py312-ubuntu24.04"
+BUCKET = "ml-artifacts"
+CURRENT_BASELINE = f"monitoring/{ENDPOINT}/current-baseline/"
+BASELINE_PREFIX = "churn-pipeline/baseline/0123456789abcdef/2026-11-01/baseline"
 
 
 def settings_document(mode: str = "realtime", **overrides: Any) -> dict[str, Any]:
@@ -63,6 +66,8 @@ def settings_document(mode: str = "realtime", **overrides: Any) -> dict[str, Any
         "lease_seconds": 14400,
         "max_polls": 5,
         "tags": {"cost-center": "telecom-ml-dev"},
+        "baseline": {"bucket": BUCKET, "source_prefixes": ["churn-pipeline/", "promoted/"],
+                     "current_prefix": CURRENT_BASELINE, "kms_key_arn": key},
     }
     if mode == "async":
         doc["async_inference"] = {
@@ -97,7 +102,7 @@ class Cloud:
     def operations(self) -> list[str]:
         return [op for _, op, _ in self.calls]
 
-    def register_package(self, status: str = "Approved", **spec: Any) -> str:
+    def register_package(self, status: str = "Approved", baseline: str | None = BASELINE_PREFIX, **spec: Any) -> str:
         inference = {
             "Containers": [{"Image": NEURON_IMAGE, "ModelDataUrl": "s3://ml-artifacts/models/neuron/model.tar.gz",
                             "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}],
@@ -109,9 +114,16 @@ class Cloud:
         cpu = {"Name": "cpu-torchscript", "Containers": [{"Image": CPU_IMAGE,
                "ModelDataUrl": "s3://ml-artifacts/models/cpu/model.tar.gz"}],
                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.xlarge", "ml.c6i.xlarge"]}
+        extra: dict[str, Any] = {}
+        if baseline is not None:
+            extra["DriftCheckBaselines"] = {"ModelDataQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{baseline}/statistics.json"},
+                "Constraints": {"ContentType": "application/json",
+                                "S3Uri": f"s3://{BUCKET}/{baseline}/constraints.json"},
+            }}
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP, ModelApprovalStatus=status, InferenceSpecification=inference,
-            AdditionalInferenceSpecifications=[cpu],
+            AdditionalInferenceSpecifications=[cpu], **extra,
         )["ModelPackageArn"]
         self.versions += 1
         return str(arn)
@@ -209,8 +221,12 @@ def make_cloud(settings: DeployerSettings) -> Cloud:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
     )
     clients["sagemaker"].create_model_package_group(ModelPackageGroupName=GROUP)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for name in ("statistics.json", "constraints.json"):
+        s3.put_object(Bucket=BUCKET, Key=f"{BASELINE_PREFIX}/{name}", Body=json.dumps({"baseline": name}).encode())
     ctx = StepContext(settings=settings, sagemaker=clients["sagemaker"], autoscaling=clients["application-autoscaling"],
-                      cloudwatch=clients["cloudwatch"], ledger=Ledger(table), clock=lambda: 1_795_000_000)
+                      cloudwatch=clients["cloudwatch"], ledger=Ledger(table), clock=lambda: 1_795_000_000, s3=s3)
     cloud = Cloud(ctx=ctx, calls=calls)
     return cloud
 

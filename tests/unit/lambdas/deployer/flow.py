@@ -23,13 +23,16 @@ def receive(cloud: Cloud, event: Any, execution: str = "exec-1") -> DeploymentSt
 
 
 def deploy(cloud: Cloud, state: DeploymentState, progress: Progress = in_service) -> list[DeploymentState]:
-    """prepare -> start (until not busy) -> check (until settled) -> scale/recover -> finish, then the queue."""
+    """prepare -> start (until not busy) -> check (until settled) -> scale + follow_up/recover -> finish, then
+    the queue."""
     finished = []
     while state.outcome == "deploy":
         state = steps.prepare(state, cloud.ctx)
         if state.outcome == "deploy":
             state = _start_and_wait(cloud, state, progress)
             state = steps.scale(state, cloud.ctx)  # after success, or to restore scaling after a failure
+            if state.status == "in_service":
+                state = steps.follow_up(state, cloud.ctx)
         done = steps.finish(state, cloud.ctx)
         finished.append(state.but(outcome=_final(state)))
         state = done

@@ -10,7 +10,7 @@ import pytest
 
 from lambdas.deployer import aws
 from lambdas.deployer.errors import InvalidEventError, InvalidSettingsError
-from lambdas.deployer.handlers import check, finish, prepare, receive, scale, start
+from lambdas.deployer.handlers import check, finish, follow_up, prepare, receive, scale, start
 from lambdas.deployer.settings import parse_settings
 from tests.unit.lambdas.deployer.conftest import Cloud, approval_event, settings_document
 
@@ -28,7 +28,7 @@ def test_handlers_chain_like_the_state_machine(cloud: Cloud, monkeypatch: pytest
     arn = cloud.register_package()
     state = receive.handler({"event": approval_event(arn), "execution": "arn:aws:states:x:exec-1"}, CONTEXT)
     assert state["outcome"] == "deploy" and state["package_arn"] == arn
-    for step in (prepare, start, check, scale, finish):
+    for step in (prepare, start, check, scale, follow_up, finish):
         state = step.handler(_through_json(state), CONTEXT)  # type: ignore[attr-defined]
     assert state["outcome"] == "deployed" and state["next_package_arn"] is None
 
@@ -53,6 +53,10 @@ def test_a_malformed_state_document_names_its_field(cloud: Cloud, monkeypatch: p
         ({"rollback_alarm_names": []}, "rollback_alarm_names"),
         ({"container_startup_timeout_seconds": 30}, "container_startup_timeout_seconds"),
         ({"surprise": 1}, "surprise"),
+        ({"baseline": None}, "baseline"),
+        ({"monitoring_schedules": [{"name": "s", "job_definition_name": "j", "type": "ModelBias",
+                                    "schedule_expression": "cron(0 * ? * * *)"}]}, "monitoring_schedules.0.type"),
+        ({"batch_scoring_pipeline_name": "not a name"}, "batch_scoring_pipeline_name"),
     ],
 )
 def test_settings_errors_name_the_field(change: dict[str, Any], field: str) -> None:

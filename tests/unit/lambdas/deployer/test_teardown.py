@@ -11,6 +11,10 @@ from lambdas.deployer.teardown import stop_executions, teardown
 from tests.unit.lambdas.deployer.conftest import Cloud, approval_event
 from tests.unit.lambdas.deployer.flow import deploy, receive
 
+NOTHING: dict[str, list[str]] = {
+    "scaling": [], "monitoring_schedules": [], "endpoint": [], "endpoint_configs": [], "models": []
+}
+
 
 def _teardown(cloud: Cloud) -> dict[str, list[str]]:
     ctx = cloud.ctx
@@ -35,10 +39,10 @@ def test_teardown_removes_everything_the_deployer_created(async_cloud: Cloud) ->
 
 
 def test_teardown_twice_or_before_any_deployment_is_harmless(cloud: Cloud) -> None:
-    assert _teardown(cloud) == {"scaling": [], "endpoint": [], "endpoint_configs": [], "models": []}
+    assert _teardown(cloud) == NOTHING
     deploy(cloud, receive(cloud, approval_event(cloud.register_package())))
     assert _teardown(cloud)["endpoint"]
-    assert _teardown(cloud) == {"scaling": [], "endpoint": [], "endpoint_configs": [], "models": []}
+    assert _teardown(cloud) == NOTHING
 
 
 def test_running_executions_are_stopped_first(cloud: Cloud) -> None:
