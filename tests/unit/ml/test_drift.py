@@ -130,7 +130,7 @@ def test_type_completeness_sign_domain_and_columns_checks(baseline_dir, held_out
 
 
 def test_outputs_read_back_by_sagemaker_sdk_classes(baseline_dir, held_out, tmp_path) -> None:
-    from sagemaker.core.model_monitor.monitoring_files import ConstraintViolations, Constraints, Statistics
+    from sagemaker.core.model_monitor.monitoring_files import Constraints, ConstraintViolations, Statistics
 
     shifted = held_out.copy()
     _new_payment_method(shifted)
@@ -231,7 +231,7 @@ def test_too_many_malformed_lines_exit_1_naming_the_first(baseline_dir, held_out
     rc, report, _ = run_job(baseline_dir, tmp_path / "capture", tmp_path / "out", "--max-malformed-share", "0.05")
     assert rc == 1
     err = capsys.readouterr().err
-    assert f"2 of 22 capture lines are malformed" in err and f"{files[0]}:21: not valid JSON" in err
+    assert "2 of 22 capture lines are malformed" in err and f"{files[0]}:21: not valid JSON" in err
     assert report["status"] == "too_many_malformed" and len(report["capture"]["problems"]) == 2
     rc, report, _ = run_job(baseline_dir, tmp_path / "capture", tmp_path / "out", "--max-malformed-share", "0.1")
     assert rc == 0 and report["capture"]["malformed"] == 2 and report["records"] == 20
@@ -255,5 +255,5 @@ def test_bad_arguments_exit_2_with_a_message(baseline_dir, tmp_path, capsys, ext
 def test_bad_baseline_files_fail_with_their_path(tmp_path, schema) -> None:
     (tmp_path / "statistics.json").write_text("{}")
     (tmp_path / "constraints.json").write_text("{not json")
-    with pytest.raises(JobError, match="statistics.json: no 'features' list"):
+    with pytest.raises(JobError, match=r"statistics\.json: no 'features' list"):
         drift.detect(tmp_path, pd.DataFrame({"tenure": [1]}), schema)
