@@ -144,6 +144,7 @@ def read_captures(
             parts.append(frame)
     frame = pd.concat(parts, ignore_index=True) if parts else _empty_frame()
     report.records = len(frame)
+    report.problems.sort(key=lambda p: (p.file, p.line))
     return frame, report
 
 
