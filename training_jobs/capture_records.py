@@ -27,8 +27,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,9 @@ def as_utc(moment: datetime | str) -> datetime:
 def capture_files(capture_dir: str | Path, start: datetime, end: datetime) -> list[Path]:
     """The .jsonl files whose hour folder can hold events of [start, end), sorted by path."""
     root = Path(capture_dir)
-    # The folder is the capture hour, at or just after inferenceTime; one hour of slack before start.
-    first = start.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    # The folder is the capture hour, at or just after inferenceTime: an earlier folder cannot hold the
+    # window's events, the folder of the end's hour can (captured after the end, inferred before it).
+    first = start.replace(minute=0, second=0, microsecond=0)
     chosen = []
     for path in sorted(root.rglob("*.jsonl")):
         hour = _hour_folder(path.relative_to(root))
@@ -208,17 +210,18 @@ def _read_file(path: Path, start: datetime, end: datetime, report: CaptureReadRe
             )
         )
     report.outside_window += int((~in_window & ~bad_time).sum())
+    chosen = np.flatnonzero(in_window)
+    decoded = _decode_events([events[k][1] for k in chosen])
     records: list[dict[str, Any]] = []
     ids: list[Any] = []
-    stamps: list[pd.Timestamp] = []
     probs: list[float] = []
-    for k in np.flatnonzero(in_window):
-        line, obj = events[k]
-        try:
-            rows, probabilities, inference_id = decode_event(obj)
-        except _BadEvent as exc:
-            report.problems.append(Problem(str(path), line, str(exc)))
+    counts = np.zeros(len(chosen), dtype=np.int64)
+    for j, (k, outcome) in enumerate(zip(chosen, decoded, strict=True)):
+        line = events[k][0]
+        if isinstance(outcome, _BadEvent):
+            report.problems.append(Problem(str(path), line, str(outcome)))
             continue
+        rows, probabilities, inference_id = outcome
         report.events += 1
         if inference_id is not None and len(rows) != 1:
             report.problems.append(
@@ -232,13 +235,14 @@ def _read_file(path: Path, start: datetime, end: datetime, report: CaptureReadRe
             inference_id = None
         records.extend(rows)
         probs.extend(probabilities)
-        ids.extend([inference_id] * len(rows))
-        stamps.extend([times.iat[k]] * len(rows))
+        ids.append(inference_id)
+        counts[j] = len(rows)
     if not records:
         return _empty_frame()
     frame = pd.DataFrame.from_records(records)
-    frame[INFERENCE_ID] = pd.Series(ids, dtype=object)
-    frame[INFERENCE_TIME] = pd.Series(pd.DatetimeIndex(stamps), dtype="datetime64[ns, UTC]")
+    used = counts > 0
+    frame[INFERENCE_ID] = np.repeat(np.asarray(ids, dtype=object), counts[used])
+    frame[INFERENCE_TIME] = np.repeat(times.to_numpy()[chosen][used], counts[used])
     frame[PROBABILITY] = np.asarray(probs, dtype=np.float64)
     return frame
 
@@ -248,19 +252,67 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def decode_event(obj: dict[str, Any]) -> tuple[list[dict[str, Any]], list[float], str | None]:
-    """(request records, served probabilities, InferenceId) of one capture event."""
-    capture = obj.get("captureData")
-    if not isinstance(capture, dict):
-        raise _BadEvent("captureData missing or not an object")
-    rows = _request_records(_body(capture, "endpointInput"))
-    probabilities = _response_probabilities(_body(capture, "endpointOutput"))
-    if len(probabilities) != len(rows):
-        raise _BadEvent(f"{len(rows)} request records but {len(probabilities)} predictions")
-    inference_id = _meta(obj).get("inferenceId")
-    if inference_id is not None and (not isinstance(inference_id, str) or not inference_id.strip()):
-        raise _BadEvent(f"eventMetadata.inferenceId {inference_id!r} is not a non-empty string")
-    return rows, probabilities, inference_id
+Decoded = tuple[list[dict[str, Any]], list[float], str | None]
+
+
+def decode_event(obj: dict[str, Any]) -> Decoded:
+    """(request records, served probabilities, InferenceId) of one capture event; _BadEvent if unusable."""
+    outcome = _decode_events([obj])[0]
+    if isinstance(outcome, _BadEvent):
+        raise outcome
+    return outcome
+
+
+def _decode_events(objs: list[dict[str, Any]]) -> list[Decoded | _BadEvent]:
+    """Decode many events; the JSON bodies of all of them are parsed in two C-level calls."""
+    sides: list[tuple[tuple[str, str], tuple[str, str], str | None] | _BadEvent] = []
+    for obj in objs:
+        try:
+            capture = obj.get("captureData")
+            if not isinstance(capture, dict):
+                raise _BadEvent("captureData missing or not an object")
+            inference_id = _meta(obj).get("inferenceId")
+            if inference_id is not None and (not isinstance(inference_id, str) or not inference_id.strip()):
+                raise _BadEvent(f"eventMetadata.inferenceId {inference_id!r} is not a non-empty string")
+            sides.append((_body(capture, "endpointInput"), _body(capture, "endpointOutput"), inference_id))
+        except _BadEvent as exc:
+            sides.append(exc)
+    good = [s for s in sides if not isinstance(s, _BadEvent)]
+    requests = _loads_many([s[0][1] for s in good if s[0][0] == "json"], "request")
+    responses = _loads_many([s[1][1] for s in good if s[1][0] == "json"], "response")
+    out: list[Decoded | _BadEvent] = []
+    for side in sides:
+        if isinstance(side, _BadEvent):
+            out.append(side)
+            continue
+        (in_kind, in_text), (out_kind, out_text), inference_id = side
+        try:
+            rows = _csv_records(in_text) if in_kind == "csv" else _json_records(next(requests))
+            probabilities = _csv_probabilities(out_text) if out_kind == "csv" else _json_probabilities(next(responses))
+            if len(probabilities) != len(rows):
+                raise _BadEvent(f"{len(rows)} request records but {len(probabilities)} predictions")
+            out.append((rows, probabilities, inference_id))
+        except _BadEvent as exc:
+            out.append(exc)
+    return out
+
+
+def _loads_many(texts: list[str], what: str) -> Iterator[Any]:
+    """Parsed bodies in order (a _BadEvent in place of a body that is not JSON)."""
+    try:
+        parsed = json.loads("[" + ",".join(texts) + "]")
+        if len(parsed) == len(texts):
+            return iter(parsed)
+    except json.JSONDecodeError:
+        pass
+    # a body that is not one JSON value: parse one by one to know which
+    values: list[Any] = []
+    for text in texts:
+        try:
+            values.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            values.append(_BadEvent(f"{what} body is not valid JSON ({exc.msg})"))
+    return iter(values)
 
 
 def _body(capture: dict[str, Any], part: str) -> tuple[str, str]:
@@ -286,16 +338,23 @@ def _body(capture: dict[str, Any], part: str) -> tuple[str, str]:
     return "json", data
 
 
-def _request_records(body: tuple[str, str]) -> list[dict[str, Any]]:
-    kind, text = body
-    if kind == "csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-        if not rows:
-            raise _BadEvent("CSV request body has no records")
-        if any(None in r or None in r.values() for r in rows):
-            raise _BadEvent("CSV request body: a row's field count differs from the header's")
-        return rows
-    payload = _loads(text, "request")
+def _raise_if_bad(payload: Any) -> Any:
+    if isinstance(payload, _BadEvent):
+        raise payload
+    return payload
+
+
+def _csv_records(text: str) -> list[dict[str, Any]]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        raise _BadEvent("CSV request body has no records")
+    if any(None in r or None in r.values() for r in rows):
+        raise _BadEvent("CSV request body: a row's field count differs from the header's")
+    return rows
+
+
+def _json_records(payload: Any) -> list[dict[str, Any]]:
+    payload = _raise_if_bad(payload)
     if isinstance(payload, dict) and "instances" in payload:
         payload = payload["instances"]
     records = payload if isinstance(payload, list) else [payload]
@@ -304,26 +363,19 @@ def _request_records(body: tuple[str, str]) -> list[dict[str, Any]]:
     return records
 
 
-def _response_probabilities(body: tuple[str, str]) -> list[float]:
-    kind, text = body
-    if kind == "csv":
-        try:
-            return [float(row[0]) for row in csv.reader(io.StringIO(text)) if row]
-        except (ValueError, IndexError):
-            raise _BadEvent("CSV response body: first field of a line is not a probability") from None
-    payload = _loads(text, "response")
+def _csv_probabilities(text: str) -> list[float]:
+    try:
+        return [float(row[0]) for row in csv.reader(io.StringIO(text)) if row]
+    except (ValueError, IndexError):
+        raise _BadEvent("CSV response body: first field of a line is not a probability") from None
+
+
+def _json_probabilities(payload: Any) -> list[float]:
+    payload = _raise_if_bad(payload)
     predictions = payload.get("predictions") if isinstance(payload, dict) else None
     if not isinstance(predictions, list):
         raise _BadEvent('JSON response body has no "predictions" list')
     try:
-        values = [float(p["probability"]) for p in predictions]
+        return [float(p["probability"]) for p in predictions]
     except (TypeError, KeyError, ValueError):
         raise _BadEvent('JSON response body: a prediction has no numeric "probability"') from None
-    return values
-
-
-def _loads(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _BadEvent(f"{what} body is not valid JSON ({exc.msg})") from None

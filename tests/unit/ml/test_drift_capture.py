@@ -46,8 +46,9 @@ def test_window_is_start_inclusive_end_exclusive_and_far_hours_are_not_opened(tm
     write_capture(tmp_path, RECORDS.iloc[4:5], PROBS[4:5], START - timedelta(days=2), name="old.jsonl")
     frame, report = read_captures(tmp_path, START, END)
     assert frame[PROBABILITY].tolist() == [PROBS[1], PROBS[2]]
-    # the day-old hour folder is skipped by its path; the 09h and 11h folders are read and filtered by time
-    assert report.files == 4 and report.outside_window == 2 and report.problems == []
+    # folders before the start's hour cannot hold the window's events and are not opened (09h, the old
+    # day); the end's hour folder is read (a late write) and its event filtered out by time
+    assert report.files == 3 and report.outside_window == 1 and report.problems == []
 
 
 def test_late_written_event_in_next_hour_folder_is_read(tmp_path) -> None:
