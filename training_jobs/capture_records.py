@@ -242,7 +242,7 @@ def _read_file(path: Path, start: datetime, end: datetime, report: CaptureReadRe
     frame = pd.DataFrame.from_records(records)
     used = counts > 0
     frame[INFERENCE_ID] = np.repeat(np.asarray(ids, dtype=object), counts[used])
-    frame[INFERENCE_TIME] = np.repeat(times.to_numpy()[chosen][used], counts[used])
+    frame[INFERENCE_TIME] = pd.DatetimeIndex(times.array[chosen[used]]).repeat(counts[used])
     frame[PROBABILITY] = np.asarray(probs, dtype=np.float64)
     return frame
 

@@ -102,6 +102,7 @@ class DriftResult:
     statistics: dict[str, Any]
     records: int
     prediction_drift: dict[str, Any] = field(default_factory=dict)
+    emit_metrics: bool = True
 
     @property
     def drifted_features(self) -> list[str]:
@@ -169,9 +170,13 @@ def detect(
         for c in records.columns
         if c not in known
     )
+    if not config.evaluate:  # evaluate_constraints Disabled: statistics and distances only
+        violations = []
+        for feature in features.values():
+            feature.violations.clear()
     window = pd.DataFrame(normalised, index=records.index)
     statistics, _ = describe_features(window, numeric, strings)
-    result = DriftResult(features, violations, statistics, len(records))
+    result = DriftResult(features, violations, statistics, len(records), emit_metrics=config.emit_metrics)
     result.prediction_drift = prediction_drift(records, baseline_predictions)
     return result
 
@@ -307,7 +312,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["model_quality"] = quality
     write_json(out / "constraint_violations.json", result.constraint_violations())
     write_json(out / "statistics.json", result.statistics)
-    if args.publish_metrics:
+    if args.publish_metrics and not result.emit_metrics:
+        report["published"] = {"skipped": "monitoring_config.emit_metrics is Disabled in constraints.json"}
+    elif args.publish_metrics:
         report["published"] = _publish(args, report, end)
     _finish(out, report)
     if args.fail_on_violations and result.violations:

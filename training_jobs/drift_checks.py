@@ -88,6 +88,8 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class MonitoringConfig:
+    evaluate: bool
+    emit_metrics: bool
     datatype_threshold: float
     domain_threshold: float
     compare: bool
@@ -114,6 +116,8 @@ class MonitoringConfig:
         try:
             threshold = float(dist.get("comparison_threshold", 0.1))
             return cls(
+                evaluate=config.get("evaluate_constraints", "Enabled") == "Enabled",
+                emit_metrics=config.get("emit_metrics", "Enabled") == "Enabled",
                 datatype_threshold=float(config.get("datatype_check_threshold", 1.0)),
                 domain_threshold=float(config.get("domain_content_threshold", 1.0)),
                 compare=dist.get("perform_comparison", "Enabled") == "Enabled",

@@ -257,3 +257,43 @@ def test_bad_baseline_files_fail_with_their_path(tmp_path, schema) -> None:
     (tmp_path / "constraints.json").write_text("{not json")
     with pytest.raises(JobError, match=r"statistics\.json: no 'features' list"):
         drift.detect(tmp_path, pd.DataFrame({"tenure": [1]}), schema)
+
+
+def _baseline_with(baseline_dir: Path, out: Path, **config: object) -> Path:
+    out.mkdir()
+    (out / "statistics.json").write_text((baseline_dir / "statistics.json").read_text())
+    constraints = json.loads((baseline_dir / "constraints.json").read_text())
+    for key, value in config.items():
+        target = constraints["monitoring_config"]
+        if key in ("comparison_method", "categorical_drift_method"):
+            target = target["distribution_constraints"]
+        target[key] = value
+    (out / "constraints.json").write_text(json.dumps(constraints))
+    return out
+
+
+def test_disabled_evaluation_and_metrics_are_honoured(baseline_dir, held_out, tmp_path) -> None:
+    base = _baseline_with(baseline_dir, tmp_path / "base", evaluate_constraints="Disabled", emit_metrics="Disabled")
+    shifted = held_out.copy()
+    _monthly_charges_up(shifted)
+    write_capture(tmp_path / "capture", shifted, np.full(len(shifted), 0.25), START)
+    names = ["--publish-metrics", "--endpoint-name", "ep", "--monitoring-schedule-name", "ep-data-quality"]
+    rc, report, violations = run_job(base, tmp_path / "capture", tmp_path / "out", *names)
+    assert rc == 0 and violations == []
+    assert report["features"]["monthly_charges"]["distance"] > 0.1  # still measured and reported
+    assert report["published"] == {"skipped": "monitoring_config.emit_metrics is Disabled in constraints.json"}
+
+
+def test_simple_comparison_reports_the_plain_distance(baseline_dir, held_out, schema, tmp_path) -> None:
+    base = _baseline_with(baseline_dir, tmp_path / "base", comparison_method="Simple")
+    result = drift.detect(base, held_out, schema)
+    assert result.violations == []
+    assert all(f.distance == f.simple_distance and f.distance > 0 for f in result.features.values())
+
+
+def test_unsupported_categorical_method_exits_2(baseline_dir, held_out, tmp_path, capsys) -> None:
+    base = _baseline_with(baseline_dir, tmp_path / "base", categorical_drift_method="ChiSquared")
+    write_capture(tmp_path / "capture", held_out.head(5), np.full(5, 0.25), START)
+    argv = ["--baseline-dir", str(base), "--capture-dir", str(tmp_path / "capture"), "--output-dir", str(tmp_path)]
+    rc = drift.main([*argv, *WINDOW, "--schema", str(SCHEMA)])
+    assert rc == 2 and "categorical_drift_method 'ChiSquared' is not supported" in capsys.readouterr().err
