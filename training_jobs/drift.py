@@ -363,7 +363,7 @@ def describe(args: argparse.Namespace) -> str:
         f"{report['records']} records, {report['violations']} violation(s)"
         f"{' on ' + ', '.join(report['violating_features']) if report['violations'] else ''}"
     )
-    if "auc" in report["model_quality"]:
+    if report["model_quality"].get("auc") is not None:
         summary += f"; auc {report['model_quality']['auc']:.4f} on {report['model_quality']['joined']} labels"
     return f"{summary} -> {args.output_dir}"
 
