@@ -54,7 +54,7 @@ from training_jobs.drift_checks import (
     FeatureDrift,
     MonitoringConfig,
     Violation,
-    boolean_tokens,
+    boolean_token_mapper,
     check_numeric,
     check_string,
     decile_psi,
@@ -155,13 +155,15 @@ def detect(
             )
             numeric.append(name)
         else:
-            raw = records[name]
+            normalise = None
             if name in schema.boolean_columns:
                 spec = schema.column(name)
-                raw = boolean_tokens(
-                    raw, spec.true_values[0], spec.false_values[0], spec.true_values, spec.false_values
+                normalise = boolean_token_mapper(
+                    spec.true_values[0], spec.false_values[0], spec.true_values, spec.false_values
                 )
-            features[name], normalised[name] = check_string(name, stats_by_name.get(name, {}), constraint, raw, config)
+            features[name], normalised[name] = check_string(
+                name, stats_by_name.get(name, {}), constraint, records[name], config, normalise
+            )
             strings.append(name)
         violations.extend(features[name].violations)
     known = set(features) | set(RESERVED_COLUMNS)
