@@ -342,8 +342,8 @@ def _common_checks(
                 Violation(
                     result.name,
                     "completeness_check",
-                    f"Data completeness requirement is not met. Expected completeness: {float(completeness):.4f}, "
-                    f"observed: {observed:.4f} ({result.missing} missing)",
+                    f"Data completeness requirement is not met. Expected completeness: {float(completeness):.6f}, "
+                    f"observed: {observed:.6f} ({result.missing} missing)",
                 )
             )
 
