@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -235,6 +236,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cloudwatch-namespace-data", default=drift_metrics.DATA_NAMESPACE)
     ap.add_argument("--cloudwatch-namespace-model", default=drift_metrics.MODEL_NAMESPACE)
     ap.add_argument("--max-malformed-share", type=float, default=DEFAULT_MAX_MALFORMED_SHARE)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes reading capture files (default: the CPU count)",
+    )
     ap.add_argument("--fail-on-violations", action="store_true")
     return ap.parse_args(argv)
 
@@ -260,6 +267,8 @@ def _schedule_names(args: argparse.Namespace) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The job body: returns drift_report.json's content (also written to --output-dir)."""
     start, end = _window(args)
+    if args.workers < 1:
+        raise JobError(f"--workers {args.workers} must be at least 1")
     if not 0.0 <= args.max_malformed_share <= 1.0:
         raise JobError(f"--max-malformed-share {args.max_malformed_share} is not between 0 and 1")
     if args.publish_metrics:
@@ -282,7 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return _finish(out, report)
     baseline_predictions = read_baseline_predictions(args.baseline_predictions) if args.baseline_predictions else None
     try:
-        records, read = read_captures(args.capture_dir, start, end)
+        records, read = read_captures(args.capture_dir, start, end, workers=args.workers)
     except FileNotFoundError:
         records, read = pd.DataFrame(), CaptureReadReport()
     report["capture"] = read.as_dict()
