@@ -4,9 +4,11 @@ Layout (SageMaker's own; the local twin writes the same):
     <capture dir>/[<endpoint>/<variant>/]<yyyy>/<mm>/<dd>/<hh>/<anything>.jsonl
 one JSON object per line: captureData.endpointInput / endpointOutput, each with observedContentType,
 mode, data and encoding (JSON, BASE64 or CSV), and eventMetadata (eventId, optional inferenceId,
-inferenceTime). Files under an hour folder outside the window are not opened; every event is then
-kept only when its inferenceTime lies in [start, end). Files with no hour folders in their path are
-read and filtered by inferenceTime alone.
+inferenceTime). Files under an hour folder that cannot hold the window's events (before the start's
+hour, after the end's) are not opened; every event is then kept only when its inferenceTime lies in
+[start, end). A line whose inferenceTime is plainly outside the window is counted without being parsed,
+so it is not validated either. Files with no hour folders in their path are read and filtered by
+inferenceTime alone.
 
 Request bodies are the handler's formats (serving/inference.py): JSON {"instances": [...]}, a list
 or one object; text/csv with a header row. Responses: JSON {"predictions": [{"probability": p, ...}]}

@@ -3,14 +3,15 @@
     python -m training_jobs.drift --baseline-dir D --capture-dir D --output-dir D \
         --window-start 2026-11-27T10:00:00Z --window-end 2026-11-27T11:00:00Z --schema PATH \
         [--labels-dir D] [--baseline-predictions F] [--endpoint-name N --monitoring-schedule-name N] \
-        [--publish-metrics] [--max-malformed-share 0.05]
+        [--publish-metrics] [--max-malformed-share 0.05] [--workers N] [--fail-on-violations]
 
 The engine-independent stand-in for a Model Monitor data-quality + model-quality job:
   1. reads the baseline (statistics.json + constraints.json as training_jobs/baseline.py writes them);
      none yet: a clean no-op, drift_report.json says so;
   2. reads the data capture files of [window start, window end) (training_jobs/capture_records.py);
      malformed lines are listed with file:line in the report; more than --max-malformed-share of the
-     lines read: exit 1; no record in the window: a clean no-op that says so;
+     lines read: exit 1; no record in the window: a clean no-op that says so; --workers processes
+     read the files (default: the CPU count);
   3. runs Model Monitor's checks and distances per feature plus PSI (training_jobs/drift_checks.py),
      and the PSI of the served probabilities against --baseline-predictions (a CSV with a
      `probability` column, e.g. the evaluate step's predictions.csv of the test split; without it
@@ -22,7 +23,10 @@ The engine-independent stand-in for a Model Monitor data-quality + model-quality
      under Model Monitor's names and dimensions (training_jobs/drift_metrics.py).
 Violations are results, not failures: the job exits 0 with them (as a Model Monitor execution ends
 "CompletedWithViolations"); alarms on the published metrics act on them. --fail-on-violations exits 1.
-Python API for the twin: `read_captures`, `detect`, `DriftResult`.
+Python API (the twin calls it without the job's files):
+    records, read = read_captures(capture_dir, start, end)   # DataFrame, CaptureReadReport
+    result = detect(baseline_dir, records, schema)            # DriftResult
+    result.feature_report(), result.drifted_features, result.constraint_violations(), result.statistics
 """
 
 from __future__ import annotations

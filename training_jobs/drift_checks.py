@@ -21,6 +21,9 @@ two-sample Kolmogorov-Smirnov c(alpha) for alpha about 0.003); "Simple" reports 
 PSI: sum (w - b) ln(w / b) over 10 buckets. Numeric buckets are the baseline's histogram buckets with
 the outer edges opened to -inf/+inf; string buckets are the baseline's values plus one bucket for
 values it never saw. Shares are floored at PSI_FLOOR so an empty bucket gives a finite value.
+Read from constraints.json: monitoring_config (evaluate_constraints, emit_metrics, the thresholds,
+comparison_method; categorical_drift_method LInfinity only). Per-feature monitoringConfigOverrides are
+not read.
 """
 
 from __future__ import annotations
