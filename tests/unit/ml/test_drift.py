@@ -64,6 +64,7 @@ def test_held_out_split_raises_no_violation(baseline_dir, held_out, tmp_path) ->
     write_capture(tmp_path / "capture", held_out, np.full(len(held_out), 0.25), START)
     rc, report, violations = run_job(baseline_dir, tmp_path / "capture", tmp_path / "out")
     assert rc == 0
+    assert json.loads((tmp_path / "out" / "constraint_violations.json").read_text()) == {"violations": []}
     assert violations == []
     assert report["status"] == "ok" and report["records"] == len(held_out)
     assert report["capture"]["malformed"] == 0
