@@ -3,6 +3,8 @@
     python -m training_jobs.batch_scoring prepare --features D --schema F --output-dir D
         [--snapshot-date YYYY-MM-DD] [--scoring-date YYYY-MM-DD] [--shard-rows N]
         [--model-package-arn ARN] [--champion-package-arn ARN|none] [--model-package-group G]
+        [--model-type xgboost|pytorch] [--champion-model-type T]
+        [--pytorch-instance-type T --xgboost-instance-type T]
     python -m training_jobs.batch_scoring publish --ids D --predictions D --scoring D --output-dir D
         [--scored-at ISO8601]
 
@@ -13,7 +15,8 @@ prepare: the feature table (Parquet or CSV; a table location with snapshot_date=
     ids/ids-NNNNN.csv              the subscriber id of each request line, same shard, same order
     scoring/scoring.json           the run's decisions (the pipeline's property file): which model
                                    package scores (--model-package-arn, else the champion, else none:
-                                   has_package "false"), its version, snapshot and scoring dates, rows
+                                   has_package "false"), its version and model type, the transform
+                                   instance type for that type, snapshot and scoring dates, rows
 publish: transform output (requests-NNNNN.jsonl.out: one prediction JSON object per line, in request
   order) joined back to the ids -> --output-dir/scores.parquet, the rows of one scoring_date partition
   of the scores table: subscriber id, probability, label, rank (1 = most likely to churn), decile
@@ -51,6 +54,7 @@ SCORES_FILE = "scores.parquet"
 # SageMaker Batch Transform names each output object after its input object.
 TRANSFORM_SUFFIX = ".out"
 NO_PACKAGE = "none"
+MODEL_TYPES = ("xgboost", "pytorch")
 # arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>
 PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/(?P<group>[A-Za-z0-9](?:-*[A-Za-z0-9]){0,62})"
@@ -113,6 +117,19 @@ def choose_package(given: str, champion: str, group: str | None) -> ModelPackage
     return None
 
 
+def model_type_of(package: ModelPackage, args: argparse.Namespace) -> str:
+    """The package's model type: the champion's when it is the champion, else --model-type (a package the
+    registry no longer ranks first, e.g. a rollback, cannot be typed from inside the job)."""
+    champion = args.champion_package_arn.strip()
+    model_type = args.champion_model_type if package.arn == champion else args.model_type
+    if model_type not in MODEL_TYPES:
+        raise JobError(
+            f"--model-type: {package.arn} is not the champion ({champion or NO_PACKAGE}); say which model it "
+            f"holds with one of {list(MODEL_TYPES)} (pipeline parameter ModelType), got {model_type!r}"
+        )
+    return str(model_type)
+
+
 # ----------------------------------------------------------------------------------------- prepare
 def _date(value: str, flag: str) -> str:
     if not _DATE.match(value):
@@ -166,6 +183,8 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     except SchemaError as exc:
         raise JobError(str(exc)) from None
     package = choose_package(args.model_package_arn, args.champion_package_arn, args.model_package_group)
+    if package is not None:
+        model_type_of(package, args)  # before any data work: a bad request fails fast
     snapshot_date = _date(args.snapshot_date, "--snapshot-date") if args.snapshot_date else ""
     scoring_date = (
         _date(args.scoring_date, "--scoring-date") if args.scoring_date else dt.datetime.now(dt.UTC).date().isoformat()
@@ -191,11 +210,14 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
         id_frame = pd.DataFrame({schema.id_column: ids.iloc[start : start + args.shard_rows].to_numpy()})
         (out / IDS_DIR).mkdir(parents=True, exist_ok=True)
         id_frame.to_csv(out / IDS_DIR / f"ids-{name}.csv", index=False)
+    model_type = model_type_of(package, args) if package is not None else ""
     decision = {
         "has_package": "false" if package is None else "true",
         "model_package_arn": NO_PACKAGE if package is None else package.arn,
         "model_package_group": args.model_package_group or (package.group if package else ""),
         "model_package_version": 0 if package is None else package.version,
+        "model_type": model_type,
+        "instance_type": getattr(args, f"{model_type}_instance_type") if model_type else "",
         "snapshot_date": snapshot_date,
         "scoring_date": scoring_date,
         "records": len(lines),
@@ -359,6 +381,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pre.add_argument("--model-package-arn", default="")
     pre.add_argument("--champion-package-arn", default="")
     pre.add_argument("--model-package-group", default="")
+    pre.add_argument("--model-type", default="", help="the given package's model type, when it is not the champion")
+    pre.add_argument("--champion-model-type", default="")
+    pre.add_argument("--pytorch-instance-type", default="", help="transform instance type for a PyTorch package")
+    pre.add_argument("--xgboost-instance-type", default="", help="transform instance type for an XGBoost package")
     pub = sub.add_parser("publish", help="transform output + ids -> one partition of the scores table")
     pub.add_argument("--ids", required=True)
     pub.add_argument("--predictions", required=True)

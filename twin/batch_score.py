@@ -63,6 +63,7 @@ def batch_score(
         raise ValueError(f"content_type {content_type!r} is not one of {CONTENT_TYPES}")
     shutil.rmtree(work, ignore_errors=True)
     prepared, predictions = work / "prepare", work / "transform"
+    handler, model = _load_package(package, work / "model", transform_environment(max_payload_mb))
     _job(
         [
             "prepare",
@@ -74,6 +75,10 @@ def batch_score(
             str(prepared),
             "--model-package-arn",
             model_package_arn,
+            "--model-type",
+            model.kind,
+            f"--{model.kind}-instance-type",
+            "local",
             "--scoring-date",
             scoring_date,
             "--snapshot-date",
@@ -83,7 +88,6 @@ def batch_score(
         ]
     )
     decision = json.loads((prepared / batch_scoring.SCORING_DIR / batch_scoring.SCORING_FILE).read_text())
-    handler, model = _load_package(package, work / "model", transform_environment(max_payload_mb))
     t0 = time.perf_counter()
     batches = 0
     predictions.mkdir(parents=True)

@@ -35,6 +35,10 @@ def prepare(features: Path, out: Path, *extra: str) -> int:
             "2026-11-27",
             "--model-package-group",
             GROUP,
+            "--pytorch-instance-type",
+            "ml.inf2.xlarge",
+            "--xgboost-instance-type",
+            "ml.m5.large",
             *extra,
         ]
     )
@@ -48,7 +52,19 @@ def decision(out: Path) -> dict:
 def prepared(tmp_path_factory, raw_csv) -> Path:
     out = tmp_path_factory.mktemp("prepared")
     assert (
-        prepare(raw_csv, out, "--snapshot-date", "2026-11-01", "--model-package-arn", ARN, "--shard-rows", "3000") == 0
+        prepare(
+            raw_csv,
+            out,
+            "--snapshot-date",
+            "2026-11-01",
+            "--model-package-arn",
+            ARN,
+            "--model-type",
+            "pytorch",
+            "--shard-rows",
+            "3000",
+        )
+        == 0
     )
     return out
 
@@ -75,6 +91,8 @@ def test_prepare_writes_every_subscriber_once_in_the_handlers_raw_format(prepare
         "model_package_arn": ARN,
         "model_package_group": GROUP,
         "model_package_version": 7,
+        "model_type": "pytorch",
+        "instance_type": "ml.inf2.xlarge",
         "snapshot_date": "2026-11-01",
         "scoring_date": "2026-11-27",
         "records": 7043,
@@ -84,26 +102,36 @@ def test_prepare_writes_every_subscriber_once_in_the_handlers_raw_format(prepare
     }
 
 
-def test_the_given_package_wins_then_the_champion_then_none(tmp_path, raw_csv) -> None:
-    assert prepare(raw_csv, tmp_path / "a", "--snapshot-date", "2026-11-01", "--champion-package-arn", CHAMPION) == 0
-    assert decision(tmp_path / "a")["model_package_arn"] == CHAMPION
+def test_the_given_package_wins_then_the_champion_then_none(tmp_path, raw_csv, capsys) -> None:
+    champion = ("--champion-package-arn", CHAMPION, "--champion-model-type", "xgboost")
+    assert prepare(raw_csv, tmp_path / "a", "--snapshot-date", "2026-11-01", *champion) == 0
+    picked = decision(tmp_path / "a")
+    assert (picked["model_package_arn"], picked["model_type"], picked["instance_type"]) == (
+        CHAMPION,
+        "xgboost",
+        "ml.m5.large",
+    )
+    given = ("--model-package-arn", ARN, "--model-type", "pytorch")
+    assert prepare(raw_csv, tmp_path / "b", "--snapshot-date", "2026-11-01", *champion, *given) == 0
+    picked = decision(tmp_path / "b")
+    assert (picked["model_package_version"], picked["model_type"], picked["instance_type"]) == (
+        7,
+        "pytorch",
+        "ml.inf2.xlarge",
+    )
+    # The deployer passes the package it just deployed: the newest approved one, typed by the lookup.
     assert (
-        prepare(
-            raw_csv,
-            tmp_path / "b",
-            "--snapshot-date",
-            "2026-11-01",
-            "--champion-package-arn",
-            CHAMPION,
-            "--model-package-arn",
-            ARN,
-        )
+        prepare(raw_csv, tmp_path / "c", "--snapshot-date", "2026-11-01", *champion, "--model-package-arn", CHAMPION)
         == 0
     )
-    assert decision(tmp_path / "b")["model_package_version"] == 7
-    assert prepare(raw_csv, tmp_path / "c", "--snapshot-date", "2026-11-01", "--champion-package-arn", "none") == 0
-    assert decision(tmp_path / "c")["has_package"] == "false"
-    assert decision(tmp_path / "c")["model_package_arn"] == "none"
+    assert decision(tmp_path / "c")["model_type"] == "xgboost"
+    assert prepare(raw_csv, tmp_path / "d", "--snapshot-date", "2026-11-01", "--champion-package-arn", "none") == 0
+    assert decision(tmp_path / "d")["has_package"] == "false"
+    assert decision(tmp_path / "d")["model_package_arn"] == "none"
+    # An older package (a rollback) cannot be typed from inside the job: the run says what to pass.
+    assert prepare(raw_csv, tmp_path / "e", "--snapshot-date", "2026-11-01", *champion, "--model-package-arn", ARN) == 2
+    assert f"--model-type: {ARN} is not the champion ({CHAMPION})" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
 
 
 @pytest.mark.parametrize(
@@ -128,14 +156,38 @@ def test_a_table_location_is_narrowed_to_the_latest_or_the_requested_snapshot(tm
         (table / f"snapshot_date={date}").mkdir(parents=True)
         rows.to_parquet(table / f"snapshot_date={date}" / "part-0.parquet", index=False)
     (table / "_runs").mkdir()  # run summaries beside the partitions are not a snapshot
-    assert prepare(table, tmp_path / "latest", "--model-package-arn", ARN) == 0
+    assert prepare(table, tmp_path / "latest", "--model-package-arn", ARN, "--model-type", "xgboost") == 0
     assert (decision(tmp_path / "latest")["snapshot_date"], decision(tmp_path / "latest")["records"]) == (
         "2026-11-01",
         250,
     )
-    assert prepare(table, tmp_path / "older", "--model-package-arn", ARN, "--snapshot-date", "2026-10-01") == 0
+    assert (
+        prepare(
+            table,
+            tmp_path / "older",
+            "--model-package-arn",
+            ARN,
+            "--model-type",
+            "xgboost",
+            "--snapshot-date",
+            "2026-10-01",
+        )
+        == 0
+    )
     assert decision(tmp_path / "older")["records"] == 100
-    assert prepare(table, tmp_path / "none", "--model-package-arn", ARN, "--snapshot-date", "2026-09-01") == 2
+    assert (
+        prepare(
+            table,
+            tmp_path / "none",
+            "--model-package-arn",
+            ARN,
+            "--model-type",
+            "xgboost",
+            "--snapshot-date",
+            "2026-09-01",
+        )
+        == 2
+    )
     assert "no partition snapshot_date=2026-09-01 (found 2026-10-01, 2026-11-01)" in capsys.readouterr().err
 
 
