@@ -275,4 +275,12 @@ def test_lake_catalogues_and_governs_the_scores_table(assembly: Assembly, stage:
     ]
     actions = sorted({a for s in writes for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])})
     assert actions == ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"]  # no GetObject
-    assert config.ml.batch_scoring.reader_role_names == ()  # no reader grants in the shipped configs
+    grants = [
+        g["Properties"]
+        for k, g in resources_of(stage, "DataLake", "AWS::LakeFormation::PrincipalPermissions").items()
+        if g["Properties"]["Resource"].get("Table", {}).get("Name") == "ibm_telco_churn_scores"
+    ]
+    readers = [f"arn:aws:iam::{config.account}:role/{name}" for name in config.ml.batch_scoring.reader_role_names]
+    assert [g["Principal"]["DataLakePrincipalIdentifier"] for g in grants] == readers
+    assert all(g["Permissions"] == ["DESCRIBE", "SELECT"] and g["PermissionsWithGrantOption"] == [] for g in grants)
+    assert bool(readers) is (stage == "Prod")  # the shipped configs name the retention team's role in prod only

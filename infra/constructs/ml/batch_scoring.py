@@ -95,7 +95,7 @@ class BatchScoring(Construct):
                 ),
             ),
         )
-        schedule.add_dependency(self.pipeline.resource)
+        schedule.add_resource_dependency(self.pipeline.resource)
         return schedule
 
 
