@@ -67,8 +67,13 @@ def construct(schedule: str | None, deployer: bool = False) -> Template:
     return Template.from_stack(stack)
 
 
-def test_the_schedule_is_optional_and_may_only_start_its_pipeline() -> None:
-    assert construct(None).find_resources("AWS::Scheduler::Schedule") == {}
+@pytest.fixture(scope="module")
+def unscheduled() -> Template:
+    return construct(None, deployer=True)
+
+
+def test_the_schedule_is_optional_and_may_only_start_its_pipeline(unscheduled: Template) -> None:
+    assert unscheduled.find_resources("AWS::Scheduler::Schedule") == {}
     template = construct("rate(7 days)")
     (schedule,) = template.find_resources("AWS::Scheduler::Schedule").values()
     arn = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/telecom-ml-x-churn-batch-scoring"
@@ -81,8 +86,8 @@ def test_the_schedule_is_optional_and_may_only_start_its_pipeline() -> None:
     ]
 
 
-def test_the_deployer_may_start_it_and_failures_reach_the_topic() -> None:
-    template = construct(None, deployer=True)
+def test_the_deployer_may_start_it_and_failures_reach_the_topic(unscheduled: Template) -> None:
+    template = unscheduled
     arn = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/telecom-ml-x-churn-batch-scoring"
     (policy,) = template.find_resources("AWS::IAM::Policy").values()
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
