@@ -15,6 +15,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -65,11 +66,13 @@ class DataLakeStack(StableIdStack):
         destroy_on_removal: bool,
         ml_artifacts: s3.IBucket | None = None,
         capture_erasure_policy: iam.IManagedPolicy | None = None,
+        scores_reader_role_names: tuple[str, ...] = (),
         **kwargs: object,
     ) -> None:
         """`ml_artifacts`: the bucket holding endpoint data capture; with `capture_erasure_policy` (Foundation)
         the erasure job covers captures too."""
         super().__init__(scope, construct_id, **kwargs)
+        self.scores_reader_role_names = scores_reader_role_names
         # Declared up front so grants on the foundation's keys go into this stack's role policies
         # rather than back into the key policies (which would make the stacks depend on each other).
         self.add_stack_dependency(cdk.Stack.of(data_key))
@@ -126,6 +129,7 @@ class DataLakeStack(StableIdStack):
         )
         self.governance.register_location("Labels", self.zones.curated, LABELS_PREFIX)
         self._grant_tables()
+        self._govern_scores()
         self._orchestrate(env_name, data_key, logs_key, log_retention_days, destroy_on_removal)
         acknowledge_grant_policy(self.sagemaker_role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
         acknowledge_bucket_notifications(self.zones.raw)
@@ -150,7 +154,11 @@ class DataLakeStack(StableIdStack):
             schema=schema,
             curated_bucket=zones.curated,
             features_bucket=zones.features,
+            scores_prefix=f"{schema.name}_scores/",
         )
+        # Batch scoring writes here (one scoring_date=YYYY-MM-DD partition per run); see docs/serving.md.
+        self.scores_prefix = f"{schema.name}_scores/"
+        self.scores_location = f"s3://{zones.features.bucket_name}/{self.scores_prefix}"
         self.workgroup = AthenaWorkgroup(
             self,
             "Athena",
@@ -224,6 +232,7 @@ class DataLakeStack(StableIdStack):
             (labels, zones.curated, LABELS_PREFIX, True, True),
             (labels, zones.quarantine, f"{dataset}/labels/", False, True),
             (self.sagemaker_role, zones.curated, LABELS_PREFIX, True, False),
+            (self.sagemaker_role, zones.features, self.scores_prefix, False, True),
         ]
         schema_of = {conform: schema, features: schema, labels: self.etl.labels_schema}
         for job_role in (conform, features, labels):
@@ -313,6 +322,25 @@ class DataLakeStack(StableIdStack):
                     resources=["*"],
                 )
             )
+
+    def _govern_scores(self) -> None:
+        """The scores table's folder registered with Lake Formation (the same data-access role as the zones),
+        and SELECT/DESCRIBE on the table for the configured reader roles (e.g. the retention team's)."""
+        lf, cat, features = self.governance, self.catalog, self.zones.features
+        assert cat.scores_table is not None
+        grant_prefix(lf.data_access_role, features, self.scores_prefix, read=True, write=True)
+        location = lakeformation.CfnResource(
+            self,
+            "ScoresLocation",
+            resource_arn=features.arn_for_objects(self.scores_prefix.rstrip("/")),
+            use_service_linked_role=False,
+            role_arn=lf.data_access_role.role_arn,
+        )
+        location.node.add_dependency(lf.settings)
+        for name in self.scores_reader_role_names:
+            reader = iam.Role.from_role_name(self, f"ScoresReader{name}", name)
+            lf.grant_table(f"ScoresReader{name}", reader, cat.database_name, cat.scores_table,
+                           cat.scores_table_name, ["SELECT", "DESCRIBE"])
 
     def _orchestrate(
         self, env_name: str, data_key: kms.IKey, logs_key: kms.IKey, log_retention_days: int, destroy_on_removal: bool

@@ -59,6 +59,7 @@ class EnvironmentStage(cdk.Stage):
             destroy_on_removal=config.destroy_on_removal,
             ml_artifacts=self.foundation.ml_artifacts,
             capture_erasure_policy=self.foundation.capture_erasure_policy,
+            scores_reader_role_names=config.ml.batch_scoring.reader_role_names,
             termination_protection=not config.destroy_on_removal,
         )
         self.ml_pipeline = MlPipelineStack(
@@ -73,6 +74,7 @@ class EnvironmentStage(cdk.Stage):
             network=self.foundation.network,
             ops=self.foundation.ops,
             features_location=self.data_lake.locations.features,
+            scores_location=self.data_lake.scores_location,
             termination_protection=not config.destroy_on_removal,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)

@@ -84,4 +84,5 @@ def test_every_bucket_listing_carries_a_prefix_condition(assembly: Assembly, sta
 def test_lake_formation_registers_the_dataset_folder_not_the_bucket(assembly: Assembly) -> None:
     for location in resources(assembly, "Dev", "DataLake", "AWS::LakeFormation::Resource").values():
         arn = json.dumps(location["Properties"]["ResourceArn"])
-        assert arn.endswith(('/ibm_telco_churn"]]}', '/churn_labels"]]}')), arn  # dataset folder; labels folder
+        # the dataset folder, the labels folder, the dataset's scores folder
+        assert arn.endswith(('/ibm_telco_churn"]]}', '/churn_labels"]]}', '/ibm_telco_churn_scores"]]}')), arn

@@ -1,4 +1,5 @@
-"""Glue Data Catalog database and explicit tables for the curated and feature zones.
+"""Glue Data Catalog database and explicit tables for the curated and feature zones, and batch scoring's
+scores table (in the features bucket, partitions projected by Athena).
 
 Columns come from the dataset schema (dataset/schemas/*.yaml), the same file the ETL,
 training and inference read, so the catalog can never drift from what the jobs write.
@@ -28,6 +29,25 @@ _PARQUET = {
     "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
     "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
 }
+
+
+# Batch scoring's table (training_jobs/batch_scoring.py writes these columns; a test keeps them equal).
+SCORES_PARTITION_COLUMN = "scoring_date"
+SCORE_COLUMNS = (
+    ("subscriber_id", "string"),
+    ("probability", "double"),
+    ("label", "string"),
+    ("rank", "bigint"),
+    ("decile", "bigint"),
+    ("snapshot_date", "string"),
+    ("model_package_arn", "string"),
+    ("model_package_group", "string"),
+    ("model_version", "bigint"),
+    ("scored_at", "timestamp"),
+)
+# Athena projects scoring_date partitions (no partition registration after each run); the first date it
+# considers, and NOW as the last.
+SCORES_PROJECTION_START = "2026-01-01"
 
 
 def curated_columns(schema: DatasetSchema) -> list[tuple[str, str]]:
@@ -64,7 +84,9 @@ class LakeCatalog(Construct):
         schema: DatasetSchema,
         curated_bucket: s3.IBucket,
         features_bucket: s3.IBucket,
+        scores_prefix: str | None = None,
     ) -> None:
+        """`scores_prefix` (e.g. "<dataset>_scores/") adds the batch-scoring table in the features bucket."""
         super().__init__(scope, construct_id)
         account = cdk.Stack.of(self).account
         self.database_name = database_name
@@ -93,6 +115,28 @@ class LakeCatalog(Construct):
             f"s3://{features_bucket.bucket_name}/{schema.name}/",
             f"Training table: subscriber features joined with CDR usage (schema {schema.version})",
         )
+        self.scores_table_name = f"{schema.name}_scores"
+        self.scores_table: glue.CfnTable | None = None
+        if scores_prefix is not None:
+            location = f"s3://{features_bucket.bucket_name}/{scores_prefix}"
+            self.scores_table = self._table(
+                "ScoresTable",
+                self.scores_table_name,
+                list(SCORE_COLUMNS),
+                location,
+                "Churn scores of the whole subscriber base per scoring date, with the model package that "
+                "scored them (batch scoring pipeline)",
+                partition=SCORES_PARTITION_COLUMN,
+                projection={
+                    "projection.enabled": "true",
+                    f"projection.{SCORES_PARTITION_COLUMN}.type": "date",
+                    f"projection.{SCORES_PARTITION_COLUMN}.format": "yyyy-MM-dd",
+                    f"projection.{SCORES_PARTITION_COLUMN}.range": f"{SCORES_PROJECTION_START},NOW",
+                    f"projection.{SCORES_PARTITION_COLUMN}.interval": "1",
+                    f"projection.{SCORES_PARTITION_COLUMN}.interval.unit": "DAYS",
+                    "storage.location.template": f"{location}{SCORES_PARTITION_COLUMN}=${{{SCORES_PARTITION_COLUMN}}}/",
+                },
+            )
 
     def add_labels_table(self, bucket: s3.IBucket, prefix: str) -> glue.CfnTable:
         """The ground-truth table churn_labels (contract C5), partitioned by label_date."""
@@ -115,6 +159,7 @@ class LakeCatalog(Construct):
         location: str,
         description: str,
         partition: str = PARTITION_COLUMN,
+        projection: dict[str, str] | None = None,
     ) -> glue.CfnTable:
         table = glue.CfnTable(
             self,
@@ -125,7 +170,7 @@ class LakeCatalog(Construct):
                 name=name,
                 description=description,
                 table_type="EXTERNAL_TABLE",
-                parameters={"classification": "parquet", "parquet.compression": "SNAPPY"},
+                parameters={"classification": "parquet", "parquet.compression": "SNAPPY", **(projection or {})},
                 partition_keys=[glue.CfnTable.ColumnProperty(name=partition, type="string")],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=location,
