@@ -127,7 +127,8 @@ class ServingStack(StableIdStack):
             ops_topic=self.ops_topic,
         )
         if budget is not None:
-            CostBudget(self, "Budget", name=f"telecom-ml-{env_name}-monthly", config=budget, emails=budget_emails)
+            CostBudget(self, "Budget", name=f"telecom-ml-{env_name}-monthly", config=budget, emails=budget_emails,
+                       ops_topic_arn=self.ops_topic.topic_arn)
 
     def _promotion_function(self, env_name: str, promotion: PromotionConfig, serving_images: tuple[str, ...],
                             group: str, ml_key: kms.IKey, logging: DeployerLogging) -> DeployerFunction:

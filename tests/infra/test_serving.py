@@ -177,8 +177,28 @@ def test_state_machine_waits_in_bounded_loops_and_notifies_failures(assembly: As
 def test_each_environment_has_a_budget(assembly: Assembly, stage: str, limit: int, emails: int) -> None:
     (budget,) = resources(assembly, stage, "AWS::Budgets::Budget").values()
     assert budget["Properties"]["Budget"]["BudgetLimit"] == {"Amount": limit, "Unit": "USD"}
-    notices = budget["Properties"].get("NotificationsWithSubscribers", [])
-    assert all(len(n["Subscribers"]) == emails for n in notices) and (emails == 0) == (notices == [])
+    notices = budget["Properties"]["NotificationsWithSubscribers"]
+    topic = f"telecom-ml-{stage.lower()}-ops"
+    for notice in notices:
+        sns, *mail = notice["Subscribers"]
+        assert sns["SubscriptionType"] == "SNS" and render(sns["Address"]).endswith(f":{topic}"), sns
+        assert len(mail) == emails and all(m["SubscriptionType"] == "EMAIL" for m in mail)
+
+
+@pytest.mark.parametrize("stage", ["Dev", "Prod"])
+def test_the_ops_topic_and_its_key_admit_this_accounts_budgets(assembly: Assembly, stage: str) -> None:
+    account = {"Dev": "111111111111", "Prod": "333333333333"}[stage]
+    for kind, policy_key, action in (("AWS::KMS::Key", "KeyPolicy", "kms:GenerateDataKey"),
+                                     ("AWS::SNS::TopicPolicy", "PolicyDocument", "sns:Publish")):
+        found = assembly.template(stage, "Foundation")["Resources"].values()
+        documents = [r["Properties"][policy_key] for r in found if r["Type"] == kind]
+        statements = [s for d in documents for s in d["Statement"] if s.get("Sid") == "PublishBudgets"]
+        assert len(statements) == 1, kind
+        (statement,) = statements
+        assert statement["Principal"] == {"Service": "budgets.amazonaws.com"}
+        assert action in json.dumps(statement["Action"])
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+        assert render(statement["Condition"]["ArnLike"]["aws:SourceArn"]) == f"arn:aws:budgets::{account}:budget/*"
 
 
 def test_dashboard_shows_endpoint_metrics_and_the_async_backlog(assembly: Assembly) -> None:

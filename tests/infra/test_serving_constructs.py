@@ -38,10 +38,13 @@ def test_rollback_alarms_have_fixed_names_thresholds_and_the_ops_action() -> Non
 def test_budget_alerts_actual_percentages_and_the_forecast() -> None:
     stack = _stack()
     CostBudget(stack, "Budget", name="b", config=BudgetConfig(monthly_limit_usd=100, alert_at_percent=(50, 90)),
-               emails=("a@example.com",))
+               emails=("a@example.com",), ops_topic_arn="arn:aws:sns:eu-west-1:111111111111:ops")
     (budget,) = Template.from_stack(stack).find_resources("AWS::Budgets::Budget").values()
     notices = budget["Properties"]["NotificationsWithSubscribers"]
     assert [(n["Notification"]["NotificationType"], n["Notification"]["Threshold"]) for n in notices] == [
         ("ACTUAL", 50), ("ACTUAL", 90), ("FORECASTED", 100)]
-    assert notices[0]["Subscribers"] == [{"SubscriptionType": "EMAIL", "Address": "a@example.com"}]
+    assert notices[0]["Subscribers"] == [
+        {"SubscriptionType": "SNS", "Address": "arn:aws:sns:eu-west-1:111111111111:ops"},
+        {"SubscriptionType": "EMAIL", "Address": "a@example.com"},
+    ]
     assert budget["Properties"]["Budget"]["TimeUnit"] == "MONTHLY"

@@ -1,8 +1,8 @@
 """The environment's operations topic: every alarm and operational notice publishes here.
 
 The topic is encrypted with its own key, whose policy lets exactly the publishers use it:
-CloudWatch alarms and EventBridge rules of this account (service principals with
-aws:SourceAccount / aws:SourceArn conditions), and roles that the composing stacks grant
+CloudWatch alarms and EventBridge rules of this account, and its AWS Budgets (service principals
+with aws:SourceAccount / aws:SourceArn conditions), and roles that the composing stacks grant
 explicitly (`grant_publish`). A topic whose key no publisher can use drops every alert.
 """
 
@@ -18,10 +18,11 @@ from constructs import Construct
 from infra.config import NotificationConfig
 from infra.constructs.foundation.encryption_keys import key_policy
 
-# (service principal, ARN pattern of this account's resources that publish through it)
+# (service principal, ARN service, whether its ARNs name a region, resource pattern of this account's publishers)
 SERVICE_PUBLISHERS = (
-    ("cloudwatch.amazonaws.com", "cloudwatch", "alarm:*"),
-    ("events.amazonaws.com", "events", "rule/*"),
+    ("cloudwatch.amazonaws.com", "cloudwatch", True, "alarm:*"),
+    ("events.amazonaws.com", "events", True, "rule/*"),
+    ("budgets.amazonaws.com", "budgets", False, "budget/*"),  # arn:aws:budgets::<account>:budget/<name>
 )
 KEY_USE_FOR_PUBLISHING = ["kms:Decrypt", "kms:GenerateDataKey"]
 
@@ -64,8 +65,9 @@ class OpsNotifications(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
-        for service, arn_service, resource in SERVICE_PUBLISHERS:
-            publishers = f"arn:{stack.partition}:{arn_service}:{stack.region}:{stack.account}:{resource}"
+        for service, arn_service, regional, resource in SERVICE_PUBLISHERS:
+            region = stack.region if regional else ""
+            publishers = f"arn:{stack.partition}:{arn_service}:{region}:{stack.account}:{resource}"
             source = {"StringEquals": {"aws:SourceAccount": stack.account}, "ArnLike": {"aws:SourceArn": publishers}}
             principal = iam.ServicePrincipal(service)
             self.key.add_to_resource_policy(
