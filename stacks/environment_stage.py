@@ -12,6 +12,7 @@ from infra.config import EnvironmentConfig
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
 from stacks.ml_pipeline_stack import MlPipelineStack
+from stacks.monitoring_stack import MonitoringStack
 from stacks.serving_stack import ServingStack, endpoint_can_run_in_vpc
 
 
@@ -92,6 +93,26 @@ class EnvironmentStage(cdk.Stage):
             resource_tags=dict(config.tags),
             termination_protection=not config.destroy_on_removal,
         )
+        # Drift and model-quality monitoring with the configured engine; its alarms start retraining through
+        # the MlPipeline stack's trigger. Model Monitor schedules (MonitoringStack.schedule_specs) are made by
+        # the endpoint deployer at run time.
+        self.monitoring = MonitoringStack(
+            self,
+            "Monitoring",
+            description=f"Telecom ML reference solution ({config.name}): drift monitoring ({config.monitoring.engine}), "
+            "retraining alarms",
+            config=config,
+            features=tuple(schema.raw_feature_columns),
+            artifacts=self.foundation.ml_artifacts,
+            labels_bucket=self.data_lake.zones.curated,
+            ml_key=keys.ml_key,
+            data_key=keys.data_key,
+            network=self.foundation.network,
+            ops=self.foundation.ops,
+            code=self.ml_pipeline.code,
+            termination_protection=not config.destroy_on_removal,
+        )
+        self.monitoring.add_stack_dependency(self.ml_pipeline)
         cdk.Tags.of(self).add("project", "telecom-ml-reference")
         cdk.Tags.of(self).add("environment", config.name)
         for key, value in sorted(config.tags.items()):

@@ -223,6 +223,8 @@ class MlPipelineStack(StableIdStack):
             destroy_on_removal=config.destroy_on_removal,
             **placement,  # type: ignore[arg-type]
         )
+        # The monitoring layer's retraining alarms (telecom-ml-<env>-retrain-*) start training too.
+        self.trigger.retrain_on_alarms()
 
     def grant_start(self, principal: iam.IGrantable) -> None:
         """Let `principal` start executions of this pipeline and list them (with their status), e.g. the
