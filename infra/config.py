@@ -507,7 +507,7 @@ MONITORING_ENGINES = ("model_monitor", "drift_job")
 # the drift-distance alarm threshold when config names none.
 BASELINE_COMPARISON_THRESHOLD = 0.1
 # EventBridge Scheduler expressions: cron with six fields, or rate(<n> <unit>).
-_SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\((1 (minute|hour|day)|[1-9]\d* (minutes|hours|days))\))$")
+_SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\))$")
 # What CreateMonitoringSchedule accepts: hourly, daily at hour H, or every N hours from hour H.
 _MODEL_MONITOR_SCHEDULE = re.compile(r"^cron\(0 (\*|(1?\d|2[0-3])(/([1-9]|1\d|2[0-4]))?) \? \* \* \*\)$")
 # Model Monitor: a model-quality job on an hourly schedule may run at most 1,800 s (data quality 3,600 s).

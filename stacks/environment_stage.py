@@ -12,7 +12,7 @@ from infra.config import EnvironmentConfig
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
 from stacks.ml_pipeline_stack import MlPipelineStack
-from stacks.monitoring_stack import MonitoringStack
+from stacks.monitoring_stack import MonitoringStack, apply_retention
 from stacks.serving_stack import ServingStack, endpoint_can_run_in_vpc
 
 
@@ -113,6 +113,7 @@ class EnvironmentStage(cdk.Stage):
             termination_protection=not config.destroy_on_removal,
         )
         self.monitoring.add_stack_dependency(self.ml_pipeline)
+        apply_retention(config, self.foundation.ml_artifacts, self.data_lake.zones.curated)
         cdk.Tags.of(self).add("project", "telecom-ml-reference")
         cdk.Tags.of(self).add("environment", config.name)
         for key, value in sorted(config.tags.items()):

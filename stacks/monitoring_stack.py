@@ -43,6 +43,20 @@ from infra.sagemaker_role import import_sagemaker_role, sagemaker_role_name
 LABELS_PREFIX = "churn_labels/"  # the lake's labels table in the curated zone (C5)
 
 
+def apply_retention(config: EnvironmentConfig, artifacts: s3.Bucket, labels_bucket: s3.Bucket) -> None:
+    """Captures, reports and labels are personal data: each expires after the days config names. The rules go
+    on the buckets where they live (Foundation, DataLake); noncurrent versions follow the buckets' own rule."""
+    monitoring, endpoint = config.monitoring, drift.endpoint_name(config.name)
+    rules = [
+        (artifacts, "ExpireCaptures", f"{drift.CAPTURE_PREFIX}/{endpoint}/", monitoring.capture_retention_days),
+        (artifacts, "ExpireMonitoringReports", f"{drift.MONITORING_PREFIX}/{endpoint}/reports/",
+         monitoring.reports_retention_days),
+        (labels_bucket, "ExpireLabels", LABELS_PREFIX, monitoring.labels_retention_days),
+    ]
+    for bucket, rule_id, prefix, days in rules:
+        bucket.add_lifecycle_rule(id=rule_id, prefix=prefix, expiration=cdk.Duration.days(days))
+
+
 class MonitoringStack(StableIdStack):
     def __init__(
         self,

@@ -42,21 +42,15 @@ CAPTURE_PREFIX = "data-capture"  # ServingStack.capture_prefix (C1)
 MONITORING_PREFIX = "monitoring"  # C2: monitoring/<endpoint>/{current-baseline,reports}/
 
 # Pipeline expressions have no date arithmetic and the schedule only knows its own scheduled time, so the
-# container computes the window's start: WindowEnd minus WindowHours, in UTC, the format C3 takes. Then it
-# runs the drift job exactly as the churn steps run theirs (unpack the code bundle, python3 -m <module>).
-# $0 = module, $1 = WindowEnd, $2 = WindowHours, the rest = the job's other arguments.
-WINDOW_START = (
-    "import sys; from datetime import datetime, timedelta, timezone; "
-    "end = datetime.fromisoformat(sys.argv[1].replace('Z', '+00:00')); "
-    "end = end if end.tzinfo else end.replace(tzinfo=timezone.utc); "
-    "print((end - timedelta(hours=int(sys.argv[2]))).astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))"
-)
+# container computes the window's start: WindowEnd minus WindowHours, in UTC, with GNU date (the job images are
+# Ubuntu). Then it runs the drift job as the churn steps run theirs (unpack the code bundle, python3 -m).
+# $0 = module, $1 = WindowEnd, $2 = WindowHours, the rest = the job's other arguments. One entrypoint item
+# takes at most 256 characters (CreateProcessingJob), hence the terse shell.
 DRIFT_BOOTSTRAP = (
-    f"set -e; mkdir -p {CODE_DIR}; "
-    f'for f in {PROCESSING}/input/code/*; do tar -xzf "$f" -C {CODE_DIR}; done; '
-    f'cd {CODE_DIR}; module="$0"; end="$1"; hours="$2"; shift 2; '
-    f'start=$(python3 -c "{WINDOW_START}" "$end" "$hours"); '
-    'exec python3 -m "$module" --window-start "$start" --window-end "$end" "$@"'
+    f"set -e;mkdir -p {CODE_DIR};"
+    f'for f in {PROCESSING}/input/code/*;do tar -xzf "$f" -C {CODE_DIR};done;cd {CODE_DIR};'
+    'm="$0";e="$1";s=$(date -ud "$e $2 hour ago" +%FT%TZ);shift 2;'
+    'exec python3 -m "$m" --window-start "$s" --window-end "$e" "$@"'
 )
 
 # A manual start without parameters reads a window in 1970: a clean "no captured data in the window" no-op.
