@@ -561,10 +561,11 @@ class MonitoringConfig(_Strict):
 
     @model_validator(mode="after")
     def _engine_limits(self) -> MonitoringConfig:
-        if self.window_hours * self.thresholds.evaluation_periods > MAX_ALARM_EVALUATION_HOURS:
+        evaluated = self.window_hours * self.thresholds.evaluation_periods
+        if evaluated > MAX_ALARM_EVALUATION_HOURS:
             raise ValueError(
-                f"window_hours x thresholds.evaluation_periods = {self.window_hours * self.thresholds.evaluation_periods}"
-                f" hours; a CloudWatch alarm evaluates at most {MAX_ALARM_EVALUATION_HOURS} hours"
+                f"window_hours x thresholds.evaluation_periods = {evaluated} hours; a CloudWatch alarm evaluates "
+                f"at most {MAX_ALARM_EVALUATION_HOURS} hours"
             )
         if self.engine != "model_monitor":
             return self

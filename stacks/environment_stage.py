@@ -99,8 +99,8 @@ class EnvironmentStage(cdk.Stage):
         self.monitoring = MonitoringStack(
             self,
             "Monitoring",
-            description=f"Telecom ML reference solution ({config.name}): drift monitoring ({config.monitoring.engine}), "
-            "retraining alarms",
+            description=f"Telecom ML reference solution ({config.name}): drift monitoring "
+            f"({config.monitoring.engine}), retraining alarms",
             config=config,
             features=tuple(schema.raw_feature_columns),
             artifacts=self.foundation.ml_artifacts,

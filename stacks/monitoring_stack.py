@@ -49,8 +49,12 @@ def apply_retention(config: EnvironmentConfig, artifacts: s3.Bucket, labels_buck
     monitoring, endpoint = config.monitoring, drift.endpoint_name(config.name)
     rules = [
         (artifacts, "ExpireCaptures", f"{drift.CAPTURE_PREFIX}/{endpoint}/", monitoring.capture_retention_days),
-        (artifacts, "ExpireMonitoringReports", f"{drift.MONITORING_PREFIX}/{endpoint}/reports/",
-         monitoring.reports_retention_days),
+        (
+            artifacts,
+            "ExpireMonitoringReports",
+            f"{drift.MONITORING_PREFIX}/{endpoint}/reports/",
+            monitoring.reports_retention_days,
+        ),
         (labels_bucket, "ExpireLabels", LABELS_PREFIX, monitoring.labels_retention_days),
     ]
     for bucket, rule_id, prefix, days in rules:
@@ -84,8 +88,9 @@ class MonitoringStack(StableIdStack):
         self.model_quality_schedule = drift.model_quality_schedule_name(env)
         self.ops_topic = ops.import_topic(self)
         self.job_role = import_sagemaker_role(self, env)
-        self.job_role_arn = self.format_arn(service="iam", region="", resource="role",
-                                            resource_name=sagemaker_role_name(env))
+        self.job_role_arn = self.format_arn(
+            service="iam", region="", resource="role", resource_name=sagemaker_role_name(env)
+        )
         self.security_group_ids: tuple[str, ...] = ()
         self.subnet_ids: tuple[str, ...] = ()
         if network.workload_security_group is not None:
@@ -101,20 +106,34 @@ class MonitoringStack(StableIdStack):
         self._grant_job_role(artifacts, labels_bucket, ml_key, data_key)
         min_auc = self.monitoring.min_auc(config.ml.quality_gate) if self.monitoring.model_quality else None
         self.alarms = RetrainAlarms(
-            self, "RetrainAlarms", name_prefix=retrain_alarm_prefix(env), endpoint_name=self.endpoint_name,
-            specs=alarm_specs(features=features, data_schedule=self.data_quality_schedule,
-                              model_schedule=self.model_quality_schedule,
-                              drift_distance=self.monitoring.thresholds.drift_distance,
-                              feature_psi=self.monitoring.thresholds.feature_psi,
-                              prediction_psi=self.monitoring.thresholds.prediction_psi, min_auc=min_auc),
+            self,
+            "RetrainAlarms",
+            name_prefix=retrain_alarm_prefix(env),
+            endpoint_name=self.endpoint_name,
+            specs=alarm_specs(
+                features=features,
+                data_schedule=self.data_quality_schedule,
+                model_schedule=self.model_quality_schedule,
+                drift_distance=self.monitoring.thresholds.drift_distance,
+                feature_psi=self.monitoring.thresholds.feature_psi,
+                prediction_psi=self.monitoring.thresholds.prediction_psi,
+                min_auc=min_auc,
+            ),
             period_hours=self.monitoring.window_hours,
             evaluation_periods=self.monitoring.thresholds.evaluation_periods,
             ops_topic=self.ops_topic,
         )
 
     # ------------------------------------------------------------------------------------- drift_job
-    def _build_drift_job(self, artifacts: s3.IBucket, labels_bucket: s3.IBucket, ml_key: kms.IKey,
-                         data_key: kms.IKey, code: PipelineCode, network: IsolatedNetwork) -> None:
+    def _build_drift_job(
+        self,
+        artifacts: s3.IBucket,
+        labels_bucket: s3.IBucket,
+        ml_key: kms.IKey,
+        data_key: kms.IKey,
+        code: PipelineCode,
+        network: IsolatedNetwork,
+    ) -> None:
         config = self.config
         pipeline = drift.build(drift.DriftPipelineInputs(config, config.data_lake.dataset_schema, code.object_key))
         variables = {
@@ -126,8 +145,9 @@ class MonitoringStack(StableIdStack):
         }
         for name, value in zip(churn.VPC_VARIABLES, self.security_group_ids + self.subnet_ids, strict=False):
             variables[name] = value
-        role = iam.Role.from_role_name(self, "PipelineExecutionRole", churn.pipeline_role_name(config.name),
-                                       mutable=False)
+        role = iam.Role.from_role_name(
+            self, "PipelineExecutionRole", churn.pipeline_role_name(config.name), mutable=False
+        )
         self.drift_pipeline = SageMakerPipeline(
             self,
             "DriftPipeline",
@@ -156,8 +176,10 @@ class MonitoringStack(StableIdStack):
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
-                detail={"pipelineArn": [self.drift_pipeline.pipeline_arn],
-                        "currentPipelineExecutionStatus": ["Failed"]},
+                detail={
+                    "pipelineArn": [self.drift_pipeline.pipeline_arn],
+                    "currentPipelineExecutionStatus": ["Failed"],
+                },
             ),
             targets=[targets.SnsTopic(self.ops_topic)],
         )
@@ -167,17 +189,28 @@ class MonitoringStack(StableIdStack):
         monitoring = self.monitoring
         bucket = artifacts.bucket_name
         settings = MonitoringJobSettings(
-            env_name=self.config.name, endpoint_name=self.endpoint_name, region=self.config.region,
-            role_arn=self.job_role_arn, kms_key_arn=ml_key.key_arn, instance_type=monitoring.instance_type,
-            volume_gb=monitoring.volume_gb, max_runtime_seconds=60 * monitoring.max_runtime_minutes,
-            baseline_uri=self._uri(bucket, self.baseline_prefix), reports_uri=self._uri(bucket, self.reports_prefix),
-            window_hours=monitoring.window_hours, security_group_ids=self.security_group_ids,
+            env_name=self.config.name,
+            endpoint_name=self.endpoint_name,
+            region=self.config.region,
+            role_arn=self.job_role_arn,
+            kms_key_arn=ml_key.key_arn,
+            instance_type=monitoring.instance_type,
+            volume_gb=monitoring.volume_gb,
+            max_runtime_seconds=60 * monitoring.max_runtime_minutes,
+            baseline_uri=self._uri(bucket, self.baseline_prefix),
+            reports_uri=self._uri(bucket, self.reports_prefix),
+            window_hours=monitoring.window_hours,
+            security_group_ids=self.security_group_ids,
             subnets=self.subnet_ids,
         )
         ground_truth = self._uri(bucket, self.ground_truth_prefix) if monitoring.model_quality else None
         self.model_monitor = ModelMonitorJobs(
-            self, "ModelMonitor", settings=settings, ground_truth_uri=ground_truth,
-            data_quality_schedule=self.data_quality_schedule, model_quality_schedule=self.model_quality_schedule,
+            self,
+            "ModelMonitor",
+            settings=settings,
+            ground_truth_uri=ground_truth,
+            data_quality_schedule=self.data_quality_schedule,
+            model_quality_schedule=self.model_quality_schedule,
             schedule_expression=monitoring.schedule,
         )
         self.schedule_specs = self.model_monitor.schedule_specs
@@ -205,43 +238,59 @@ class MonitoringStack(StableIdStack):
         return f"{drift.CAPTURE_PREFIX}/{self.endpoint_name}/"
 
     # ------------------------------------------------------------------------------------- grants
-    def _grant_job_role(self, artifacts: s3.IBucket, labels_bucket: s3.IBucket, ml_key: kms.IKey,
-                        data_key: kms.IKey) -> None:
+    def _grant_job_role(
+        self, artifacts: s3.IBucket, labels_bucket: s3.IBucket, ml_key: kms.IKey, data_key: kms.IKey
+    ) -> None:
         """The job role reads the baseline, captures (and ground truth), writes reports, publishes metrics."""
         role, monitoring = self.job_role, self.monitoring
         reads = [self.baseline_prefix, self.capture_prefix]
         labels = monitoring.model_quality and monitoring.engine == "drift_job"
         if monitoring.model_quality and monitoring.engine == "model_monitor":
             reads.append(self.ground_truth_prefix)
-        grants = [(artifacts, reads, ["s3:GetObject"]),
-                  (artifacts, [self.reports_prefix], ["s3:PutObject", "s3:AbortMultipartUpload"])]
+        grants = [
+            (artifacts, reads, ["s3:GetObject"]),
+            (artifacts, [self.reports_prefix], ["s3:PutObject", "s3:AbortMultipartUpload"]),
+        ]
         if labels:
             grants.append((labels_bucket, [LABELS_PREFIX], ["s3:GetObject"]))
         for bucket, prefixes, actions in grants:
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=actions, resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes]))
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes])
+            )
         listed = {artifacts: [*reads, self.reports_prefix], **({labels_bucket: [LABELS_PREFIX]} if labels else {})}
         for bucket, prefixes in listed.items():
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}}))
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
+                )
+            )
         grant_key(role, ml_key, via="s3", write=True, context=s3_context(artifacts))
         if labels:
             grant_key(role, data_key, via="s3", write=False, context=s3_context(labels_bucket))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": [DATA_NAMESPACE, MODEL_NAMESPACE]}}))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": [DATA_NAMESPACE, MODEL_NAMESPACE]}},
+            )
+        )
         if monitoring.engine == "model_monitor":
             self._grant_analyzer_image(role)
         self._acknowledge(grants)
 
     def _grant_analyzer_image(self, role: iam.IRole) -> None:
         image = analyzer_image(self.config.region)
-        repository = self.format_arn(service="ecr", account=image.split(".", 1)[0], resource="repository",
-                                     resource_name=ANALYZER_REPOSITORY)
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            resources=[repository]))
+        repository = self.format_arn(
+            service="ecr", account=image.split(".", 1)[0], resource="repository", resource_name=ANALYZER_REPOSITORY
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[repository],
+            )
+        )
         role.add_to_principal_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
 
     def _acknowledge(self, grants: list[tuple[s3.IBucket, list[str], list[str]]]) -> None:

@@ -126,18 +126,25 @@ def build(ctx: DriftPipelineInputs) -> Pipeline:
         ProcessingInput("capture", capture_uri(env), f"{PROCESSING}/input/capture"),
     ]
     arguments: list[object] = [
-        WINDOW_END, hours,
-        "--baseline-dir", f"{PROCESSING}/input/baseline",
-        "--capture-dir", f"{PROCESSING}/input/capture",
-        "--output-dir", f"{PROCESSING}/output",
-        "--schema", churn.schema_in_container,
+        WINDOW_END,
+        hours,
+        "--baseline-dir",
+        f"{PROCESSING}/input/baseline",
+        "--capture-dir",
+        f"{PROCESSING}/input/capture",
+        "--output-dir",
+        f"{PROCESSING}/output",
+        "--schema",
+        churn.schema_in_container,
     ]
     if ctx.model_quality:
         inputs.append(ProcessingInput("labels", var(LABELS_LOCATION), f"{PROCESSING}/input/labels"))
         arguments += ["--labels-dir", f"{PROCESSING}/input/labels"]
     arguments += [
-        "--endpoint-name", endpoint_name(env),
-        "--monitoring-schedule-name", data_quality_schedule_name(env),
+        "--endpoint-name",
+        endpoint_name(env),
+        "--monitoring-schedule-name",
+        data_quality_schedule_name(env),
         "--publish-metrics",
     ]
     monitoring = config.monitoring
@@ -147,11 +154,20 @@ def build(ctx: DriftPipelineInputs) -> Pipeline:
         entrypoint=("/bin/sh", "-c", DRIFT_BOOTSTRAP, MODULE),
         container_arguments=tuple(arguments),
         inputs=tuple(inputs),
-        outputs=(ProcessingOutput("report", Join("/", (reports_uri(env).rstrip("/"), data_quality_schedule_name(env),
-                                                       WINDOW_END, EXECUTION_ID)), f"{PROCESSING}/output"),),
-        compute=churn.processing_compute(ProcessingStepConfig(
-            instance_type=monitoring.instance_type, volume_gb=monitoring.volume_gb,
-            max_runtime_minutes=monitoring.max_runtime_minutes)),
+        outputs=(
+            ProcessingOutput(
+                "report",
+                Join("/", (reports_uri(env).rstrip("/"), data_quality_schedule_name(env), WINDOW_END, EXECUTION_ID)),
+                f"{PROCESSING}/output",
+            ),
+        ),
+        compute=churn.processing_compute(
+            ProcessingStepConfig(
+                instance_type=monitoring.instance_type,
+                volume_gb=monitoring.volume_gb,
+                max_runtime_minutes=monitoring.max_runtime_minutes,
+            )
+        ),
         security=ctx.security(),
     )
     variables = VARIABLES + ((LABELS_LOCATION,) if ctx.model_quality else ())

@@ -71,34 +71,51 @@ def test_the_drift_job_takes_any_scheduler_expression(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("monitoring", "message"),
     [
-        ({"engine": "clarify"}, "dev.yaml: monitoring.engine: 'clarify' is not allowed; input should be "
-                                "'model_monitor' or 'drift_job'"),
-        ({"schedule": "every hour"}, "dev.yaml: monitoring.schedule: 'every hour' is not a schedule expression "
-                                     "(cron(<6 fields>) or rate(<n> <unit>)) (got 'every hour')"),
+        (
+            {"engine": "clarify"},
+            "dev.yaml: monitoring.engine: 'clarify' is not allowed; input should be 'model_monitor' or 'drift_job'",
+        ),
+        (
+            {"schedule": "every hour"},
+            "dev.yaml: monitoring.schedule: 'every hour' is not a schedule expression "
+            "(cron(<6 fields>) or rate(<n> <unit>)) (got 'every hour')",
+        ),
         ({"schedule": "rate(1 hours)"}, "monitoring.schedule: 'rate(1 hours)' is not a schedule expression"),
-        ({"engine": "model_monitor", "schedule": "rate(1 hour)"},
-         "dev.yaml: monitoring: schedule 'rate(1 hour)' is not one Model Monitor accepts (engine model_monitor)"),
+        (
+            {"engine": "model_monitor", "schedule": "rate(1 hour)"},
+            "dev.yaml: monitoring: schedule 'rate(1 hour)' is not one Model Monitor accepts (engine model_monitor)",
+        ),
         ({"engine": "model_monitor", "schedule": "cron(30 * ? * * *)"}, "is not one Model Monitor accepts"),
-        ({"engine": "model_monitor", "max_runtime_minutes": 45},
-         "monitoring: max_runtime_minutes 45 exceeds the 30 minutes Model Monitor allows a model-quality job"),
-        ({"window_hours": 24, "thresholds": {"evaluation_periods": 8}},
-         "monitoring: window_hours x thresholds.evaluation_periods = 192 hours; a CloudWatch alarm evaluates at "
-         "most 168 hours"),
+        (
+            {"engine": "model_monitor", "max_runtime_minutes": 45},
+            "monitoring: max_runtime_minutes 45 exceeds the 30 minutes Model Monitor allows a model-quality job",
+        ),
+        (
+            {"window_hours": 24, "thresholds": {"evaluation_periods": 8}},
+            "monitoring: window_hours x thresholds.evaluation_periods = 192 hours; a CloudWatch alarm evaluates at "
+            "most 168 hours",
+        ),
         ({"window_hours": 0}, "dev.yaml: monitoring.window_hours: Input should be greater than or equal to 1"),
-        ({"instance_type": "ml.inf2.xlarge"},
-         "monitoring.instance_type: 'ml.inf2.xlarge' is not a supported monitoring instance type"),
-        ({"instance_type": "ml.m5.48xlarge"},
-         "monitoring.instance_type: 'ml.m5.48xlarge' is not a monitoring instance type SageMaker accepts"),
-        ({"thresholds": {"drift_distance": 0}}, "monitoring.thresholds.drift_distance: Input should be greater "
-                                                "than 0"),
-        ({"thresholds": {"min_auc": 0.4}}, "monitoring.thresholds.min_auc: Input should be greater than or equal "
-                                           "to 0.5"),
+        (
+            {"instance_type": "ml.inf2.xlarge"},
+            "monitoring.instance_type: 'ml.inf2.xlarge' is not a supported monitoring instance type",
+        ),
+        (
+            {"instance_type": "ml.m5.48xlarge"},
+            "monitoring.instance_type: 'ml.m5.48xlarge' is not a monitoring instance type SageMaker accepts",
+        ),
+        ({"thresholds": {"drift_distance": 0}}, "monitoring.thresholds.drift_distance: Input should be greater than 0"),
+        (
+            {"thresholds": {"min_auc": 0.4}},
+            "monitoring.thresholds.min_auc: Input should be greater than or equal to 0.5",
+        ),
         ({"capture_retention_days": 0}, "monitoring.capture_retention_days: Input should be greater than or equal"),
         ({"engines": "drift_job"}, "dev.yaml: monitoring.engines: unknown setting"),
     ],
 )
-def test_bad_settings_fail_with_one_line_naming_the_field(tmp_path: Path, monitoring: dict[str, Any],
-                                                          message: str) -> None:
+def test_bad_settings_fail_with_one_line_naming_the_field(
+    tmp_path: Path, monitoring: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, monitoring)
     assert message in str(err.value) and "\n" not in str(err.value)
@@ -106,6 +123,9 @@ def test_bad_settings_fail_with_one_line_naming_the_field(tmp_path: Path, monito
 
 def test_vpc_mode_needs_the_monitoring_interface_endpoint(tmp_path: Path) -> None:
     endpoints = [e for e in CONFIGS["staging"].network.interface_endpoints if e != "cloudwatch_monitoring"]
-    with pytest.raises(ConfigError, match=r"staging.yaml: \(top level\): monitoring needs network.interface_endpoints "
-                                          r"\['cloudwatch_monitoring'\] in mode 'vpc'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"staging.yaml: \(top level\): monitoring needs network.interface_endpoints "
+        r"\['cloudwatch_monitoring'\] in mode 'vpc'",
+    ):
         _load(tmp_path, {}, env="staging", interface_endpoints=endpoints)

@@ -38,11 +38,19 @@ KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/telecom-ml-dev-sagemaker-execution"
 CONFIGS = {c.name: c for c in load_all(ROOT / "config")}
 SETTINGS = MonitoringJobSettings(
-    env_name="dev", endpoint_name="telecom-ml-dev-churn", region=REGION, role_arn=ROLE, kms_key_arn=KEY,
-    instance_type="ml.m5.xlarge", volume_gb=30, max_runtime_seconds=1800,
+    env_name="dev",
+    endpoint_name="telecom-ml-dev-churn",
+    region=REGION,
+    role_arn=ROLE,
+    kms_key_arn=KEY,
+    instance_type="ml.m5.xlarge",
+    volume_gb=30,
+    max_runtime_seconds=1800,
     baseline_uri="s3://artifacts/monitoring/telecom-ml-dev-churn/current-baseline/",
-    reports_uri="s3://artifacts/monitoring/telecom-ml-dev-churn/reports/", window_hours=1,
-    security_group_ids=("sg-0123456789abcdef0",), subnets=("subnet-0123456789abcdef0", "subnet-0fedcba9876543210"),
+    reports_uri="s3://artifacts/monitoring/telecom-ml-dev-churn/reports/",
+    window_hours=1,
+    security_group_ids=("sg-0123456789abcdef0",),
+    subnets=("subnet-0123456789abcdef0", "subnet-0fedcba9876543210"),
 )
 GROUND_TRUTH = "s3://artifacts/monitoring/telecom-ml-dev-churn/ground-truth/"
 
@@ -51,13 +59,19 @@ def _stack() -> cdk.Stack:
     return cdk.Stack(cdk.App(), "Probe", env=cdk.Environment(account=ACCOUNT, region=REGION))
 
 
-def _jobs(settings: MonitoringJobSettings = SETTINGS, ground_truth: str | None = GROUND_TRUTH
-          ) -> tuple[ModelMonitorJobs, dict[str, Any]]:
+def _jobs(
+    settings: MonitoringJobSettings = SETTINGS, ground_truth: str | None = GROUND_TRUTH
+) -> tuple[ModelMonitorJobs, dict[str, Any]]:
     stack = _stack()
-    jobs = ModelMonitorJobs(stack, "Jobs", settings=settings, ground_truth_uri=ground_truth,
-                            data_quality_schedule="telecom-ml-dev-churn-data-quality",
-                            model_quality_schedule="telecom-ml-dev-churn-model-quality",
-                            schedule_expression="cron(0 * ? * * *)")
+    jobs = ModelMonitorJobs(
+        stack,
+        "Jobs",
+        settings=settings,
+        ground_truth_uri=ground_truth,
+        data_quality_schedule="telecom-ml-dev-churn-data-quality",
+        model_quality_schedule="telecom-ml-dev-churn-model-quality",
+        schedule_expression="cron(0 * ? * * *)",
+    )
     return jobs, Template.from_stack(stack).to_json()["Resources"]
 
 
@@ -74,9 +88,11 @@ def test_analyzer_image_table_is_the_sdks() -> None:
     bundled = Path(next(iter(spec.submodule_search_locations))) / "core" / "image_uri_config" / "model-monitor.json"
     (version,) = json.loads(bundled.read_text())["versions"].values()
     assert version["repository"] == ANALYZER_REPOSITORY
-    assert ANALYZER_ACCOUNTS == {r: version["registries"][r] for r in SUPPORTED_REGIONS}
-    assert analyzer_image("eu-central-1") == \
-        "048819808253.dkr.ecr.eu-central-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    assert {r: version["registries"][r] for r in SUPPORTED_REGIONS} == ANALYZER_ACCOUNTS
+    assert (
+        analyzer_image("eu-central-1")
+        == "048819808253.dkr.ecr.eu-central-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    )
     with pytest.raises(ValueError, match="no Model Monitor analyzer image is known for region mars-1"):
         analyzer_image("mars-1")
 
@@ -88,13 +104,16 @@ def test_job_definitions_are_valid_api_requests_with_kms_network_and_the_current
     assert not problems("CreateModelQualityJobDefinition", model)
     assert data["DataQualityBaselineConfig"] == {
         "ConstraintsResource": {"S3Uri": f"{SETTINGS.baseline_uri}constraints.json"},
-        "StatisticsResource": {"S3Uri": f"{SETTINGS.baseline_uri}statistics.json"}}
+        "StatisticsResource": {"S3Uri": f"{SETTINGS.baseline_uri}statistics.json"},
+    }
     for props, kind in ((data, "DataQuality"), (model, "ModelQuality")):
         assert props["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
         assert props[f"{kind}JobOutputConfig"]["KmsKeyId"] == KEY
         assert props["NetworkConfig"] == {
-            "EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False,
-            "VpcConfig": {"SecurityGroupIds": list(SETTINGS.security_group_ids), "Subnets": list(SETTINGS.subnets)}}
+            "EnableInterContainerTrafficEncryption": True,
+            "EnableNetworkIsolation": False,
+            "VpcConfig": {"SecurityGroupIds": list(SETTINGS.security_group_ids), "Subnets": list(SETTINGS.subnets)},
+        }
         assert props[f"{kind}AppSpecification"]["ImageUri"] == analyzer_image(REGION)
         assert props[f"{kind}JobInput"]["EndpointInput"]["EndpointName"] == "telecom-ml-dev-churn"
         assert props["RoleArn"] == ROLE
@@ -103,10 +122,18 @@ def test_job_definitions_are_valid_api_requests_with_kms_network_and_the_current
     assert quality_input["EndpointInput"]["ProbabilityAttribute"] == "predictions[0].probability"
     assert model["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
     assert jobs.schedule_specs == [
-        {"name": "telecom-ml-dev-churn-data-quality", "job_definition_name": data["JobDefinitionName"],
-         "type": "DataQuality", "schedule_expression": "cron(0 * ? * * *)"},
-        {"name": "telecom-ml-dev-churn-model-quality", "job_definition_name": model["JobDefinitionName"],
-         "type": "ModelQuality", "schedule_expression": "cron(0 * ? * * *)"},
+        {
+            "name": "telecom-ml-dev-churn-data-quality",
+            "job_definition_name": data["JobDefinitionName"],
+            "type": "DataQuality",
+            "schedule_expression": "cron(0 * ? * * *)",
+        },
+        {
+            "name": "telecom-ml-dev-churn-model-quality",
+            "job_definition_name": model["JobDefinitionName"],
+            "type": "ModelQuality",
+            "schedule_expression": "cron(0 * ? * * *)",
+        },
     ]
 
 
@@ -114,14 +141,22 @@ def test_job_definition_names_hash_every_property() -> None:
     """Same properties, same names; any change (each forces replacement) deploys under a new name."""
     first, _ = _jobs()
     again, _ = _jobs()
-    assert [s["job_definition_name"] for s in first.schedule_specs] == \
-        [s["job_definition_name"] for s in again.schedule_specs]
+    assert [s["job_definition_name"] for s in first.schedule_specs] == [
+        s["job_definition_name"] for s in again.schedule_specs
+    ]
     assert first.schedule_specs[0]["job_definition_name"].startswith("telecom-ml-dev-churn-dq-")
-    for change in ({"instance_type": "ml.m5.2xlarge"}, {"baseline_uri": "s3://other/current-baseline/"},
-                   {"subnets": ("subnet-0123456789abcdef0",)}, {"max_runtime_seconds": 1200}):
+    for change in (
+        {"instance_type": "ml.m5.2xlarge"},
+        {"baseline_uri": "s3://other/current-baseline/"},
+        {"subnets": ("subnet-0123456789abcdef0",)},
+        {"max_runtime_seconds": 1200},
+    ):
         other, _ = _jobs(replace(SETTINGS, **change))  # type: ignore[arg-type]
-        changed = {old["type"] for old, new in zip(first.schedule_specs, other.schedule_specs, strict=True)
-                   if old["job_definition_name"] != new["job_definition_name"]}
+        changed = {
+            old["type"]
+            for old, new in zip(first.schedule_specs, other.schedule_specs, strict=True)
+            if old["job_definition_name"] != new["job_definition_name"]
+        }
         # The model-quality definition reads no baseline: only the data-quality one changes with it.
         assert changed == ({"DataQuality"} if "baseline_uri" in change else {"DataQuality", "ModelQuality"}), change
 
@@ -139,25 +174,38 @@ def test_schedule_starts_only_its_pipeline_with_the_scheduled_time_as_window_end
     key = kms.Key.from_key_arn(stack, "Key", KEY)
     topic = sns.Topic.from_topic_arn(stack, "Ops", f"arn:aws:sns:{REGION}:{ACCOUNT}:ops")
     pipeline_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/telecom-ml-dev-churn-drift"
-    DriftSchedule(stack, "Drift", schedule_name="telecom-ml-dev-churn-drift", schedule_expression="cron(0 6 * * ? *)",
-                  pipeline_name="telecom-ml-dev-churn-drift", pipeline_arn=pipeline_arn, payload_key=key,
-                  dead_letter_key=key, ops_topic=topic, destroy_on_removal=True)
+    DriftSchedule(
+        stack,
+        "Drift",
+        schedule_name="telecom-ml-dev-churn-drift",
+        schedule_expression="cron(0 6 * * ? *)",
+        pipeline_name="telecom-ml-dev-churn-drift",
+        pipeline_arn=pipeline_arn,
+        payload_key=key,
+        dead_letter_key=key,
+        ops_topic=topic,
+        destroy_on_removal=True,
+    )
     template = Template.from_stack(stack).to_json()["Resources"]
     (schedule,) = [r["Properties"] for r in template.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     assert schedule["ScheduleExpression"] == "cron(0 6 * * ? *)" and schedule["KmsKeyArn"] == KEY
     target = schedule["Target"]
-    assert target["Arn"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
-                                                ":scheduler:::aws-sdk:sagemaker:startPipelineExecution"]]}
+    assert target["Arn"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":scheduler:::aws-sdk:sagemaker:startPipelineExecution"]]
+    }
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
     assert "DeadLetterConfig" in target
     request = json.loads(target["Input"].replace(SCHEDULED_TIME, "2026-11-27T10:00:00Z"))
     assert not problems("StartPipelineExecution", request)
     assert request["PipelineParameters"] == [{"Name": "WindowEnd", "Value": "2026-11-27T10:00:00Z"}]
-    assert request == json.loads(json.dumps(start_request("telecom-ml-dev-churn-drift")).replace(
-        SCHEDULED_TIME, "2026-11-27T10:00:00Z"))
+    assert request == json.loads(
+        json.dumps(start_request("telecom-ml-dev-churn-drift")).replace(SCHEDULED_TIME, "2026-11-27T10:00:00Z")
+    )
     (policy,) = [r["Properties"] for r in template.values() if r["Type"] == "AWS::IAM::Policy"]
-    statements = {s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s["Resource"]
-                  for s in policy["PolicyDocument"]["Statement"]}
+    statements = {
+        s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s["Resource"]
+        for s in policy["PolicyDocument"]["Statement"]
+    }
     assert statements["sagemaker:StartPipelineExecution"] == pipeline_arn
     assert [a for a in statements if "sagemaker" in str(a)] == ["sagemaker:StartPipelineExecution"]
     (role,) = [r["Properties"] for r in template.values() if r["Type"] == "AWS::IAM::Role"]
@@ -168,38 +216,85 @@ def test_schedule_starts_only_its_pipeline_with_the_scheduled_time_as_window_end
 
 # --------------------------------------------------------------------------------------- alarms
 def test_alarm_specs_cover_each_feature_prediction_drift_and_auc_only_with_ground_truth() -> None:
-    common: dict[str, Any] = {"features": ("tenure", "contract"), "data_schedule": "d", "model_schedule": "m",
-                              "drift_distance": 0.1, "feature_psi": 0.25, "prediction_psi": 0.2}
+    common: dict[str, Any] = {
+        "features": ("tenure", "contract"),
+        "data_schedule": "d",
+        "model_schedule": "m",
+        "drift_distance": 0.1,
+        "feature_psi": 0.25,
+        "prediction_psi": 0.2,
+    }
     with_auc = alarm_specs(**common, min_auc=0.8)
-    assert [s.suffix for s in with_auc] == ["drift-tenure", "psi-tenure", "drift-contract", "psi-contract",
-                                            "prediction-drift", "auc"]
+    assert [s.suffix for s in with_auc] == [
+        "drift-tenure",
+        "psi-tenure",
+        "drift-contract",
+        "psi-contract",
+        "prediction-drift",
+        "auc",
+    ]
     assert [s.suffix for s in alarm_specs(**common, min_auc=None)][-1] == "prediction-drift"
     auc = with_auc[-1]
-    assert (auc.namespace, auc.metric_name, auc.schedule, auc.threshold) == \
-        ("aws/sagemaker/Endpoints/model-metrics", "auc", "m", 0.8)
+    assert (auc.namespace, auc.metric_name, auc.schedule, auc.threshold) == (
+        "aws/sagemaker/Endpoints/model-metrics",
+        "auc",
+        "m",
+        0.8,
+    )
 
 
 def test_alarms_are_named_for_the_retrain_trigger_and_notify_ops() -> None:
     stack = _stack()
     topic = sns.Topic.from_topic_arn(stack, "Ops", f"arn:aws:sns:{REGION}:{ACCOUNT}:ops")
-    specs = alarm_specs(features=("tenure",), data_schedule="d", model_schedule="m", drift_distance=0.1,
-                        feature_psi=0.25, prediction_psi=0.2, min_auc=0.8)
-    alarms = RetrainAlarms(stack, "Alarms", name_prefix="telecom-ml-dev-retrain-", endpoint_name="ep", specs=specs,
-                           period_hours=24, evaluation_periods=2, ops_topic=topic)
-    assert alarms.alarm_names == sorted(f"telecom-ml-dev-retrain-{s}" for s in
-                                        ("drift-tenure", "psi-tenure", "prediction-drift", "auc"))
+    specs = alarm_specs(
+        features=("tenure",),
+        data_schedule="d",
+        model_schedule="m",
+        drift_distance=0.1,
+        feature_psi=0.25,
+        prediction_psi=0.2,
+        min_auc=0.8,
+    )
+    alarms = RetrainAlarms(
+        stack,
+        "Alarms",
+        name_prefix="telecom-ml-dev-retrain-",
+        endpoint_name="ep",
+        specs=specs,
+        period_hours=24,
+        evaluation_periods=2,
+        ops_topic=topic,
+    )
+    assert alarms.alarm_names == sorted(
+        f"telecom-ml-dev-retrain-{s}" for s in ("drift-tenure", "psi-tenure", "prediction-drift", "auc")
+    )
     template = Template.from_stack(stack)
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "AlarmName": "telecom-ml-dev-retrain-drift-tenure", "MetricName": "feature_baseline_drift_tenure",
-        "Namespace": "aws/sagemaker/Endpoints/data-metrics", "Statistic": "Maximum", "Period": 86400,
-        "Dimensions": [{"Name": "Endpoint", "Value": "ep"}, {"Name": "MonitoringSchedule", "Value": "d"}],
-        "ComparisonOperator": "GreaterThanThreshold", "Threshold": 0.1, "EvaluationPeriods": 2,
-        "TreatMissingData": "notBreaching", "AlarmActions": [f"arn:aws:sns:{REGION}:{ACCOUNT}:ops"],
-    })
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "AlarmName": "telecom-ml-dev-retrain-auc", "Namespace": "aws/sagemaker/Endpoints/model-metrics",
-        "Statistic": "Minimum", "ComparisonOperator": "LessThanThreshold", "Threshold": 0.8,
-    })
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "telecom-ml-dev-retrain-drift-tenure",
+            "MetricName": "feature_baseline_drift_tenure",
+            "Namespace": "aws/sagemaker/Endpoints/data-metrics",
+            "Statistic": "Maximum",
+            "Period": 86400,
+            "Dimensions": [{"Name": "Endpoint", "Value": "ep"}, {"Name": "MonitoringSchedule", "Value": "d"}],
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 0.1,
+            "EvaluationPeriods": 2,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [f"arn:aws:sns:{REGION}:{ACCOUNT}:ops"],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "telecom-ml-dev-retrain-auc",
+            "Namespace": "aws/sagemaker/Endpoints/model-metrics",
+            "Statistic": "Minimum",
+            "ComparisonOperator": "LessThanThreshold",
+            "Threshold": 0.8,
+        },
+    )
 
 
 # --------------------------------------------------------------------------------- drift pipeline
@@ -218,9 +313,18 @@ def test_drift_step_is_a_valid_processing_job_with_the_c3_arguments() -> None:
     for env in ("dev", "staging"):
         pipeline = _drift(env)
         values = {name: f"value-of-{name}" for name in pipeline.variables}
-        values.update({"ArtifactBucket": "artifacts", "CodeBucket": "code", "JobRoleArn": ROLE, "MlKeyArn": KEY,
-                       "LabelsLocation": "s3://curated/churn_labels/", "JobSecurityGroup": "sg-0123456789abcdef0",
-                       "JobSubnet1": "subnet-0123456789abcdef0", "JobSubnet2": "subnet-0fedcba9876543210"})
+        values.update(
+            {
+                "ArtifactBucket": "artifacts",
+                "CodeBucket": "code",
+                "JobRoleArn": ROLE,
+                "MlKeyArn": KEY,
+                "LabelsLocation": "s3://curated/churn_labels/",
+                "JobSecurityGroup": "sg-0123456789abcdef0",
+                "JobSubnet1": "subnet-0123456789abcdef0",
+                "JobSubnet2": "subnet-0fedcba9876543210",
+            }
+        )
         document = json.loads(render.resolve(render.sub_body(render.definition(pipeline), pipeline.variables), values))
         (step,) = document["Steps"]
         request = concrete(document, step)
@@ -230,15 +334,22 @@ def test_drift_step_is_a_valid_processing_job_with_the_c3_arguments() -> None:
         assert app["ContainerEntrypoint"][-1] == "training_jobs.drift"
         assert arguments[:2] == ["1970-01-01T01:00:00Z", str(CONFIGS[env].monitoring.window_hours)]
         flags = arguments[2::2]
-        assert {"--baseline-dir", "--capture-dir", "--output-dir", "--schema", "--endpoint-name",
-                "--monitoring-schedule-name"} <= set(flags) and arguments[-1] == "--publish-metrics"
+        assert {
+            "--baseline-dir",
+            "--capture-dir",
+            "--output-dir",
+            "--schema",
+            "--endpoint-name",
+            "--monitoring-schedule-name",
+        } <= set(flags) and arguments[-1] == "--publish-metrics"
         inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
         assert inputs["baseline"] == "s3://artifacts/monitoring/telecom-ml-" + env + "-churn/current-baseline/"
         assert inputs["capture"] == "s3://artifacts/data-capture/telecom-ml-" + env + "-churn/primary/"
         assert ("labels" in inputs) == ("--labels-dir" in arguments) == CONFIGS[env].monitoring.model_quality
         (output,) = request["ProcessingOutputConfig"]["Outputs"]
         assert output["S3Output"]["S3Uri"].startswith(
-            f"s3://artifacts/monitoring/telecom-ml-{env}-churn/reports/telecom-ml-{env}-churn-data-quality/")
+            f"s3://artifacts/monitoring/telecom-ml-{env}-churn/reports/telecom-ml-{env}-churn-data-quality/"
+        )
         assert request["NetworkConfig"]["EnableNetworkIsolation"] is False
         assert ("VpcConfig" in request["NetworkConfig"]) == (CONFIGS[env].network.mode == "vpc")
         assert request["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
@@ -255,16 +366,27 @@ def test_the_bootstrap_computes_the_window_start_and_runs_the_module(tmp_path: P
         info.size = len(module)
         tar.addfile(info, io.BytesIO(module))
     (code_in / "0123.gz").write_bytes(buffer.getvalue())
-    script = drift.DRIFT_BOOTSTRAP.replace(drift.CODE_DIR, str(code_dir)).replace(
-        f"{drift.PROCESSING}/input/code", str(code_in)).replace("python3", sys.executable)
+    script = (
+        drift.DRIFT_BOOTSTRAP.replace(drift.CODE_DIR, str(code_dir))
+        .replace(f"{drift.PROCESSING}/input/code", str(code_in))
+        .replace("python3", sys.executable)
+    )
     assert len(drift.DRIFT_BOOTSTRAP) <= 256
-    for end, hours, start in (("2026-11-27T10:00:00Z", "1", "2026-11-27T09:00:00Z"),
-                              ("2026-03-01T06:00:00Z", "24", "2026-02-28T06:00:00Z"),
-                              ("2026-11-27T10:00:00+01:00", "2", "2026-11-27T07:00:00Z"),
-                              ("2026-11-27T10:00:00", "1", "2026-11-27T09:00:00Z")):
-        result = subprocess.run(["/bin/sh", "-c", script, "echo_args", end, hours, "--schema", "s.yaml"],
-                                capture_output=True, text=True, timeout=60, check=True)
+    for end, hours, start in (
+        ("2026-11-27T10:00:00Z", "1", "2026-11-27T09:00:00Z"),
+        ("2026-03-01T06:00:00Z", "24", "2026-02-28T06:00:00Z"),
+        ("2026-11-27T10:00:00+01:00", "2", "2026-11-27T07:00:00Z"),
+        ("2026-11-27T10:00:00", "1", "2026-11-27T09:00:00Z"),
+    ):
+        result = subprocess.run(
+            ["/bin/sh", "-c", script, "echo_args", end, hours, "--schema", "s.yaml"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         assert json.loads(result.stdout) == ["--window-start", start, "--window-end", end, "--schema", "s.yaml"]
-    failed = subprocess.run(["/bin/sh", "-c", script, "echo_args", "10 o'clock", "1"], capture_output=True,
-                            text=True, timeout=60)
+    failed = subprocess.run(
+        ["/bin/sh", "-c", script, "echo_args", "10 o'clock", "1"], capture_output=True, text=True, timeout=60
+    )
     assert failed.returncode != 0 and "invalid date" in failed.stderr and failed.stdout == ""

@@ -62,6 +62,12 @@ def hashed_name(stack: cdk.Stack, prefix: str, properties: dict[str, Any]) -> st
     return name
 
 
+def _name_of(definition: sagemaker.CfnDataQualityJobDefinition | sagemaker.CfnModelQualityJobDefinition) -> str:
+    name = definition.job_definition_name
+    assert name is not None  # always set from hashed_name
+    return name
+
+
 @dataclass(frozen=True)
 class MonitoringJobSettings:
     """What both job definitions share."""
@@ -82,48 +88,82 @@ class MonitoringJobSettings:
 
 
 class ModelMonitorJobs(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: MonitoringJobSettings,
-                 ground_truth_uri: str | None, data_quality_schedule: str, model_quality_schedule: str,
-                 schedule_expression: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: MonitoringJobSettings,
+        ground_truth_uri: str | None,
+        data_quality_schedule: str,
+        model_quality_schedule: str,
+        schedule_expression: str,
+    ) -> None:
         """`ground_truth_uri` None: no model-quality definition (the environment has no ground truth yet)."""
         super().__init__(scope, construct_id)
         self.settings = settings
         self.image = analyzer_image(settings.region)
         stack = cdk.Stack.of(self)
         self.data_quality = self._data_quality(stack)
-        self.data_quality_name = self.data_quality.job_definition_name
+        self.data_quality_name = _name_of(self.data_quality)
         self.model_quality: sagemaker.CfnModelQualityJobDefinition | None = None
-        specs = [{"name": data_quality_schedule, "job_definition_name": self.data_quality_name,
-                  "type": "DataQuality", "schedule_expression": schedule_expression}]
+        specs = [
+            {
+                "name": data_quality_schedule,
+                "job_definition_name": self.data_quality_name,
+                "type": "DataQuality",
+                "schedule_expression": schedule_expression,
+            }
+        ]
         if ground_truth_uri is not None:
             self.model_quality = self._model_quality(stack, ground_truth_uri)
-            specs.append({"name": model_quality_schedule, "job_definition_name": self.model_quality.job_definition_name,
-                          "type": "ModelQuality", "schedule_expression": schedule_expression})
+            specs.append(
+                {
+                    "name": model_quality_schedule,
+                    "job_definition_name": _name_of(self.model_quality),
+                    "type": "ModelQuality",
+                    "schedule_expression": schedule_expression,
+                }
+            )
         # The endpoint deployer creates/updates/deletes one MonitoringSchedule per spec after each deployment.
         self.schedule_specs: list[dict[str, str]] = specs
 
     # ------------------------------------------------------------------------------------ shared parts
     def _resources(self, cls: Any) -> Any:
         s = self.settings
-        return cls.MonitoringResourcesProperty(cluster_config=cls.ClusterConfigProperty(
-            instance_count=1, instance_type=s.instance_type, volume_size_in_gb=s.volume_gb,
-            volume_kms_key_id=s.kms_key_arn))
+        return cls.MonitoringResourcesProperty(
+            cluster_config=cls.ClusterConfigProperty(
+                instance_count=1,
+                instance_type=s.instance_type,
+                volume_size_in_gb=s.volume_gb,
+                volume_kms_key_id=s.kms_key_arn,
+            )
+        )
 
     def _network(self, cls: Any) -> Any:
         # Not isolated: the analyzer publishes CloudWatch metrics itself (through the monitoring interface
         # endpoint in 'vpc' mode). Inter-container traffic is encrypted.
         s = self.settings
-        vpc = cls.VpcConfigProperty(security_group_ids=list(s.security_group_ids), subnets=list(s.subnets)) \
-            if s.subnets else None
-        return cls.NetworkConfigProperty(enable_inter_container_traffic_encryption=True,
-                                         enable_network_isolation=False, vpc_config=vpc)
+        vpc = (
+            cls.VpcConfigProperty(security_group_ids=list(s.security_group_ids), subnets=list(s.subnets))
+            if s.subnets
+            else None
+        )
+        return cls.NetworkConfigProperty(
+            enable_inter_container_traffic_encryption=True, enable_network_isolation=False, vpc_config=vpc
+        )
 
     def _output(self, cls: Any, kind: str) -> Any:
         s = self.settings
         return cls.MonitoringOutputConfigProperty(
             kms_key_id=s.kms_key_arn,
-            monitoring_outputs=[cls.MonitoringOutputProperty(s3_output=cls.S3OutputProperty(
-                s3_uri=f"{s.reports_uri}{kind}", local_path=f"{PROCESSING}/output", s3_upload_mode="EndOfJob"))],
+            monitoring_outputs=[
+                cls.MonitoringOutputProperty(
+                    s3_output=cls.S3OutputProperty(
+                        s3_uri=f"{s.reports_uri}{kind}", local_path=f"{PROCESSING}/output", s3_upload_mode="EndOfJob"
+                    )
+                )
+            ],
         )
 
     def _stopping(self, cls: Any) -> Any:
@@ -134,13 +174,20 @@ class ModelMonitorJobs(Construct):
         s, cls = self.settings, sagemaker.CfnDataQualityJobDefinition
         properties: dict[str, Any] = {
             "data_quality_app_specification": cls.DataQualityAppSpecificationProperty(
-                image_uri=self.image, environment={"publish_cloudwatch_metrics": "Enabled"}),
+                image_uri=self.image, environment={"publish_cloudwatch_metrics": "Enabled"}
+            ),
             "data_quality_baseline_config": cls.DataQualityBaselineConfigProperty(
                 constraints_resource=cls.ConstraintsResourceProperty(s3_uri=f"{s.baseline_uri}constraints.json"),
-                statistics_resource=cls.StatisticsResourceProperty(s3_uri=f"{s.baseline_uri}statistics.json")),
-            "data_quality_job_input": cls.DataQualityJobInputProperty(endpoint_input=cls.EndpointInputProperty(
-                endpoint_name=s.endpoint_name, local_path=f"{PROCESSING}/input/endpoint",
-                s3_input_mode="File", s3_data_distribution_type="FullyReplicated")),
+                statistics_resource=cls.StatisticsResourceProperty(s3_uri=f"{s.baseline_uri}statistics.json"),
+            ),
+            "data_quality_job_input": cls.DataQualityJobInputProperty(
+                endpoint_input=cls.EndpointInputProperty(
+                    endpoint_name=s.endpoint_name,
+                    local_path=f"{PROCESSING}/input/endpoint",
+                    s3_input_mode="File",
+                    s3_data_distribution_type="FullyReplicated",
+                )
+            ),
             "data_quality_job_output_config": self._output(cls, "data-quality"),
             "job_resources": self._resources(cls),
             "network_config": self._network(cls),
@@ -154,16 +201,23 @@ class ModelMonitorJobs(Construct):
         s, cls = self.settings, sagemaker.CfnModelQualityJobDefinition
         properties: dict[str, Any] = {
             "model_quality_app_specification": cls.ModelQualityAppSpecificationProperty(
-                image_uri=self.image, problem_type="BinaryClassification",
-                environment={"publish_cloudwatch_metrics": "Enabled"}),
+                image_uri=self.image,
+                problem_type="BinaryClassification",
+                environment={"publish_cloudwatch_metrics": "Enabled"},
+            ),
             "model_quality_job_input": cls.ModelQualityJobInputProperty(
                 endpoint_input=cls.EndpointInputProperty(
-                    endpoint_name=s.endpoint_name, local_path=f"{PROCESSING}/input/endpoint",
-                    s3_input_mode="File", s3_data_distribution_type="FullyReplicated",
+                    endpoint_name=s.endpoint_name,
+                    local_path=f"{PROCESSING}/input/endpoint",
+                    s3_input_mode="File",
+                    s3_data_distribution_type="FullyReplicated",
                     probability_attribute=PROBABILITY_ATTRIBUTE,
                     probability_threshold_attribute=PROBABILITY_THRESHOLD,
-                    start_time_offset=f"-PT{s.window_hours}H", end_time_offset="-PT0H"),
-                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(s3_uri=ground_truth_uri)),
+                    start_time_offset=f"-PT{s.window_hours}H",
+                    end_time_offset="-PT0H",
+                ),
+                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(s3_uri=ground_truth_uri),
+            ),
             "model_quality_job_output_config": self._output(cls, "model-quality"),
             "job_resources": self._resources(cls),
             "network_config": self._network(cls),

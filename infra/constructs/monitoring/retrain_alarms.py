@@ -40,27 +40,80 @@ class AlarmSpec:
     description: str
 
 
-def alarm_specs(*, features: tuple[str, ...], data_schedule: str, model_schedule: str, drift_distance: float,
-                feature_psi: float, prediction_psi: float, min_auc: float | None) -> list[AlarmSpec]:
+def alarm_specs(
+    *,
+    features: tuple[str, ...],
+    data_schedule: str,
+    model_schedule: str,
+    drift_distance: float,
+    feature_psi: float,
+    prediction_psi: float,
+    min_auc: float | None,
+) -> list[AlarmSpec]:
     """Every retraining alarm of one environment; `min_auc` None = no ground truth, no quality alarm."""
     specs = []
     for feature in features:
-        specs.append(AlarmSpec(f"drift-{feature}", DATA_NAMESPACE, f"feature_baseline_drift_{feature}",
-                               data_schedule, ABOVE, drift_distance,
-                               f"{feature}: distance from the baseline distribution above {drift_distance}"))
-        specs.append(AlarmSpec(f"psi-{feature}", DATA_NAMESPACE, f"feature_psi_{feature}", data_schedule, ABOVE,
-                               feature_psi, f"{feature}: population stability index above {feature_psi}"))
-    specs.append(AlarmSpec("prediction-drift", DATA_NAMESPACE, "prediction_drift_psi", data_schedule, ABOVE,
-                           prediction_psi, f"served churn probabilities: PSI against the baseline above {prediction_psi}"))
+        specs.append(
+            AlarmSpec(
+                f"drift-{feature}",
+                DATA_NAMESPACE,
+                f"feature_baseline_drift_{feature}",
+                data_schedule,
+                ABOVE,
+                drift_distance,
+                f"{feature}: distance from the baseline distribution above {drift_distance}",
+            )
+        )
+        specs.append(
+            AlarmSpec(
+                f"psi-{feature}",
+                DATA_NAMESPACE,
+                f"feature_psi_{feature}",
+                data_schedule,
+                ABOVE,
+                feature_psi,
+                f"{feature}: population stability index above {feature_psi}",
+            )
+        )
+    specs.append(
+        AlarmSpec(
+            "prediction-drift",
+            DATA_NAMESPACE,
+            "prediction_drift_psi",
+            data_schedule,
+            ABOVE,
+            prediction_psi,
+            f"served churn probabilities: PSI against the baseline above {prediction_psi}",
+        )
+    )
     if min_auc is not None:
-        specs.append(AlarmSpec("auc", MODEL_NAMESPACE, "auc", model_schedule, BELOW, min_auc,
-                               f"ROC-AUC on labelled captures below {min_auc}"))
+        specs.append(
+            AlarmSpec(
+                "auc",
+                MODEL_NAMESPACE,
+                "auc",
+                model_schedule,
+                BELOW,
+                min_auc,
+                f"ROC-AUC on labelled captures below {min_auc}",
+            )
+        )
     return specs
 
 
 class RetrainAlarms(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str, endpoint_name: str,
-                 specs: list[AlarmSpec], period_hours: int, evaluation_periods: int, ops_topic: sns.ITopic) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        endpoint_name: str,
+        specs: list[AlarmSpec],
+        period_hours: int,
+        evaluation_periods: int,
+        ops_topic: sns.ITopic,
+    ) -> None:
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(ops_topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
