@@ -24,6 +24,15 @@ STAGES = sorted(CONFIGS)
 DRIFT_STAGES = [s for s in STAGES if CONFIGS[s].monitoring.engine == "drift_job"]
 MONITOR_STAGES = [s for s in STAGES if CONFIGS[s].monitoring.engine == "model_monitor"]
 GOLDEN = Path(__file__).with_name("pipeline_golden")
+# What CloudFormation fills in for the variables whose value is known only at deploy time.
+SDK_FAKES = {
+    "ArtifactBucket": "artifacts",
+    "MlKeyArn": "arn:aws:kms:eu-west-1:111111111111:key/k",
+    "LabelsLocation": "s3://curated/churn_labels/",
+    "JobSecurityGroup": "sg-0123456789abcdef0",
+    "JobSubnet1": "subnet-0123456789abcdef0",
+    "JobSubnet2": "subnet-0fedcba9876543210",
+}
 FEATURES = tuple(load_schema(ROOT / "dataset/schemas/ibm_telco_churn.yaml").raw_feature_columns)
 
 
@@ -258,3 +267,29 @@ def test_retraining_alarms_reach_start_training(assembly: Assembly, stage: str) 
     }
     (features_ready,) = [r for r in rules.values() if r["EventPattern"].get("detail-type") == ["FeaturesReady"]]
     assert rule["Targets"][0]["Arn"] == features_ready["Targets"][0]["Arn"]  # the start_training function
+
+
+def test_the_sdk_renders_the_deployed_drift_definitions(assembly: Assembly, tmp_path: Path) -> None:
+    """The SageMaker Python SDK 3, offline, writes exactly each environment's drift definition."""
+    import subprocess
+    import sys
+
+    request: dict[str, Any] = {"config_dir": str(ROOT / "config"), "environments": {}}
+    ours = {}
+    for stage in DRIFT_STAGES:
+        config = CONFIGS[stage]
+        body, variables = drift_body(assembly, stage)
+        (code_key,) = set(re.findall(r"s3://\$\{CodeBucket\}/([0-9a-f]{64}\.gz)", body))
+        values = {**SDK_FAKES, **{k: v for k, v in variables.items() if isinstance(v, str)}}
+        request["environments"][config.name] = {"code_key": code_key, "values": values}
+        ours[config.name] = json.loads(render.resolve(body, values))
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.infra.drift_pipeline_sdk", str(tmp_path / "request.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == ours
