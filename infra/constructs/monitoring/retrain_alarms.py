@@ -17,14 +17,13 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
-ABOVE = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-BELOW = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+ABOVE = "GreaterThanThreshold"
+BELOW = "LessThanThreshold"
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class AlarmSpec:
     namespace: str
     metric_name: str
     schedule: str  # the MonitoringSchedule dimension
-    comparison: cloudwatch.ComparisonOperator
+    comparison: str  # CloudFormation's ComparisonOperator
     threshold: float
     description: str
 
@@ -102,6 +101,9 @@ def alarm_specs(
 
 
 class RetrainAlarms(Construct):
+    """One CloudWatch alarm per spec, as plain L1 resources: dozens per environment, and each L2 alarm would
+    cost several more jsii round trips at synth (metric, action objects) for the same template."""
+
     def __init__(
         self,
         scope: Construct,
@@ -115,30 +117,30 @@ class RetrainAlarms(Construct):
         ops_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        action = cw_actions.SnsAction(ops_topic)
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.alarms: dict[str, cloudwatch.CfnAlarm] = {}
+        period = int(cdk.Duration.hours(period_hours).to_seconds())
         for spec in specs:
             name = f"{name_prefix}{spec.suffix}"
-            alarm = cloudwatch.Alarm(
+            self.alarms[name] = cloudwatch.CfnAlarm(
                 self,
                 spec.suffix,
                 # Named: start_training accepts only alarms with this environment's retraining prefix.
                 alarm_name=name,
                 alarm_description=f"{spec.description}; starts retraining (runbook: docs/monitoring.md)",
-                metric=cloudwatch.Metric(
-                    namespace=spec.namespace,
-                    metric_name=spec.metric_name,
-                    dimensions_map={"Endpoint": endpoint_name, "MonitoringSchedule": spec.schedule},
-                    statistic="Maximum" if spec.comparison == ABOVE else "Minimum",
-                    period=cdk.Duration.hours(period_hours),
-                ),
+                namespace=spec.namespace,
+                metric_name=spec.metric_name,
+                dimensions=[
+                    cloudwatch.CfnAlarm.DimensionProperty(name="Endpoint", value=endpoint_name),
+                    cloudwatch.CfnAlarm.DimensionProperty(name="MonitoringSchedule", value=spec.schedule),
+                ],
+                statistic="Maximum" if spec.comparison == ABOVE else "Minimum",
+                period=period,
                 threshold=spec.threshold,
                 comparison_operator=spec.comparison,
                 evaluation_periods=evaluation_periods,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                treat_missing_data="notBreaching",
+                alarm_actions=[ops_topic.topic_arn],
             )
-            alarm.add_alarm_action(action)
-            self.alarms[name] = alarm
 
     @property
     def alarm_names(self) -> list[str]:
