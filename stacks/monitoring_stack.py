@@ -26,6 +26,7 @@ from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.ml.pipeline_code import PipelineCode
 from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline
 from infra.constructs.ml.training_trigger import retrain_alarm_prefix
+from infra.constructs.monitoring.drift_dashboard import DriftDashboard, alarm_arn, dashboard_body
 from infra.constructs.monitoring.drift_schedule import DriftSchedule
 from infra.constructs.monitoring.model_monitor_jobs import (
     ANALYZER_REPOSITORY,
@@ -122,6 +123,25 @@ class MonitoringStack(StableIdStack):
             period_hours=self.monitoring.window_hours,
             evaluation_periods=self.monitoring.thresholds.evaluation_periods,
             ops_topic=self.ops_topic,
+        )
+        thresholds = self.monitoring.thresholds
+        self.dashboard = DriftDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"telecom-ml-{env}-churn-drift",
+            body=dashboard_body(
+                region=self.region,
+                endpoint_name=self.endpoint_name,
+                data_schedule=self.data_quality_schedule,
+                model_schedule=self.model_quality_schedule,
+                features=features,
+                period_hours=self.monitoring.window_hours,
+                drift_distance=thresholds.drift_distance,
+                feature_psi=thresholds.feature_psi,
+                prediction_psi=thresholds.prediction_psi,
+                min_auc=min_auc,
+                alarm_arns=[alarm_arn(self, name) for name in self.alarms.alarm_names],
+            ),
         )
 
     # ------------------------------------------------------------------------------------- drift_job

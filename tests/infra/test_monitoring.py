@@ -293,3 +293,25 @@ def test_the_sdk_renders_the_deployed_drift_definitions(assembly: Assembly, tmp_
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout) == ours
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dashboard_shows_the_metrics_and_every_retraining_alarm(assembly: Assembly, stage: str) -> None:
+    config = CONFIGS[stage]
+    (dashboard,) = resources(assembly, stage, "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["DashboardName"] == f"telecom-ml-{config.name}-churn-drift"
+    widgets = json.loads(dashboard["DashboardBody"])["widgets"]
+    alarm_names = {
+        a["AlarmName"]
+        for a in resources(assembly, stage, "AWS::CloudWatch::Alarm").values()
+        if a.get("AlarmName", "").startswith(f"telecom-ml-{config.name}-retrain-")
+    }
+    (alarms,) = [w for w in widgets if w["type"] == "alarm"]
+    assert {arn.rsplit(":", 1)[1] for arn in alarms["properties"]["alarms"]} == alarm_names
+    assert all(
+        a.startswith(f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:")
+        for a in alarms["properties"]["alarms"]
+    )
+    drawn = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]}
+    assert {f"feature_baseline_drift_{f}" for f in FEATURES} | {"prediction_drift_psi"} <= drawn
+    assert ("auc" in drawn) == config.monitoring.model_quality

@@ -390,3 +390,43 @@ def test_the_bootstrap_computes_the_window_start_and_runs_the_module(tmp_path: P
         ["/bin/sh", "-c", script, "echo_args", "10 o'clock", "1"], capture_output=True, text=True, timeout=60
     )
     assert failed.returncode != 0 and "invalid date" in failed.stderr and failed.stdout == ""
+
+
+# ------------------------------------------------------------------------------------- dashboard
+def test_dashboard_draws_every_feature_its_threshold_and_the_retraining_alarms() -> None:
+    from infra.constructs.monitoring.drift_dashboard import dashboard_body
+
+    arns = ["arn:aws:cloudwatch:eu-west-1:111111111111:alarm:telecom-ml-dev-retrain-drift-tenure"]
+    common: dict[str, Any] = {
+        "region": REGION,
+        "endpoint_name": "ep",
+        "data_schedule": "d",
+        "model_schedule": "m",
+        "features": ("tenure", "contract"),
+        "period_hours": 24,
+        "drift_distance": 0.1,
+        "feature_psi": 0.25,
+        "prediction_psi": 0.2,
+        "alarm_arns": arns,
+    }
+    widgets = json.loads(dashboard_body(**common, min_auc=None))["widgets"]
+    graphs = {w["properties"]["title"]: w["properties"] for w in widgets if w["type"] == "metric"}
+    drift_graph = graphs["Distance from the baseline, per feature"]
+    assert drift_graph["metrics"] == [
+        [
+            "aws/sagemaker/Endpoints/data-metrics",
+            f"feature_baseline_drift_{f}",
+            "Endpoint",
+            "ep",
+            "MonitoringSchedule",
+            "d",
+        ]
+        for f in ("tenure", "contract")
+    ]
+    assert drift_graph["period"] == 86400 and drift_graph["annotations"]["horizontal"][0]["value"] == 0.1
+    assert "Model quality on labelled captures" not in graphs
+    (alarms,) = [w for w in widgets if w["type"] == "alarm"]
+    assert alarms["properties"]["alarms"] == arns
+    with_quality = json.loads(dashboard_body(**common, min_auc=0.8))["widgets"]
+    (quality,) = [w for w in with_quality if w["properties"].get("title") == "Model quality on labelled captures"]
+    assert [m[1] for m in quality["properties"]["metrics"]] == ["auc", "top_decile_lift", "calibration_error"]
