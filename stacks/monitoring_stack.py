@@ -163,8 +163,8 @@ class MonitoringStack(StableIdStack):
             churn.ML_KEY: ml_key.key_arn,
             drift.LABELS_LOCATION: f"s3://{labels_bucket.bucket_name}/{LABELS_PREFIX}",
         }
-        for name, value in zip(churn.VPC_VARIABLES, self.security_group_ids + self.subnet_ids, strict=False):
-            variables[name] = value
+        if self.subnet_ids:  # network mode 'vpc': the churn pipeline's security group and subnets
+            variables.update(zip(churn.VPC_VARIABLES, self.security_group_ids + self.subnet_ids, strict=True))
         role = iam.Role.from_role_name(
             self, "PipelineExecutionRole", churn.pipeline_role_name(config.name), mutable=False
         )

@@ -7,5 +7,6 @@ SDK costs seconds and it probes AWS; tests render the same pipeline with the SDK
     steps.py        Processing, Training, Lambda, Condition, Fail and RegisterModel steps
     render.py       the definition document, its Fn::Sub body and the pretty copy
     churn.py        the churn pipeline: which steps, in which order, with which arguments
+    drift.py        the drift pipeline: one Processing step over a window of captured data
     code_bundle.py  the job code as one deterministic archive
 """
