@@ -32,8 +32,8 @@ def _load(tmp_path: Path, monitoring: object, env: str = "dev", **network: Any) 
 
 
 def test_dev_and_prod_run_different_engines_from_config() -> None:
-    assert CONFIGS["dev"].monitoring.engine == "drift_job"
-    assert CONFIGS["prod"].monitoring.engine == "model_monitor"
+    assert CONFIGS["dev"].monitoring.engine == "model_monitor"
+    assert CONFIGS["prod"].monitoring.engine == "drift_job"
     assert {c.monitoring.engine for c in CONFIGS.values()} == {"drift_job", "model_monitor"}
 
 
