@@ -409,6 +409,27 @@ class Finding(Enum):
         "package is registered; the wildcard covers the versions of this environment's one group only.",
     )
 
+    SCHEDULE_DEAD_LETTER_QUEUE = (
+        (f"{_AWS}SQS3",),
+        "This queue is itself the dead-letter queue of the drift pipeline's EventBridge Scheduler schedule (the "
+        "schedule target's DeadLetterConfig, which the check cannot see); a dead-letter queue of a dead-letter "
+        "queue would only move the same messages. It is KMS-encrypted, TLS-only and alarmed on depth.",
+    )
+    MONITORING_JOB_SERVICE_WIDE_ACTIONS = (
+        (f"{_AWS}IAM5[Resource::*]",),
+        "cloudwatch:PutMetricData (limited by condition to the two monitoring namespaces "
+        "aws/sagemaker/Endpoints/data-metrics and model-metrics) and, for Model Monitor, ecr:GetAuthorizationToken "
+        "have no resource-level permissions (IAM service authorization reference). The analyzer image pull names "
+        "its repository; every other statement names its bucket prefix or key.",
+    )
+    MONITORING_PREFIXES = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "Monitoring jobs read the endpoint's data capture, its current baseline (and ground truth) and write "
+        "reports, all under the endpoint's key prefixes of the ML artefact bucket (labels: the lake's churn_labels "
+        "prefix), with object names chosen at run time; reads are s3:GetObject only, writes s3:PutObject and "
+        "s3:AbortMultipartUpload only, listing carries an s3:prefix condition.",
+    )
+
     @property
     def rule_ids(self) -> tuple[str, ...]:
         return self.value[0]

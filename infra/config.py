@@ -592,6 +592,91 @@ class MlConfig(_Strict):
         return step.instance_type or self.training_instance_type
 
 
+# --------------------------------------------------------------------------- monitoring (monitoring:)
+# model_monitor: SageMaker Model Monitor job definitions (accounts that still have Model Monitor);
+# drift_job: the project's drift job in a small SageMaker pipeline (any account). docs/monitoring.md.
+MONITORING_ENGINES = ("model_monitor", "drift_job")
+# The comparison_threshold training_jobs/baseline.py writes into constraints.json (a test keeps them equal):
+# the drift-distance alarm threshold when config names none.
+BASELINE_COMPARISON_THRESHOLD = 0.1
+# EventBridge Scheduler expressions: cron with six fields, or rate(<n> <unit>).
+_SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\))$")
+# What CreateMonitoringSchedule accepts: hourly, daily at hour H, or every N hours from hour H.
+_MODEL_MONITOR_SCHEDULE = re.compile(r"^cron\(0 (\*|(1?\d|2[0-3])(/([1-9]|1\d|2[0-4]))?) \? \* \* \*\)$")
+# Model Monitor: a model-quality job on an hourly schedule may run at most 1,800 s (data quality 3,600 s).
+MODEL_MONITOR_MAX_RUNTIME_MINUTES = 30
+# Alarms evaluate one period per run (period = window_hours); CloudWatch evaluates at most 7 days.
+MAX_ALARM_EVALUATION_HOURS = 168
+# Both engines publish CloudWatch metrics from the job: in network mode 'vpc' through this interface endpoint.
+MONITORING_VPC_ENDPOINTS = ("cloudwatch_monitoring",)
+
+
+class MonitoringThresholds(_Strict):
+    """Alarm thresholds on the C4 metrics; each alarm is named telecom-ml-<env>-retrain-... and starts training."""
+
+    drift_distance: Annotated[float, Field(gt=0, le=1)] = BASELINE_COMPARISON_THRESHOLD  # feature_baseline_drift_*
+    feature_psi: Annotated[float, Field(gt=0, le=10)] = 0.25  # feature_psi_<feature>
+    prediction_psi: Annotated[float, Field(gt=0, le=10)] = 0.25  # prediction_drift_psi
+    min_auc: Annotated[float, Field(ge=0.5, le=1.0)] | None = None  # auc; None = ml.quality_gate.min_roc_auc
+    evaluation_periods: Annotated[int, Field(ge=1, le=24)] = 1  # consecutive breaching runs before ALARM
+
+
+class MonitoringConfig(_Strict):
+    """Drift and model-quality monitoring of the environment's endpoint (docs/monitoring.md)."""
+
+    engine: Literal[MONITORING_ENGINES] = "drift_job"  # type: ignore[valid-type]
+    schedule: str = "cron(0 * ? * * *)"  # hourly, at minute 0 (UTC)
+    window_hours: Annotated[int, Field(ge=1, le=168)] = 1  # captured data each run reads, ending at its start
+    instance_type: str = "ml.m5.xlarge"
+    volume_gb: Annotated[int, Field(ge=1, le=1024)] = 30
+    max_runtime_minutes: Annotated[int, Field(ge=5, le=1440)] = MODEL_MONITOR_MAX_RUNTIME_MINUTES
+    thresholds: MonitoringThresholds = MonitoringThresholds()
+    # Ground truth joins captured predictions (C5): the drift job reads the lake's churn_labels, Model Monitor
+    # a ground-truth prefix. Off until the environment has a labels feed (an empty input fails the job).
+    model_quality: bool = False
+    reports_retention_days: Annotated[int, Field(ge=1, le=3650)] = 400  # monitoring output
+
+    @field_validator("instance_type")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        _instance_type_check(value, CPU_INSTANCE_FAMILIES, "monitoring")
+        _api_instance_type(value, "ProcessingInstanceType", "monitoring")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        if not _SCHEDULE.fullmatch(value):
+            raise ValueError(f"'{value}' is not a schedule expression (cron(<6 fields>) or rate(<n> <unit>))")
+        return value
+
+    @model_validator(mode="after")
+    def _engine_limits(self) -> MonitoringConfig:
+        evaluated = self.window_hours * self.thresholds.evaluation_periods
+        if evaluated > MAX_ALARM_EVALUATION_HOURS:
+            raise ValueError(
+                f"window_hours x thresholds.evaluation_periods = {evaluated} hours; a CloudWatch alarm evaluates "
+                f"at most {MAX_ALARM_EVALUATION_HOURS} hours"
+            )
+        if self.engine != "model_monitor":
+            return self
+        if not _MODEL_MONITOR_SCHEDULE.fullmatch(self.schedule):
+            raise ValueError(
+                f"schedule '{self.schedule}' is not one Model Monitor accepts (engine model_monitor): hourly "
+                "'cron(0 * ? * * *)', daily 'cron(0 H ? * * *)' or every N hours 'cron(0 H/N ? * * *)'"
+            )
+        if self.max_runtime_minutes > MODEL_MONITOR_MAX_RUNTIME_MINUTES:
+            raise ValueError(
+                f"max_runtime_minutes {self.max_runtime_minutes} exceeds the {MODEL_MONITOR_MAX_RUNTIME_MINUTES} "
+                "minutes Model Monitor allows a model-quality job on an hourly schedule (engine model_monitor)"
+            )
+        return self
+
+    def min_auc(self, gate: QualityGateConfig) -> float:
+        """The AUC floor of the quality alarm: configured, or the pipeline's own quality gate."""
+        return self.thresholds.min_auc if self.thresholds.min_auc is not None else gate.min_roc_auc
+
+
 class NotificationConfig(_Strict):
     """One subscriber of the environment's ops topic."""
 
@@ -634,6 +719,7 @@ class EnvironmentConfig(_Strict):
     security: SecurityConfig = SecurityConfig()
     data_lake: DataLakeConfig
     ml: MlConfig
+    monitoring: MonitoringConfig = MonitoringConfig()
     budget: BudgetConfig | None = None
     tags: dict[str, str] = {}
 
@@ -664,6 +750,16 @@ class EnvironmentConfig(_Strict):
     @model_validator(mode="after")
     def _pipeline_fits_environment(self) -> EnvironmentConfig:
         self.ml.pipeline.check_images(self.region)
+        return self
+
+    @model_validator(mode="after")
+    def _monitoring_fits_network(self) -> EnvironmentConfig:
+        missing = [e for e in MONITORING_VPC_ENDPOINTS if e not in self.network.interface_endpoints]
+        if self.network.mode == "vpc" and missing:
+            raise ValueError(
+                f"monitoring needs network.interface_endpoints {missing} in mode 'vpc' (its jobs publish "
+                "CloudWatch metrics from the isolated subnets)"
+            )
         return self
 
     @property

@@ -14,6 +14,7 @@ from infra.pipeline.churn import ARTIFACT_PREFIX
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
 from stacks.ml_pipeline_stack import MlPipelineStack
+from stacks.monitoring_stack import MonitoringStack, apply_retention
 from stacks.serving_stack import ServingStack, endpoint_can_run_in_vpc
 
 
@@ -78,6 +79,26 @@ class EnvironmentStage(cdk.Stage):
             termination_protection=not config.destroy_on_removal,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)
+        # Drift and model-quality monitoring with the configured engine; its alarms start retraining through
+        # the MlPipeline stack's trigger. Model Monitor schedules need the endpoint, which exists only at run
+        # time: the endpoint deployer creates them from MonitoringStack.schedule_specs after each deployment.
+        self.monitoring = MonitoringStack(
+            self,
+            "Monitoring",
+            description=f"Telecom ML reference solution ({config.name}): drift monitoring "
+            f"({config.monitoring.engine}), retraining alarms",
+            config=config,
+            features=tuple(schema.raw_feature_columns),
+            artifacts=self.foundation.ml_artifacts,
+            labels_bucket=self.data_lake.zones.curated,
+            ml_key=keys.ml_key,
+            data_key=keys.data_key,
+            network=self.foundation.network,
+            ops=self.foundation.ops,
+            code=self.ml_pipeline.code,
+            termination_protection=not config.destroy_on_removal,
+        )
+        self.monitoring.add_stack_dependency(self.ml_pipeline)
         self.serving = ServingStack(
             self,
             "Serving",
@@ -99,11 +120,14 @@ class EnvironmentStage(cdk.Stage):
             resource_tags=dict(config.tags),
             promotion=config.ml.promotion,
             serving_images=tuple(config.ml.pipeline.image(r, config.region) for r in ("neuron_serving", "xgboost")),
+            monitoring_schedules=self.monitoring.schedule_specs,
+            batch_scoring_pipeline_name=self.ml_pipeline.batch_scoring.pipeline_name,
             termination_protection=not config.destroy_on_removal,
         )
         registry = self.ml_pipeline.registry
         share_promotion_source(registry.group, registry.group_arn, registry.packages_arn, self.foundation.ml_artifacts,
                                keys.ml_key, config.ml.registry.share_with_accounts, f"{ARTIFACT_PREFIX}/")
+        apply_retention(config, self.foundation.ml_artifacts)
         cdk.Tags.of(self).add("project", "telecom-ml-reference")
         cdk.Tags.of(self).add("environment", config.name)
         for key, value in sorted(config.tags.items()):

@@ -229,6 +229,8 @@ class MlPipelineStack(StableIdStack):
             destroy_on_removal=config.destroy_on_removal,
             **placement,  # type: ignore[arg-type]
         )
+        # The monitoring layer's retraining alarms (telecom-ml-<env>-retrain-*) start training too.
+        self.trigger.retrain_on_alarms()
 
     def _build_batch_scoring(self, config: EnvironmentConfig, data_key: kms.IKey, scores_location: str) -> None:
         """Batch scoring of the whole base into the lake's scores table, on config's schedule and whenever the

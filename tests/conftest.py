@@ -33,6 +33,8 @@ SYNTH_FREE = (
     "tests/infra/test_config.py",
     "tests/infra/test_ml_pipeline_config.py",
     "tests/infra/test_ml_pipeline_render.py",
+    "tests/infra/test_monitoring_config.py",
+    "tests/infra/test_monitoring_constructs.py",
     "tests/infra/test_retraining_config.py",
     "tests/infra/test_serving_config.py",
     "tests/infra/test_serving_constructs.py",

@@ -8,5 +8,6 @@ SDK costs seconds and it probes AWS; tests render the same pipeline with the SDK
     render.py       the definition document, its Fn::Sub body and the pretty copy
     churn.py        the churn pipeline: which steps, in which order, with which arguments
     scoring.py      the batch-scoring pipeline: champion, requests, model, Batch Transform, scores table
+    drift.py        the drift pipeline: one Processing step over a window of captured data
     code_bundle.py  the job code as one deterministic archive
 """

@@ -4,35 +4,28 @@ and the batch scoring hook, each with IAM limited to what it names."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 
-from infra.config import load_environment
 from lambdas.deployer.settings import DeployerSettings
-from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
 from tests.infra.serving_helpers import PLACEHOLDER, listed, render, resources, role_statements, settings_document
 
-SCHEDULES = [
-    {
-        "name": "telecom-ml-staging-churn-data-quality",
-        "job_definition_name": "telecom-ml-staging-dq-0a1b2c3d",
-        "type": "DataQuality",
-        "schedule_expression": "cron(0 * ? * * *)",
-    },
-    {
-        "name": "telecom-ml-staging-churn-model-quality",
-        "job_definition_name": "telecom-ml-staging-mq-4e5f6a7b",
-        "type": "ModelQuality",
-        "schedule_expression": "cron(0 0 ? * * *)",
-    },
-]
-PIPELINE = "telecom-ml-staging-churn-batch-scoring"
-SAGEMAKER = "arn:aws:sagemaker:eu-west-1:222222222222"
+SAGEMAKER = "arn:aws:sagemaker:eu-west-1:111111111111"
+PIPELINE = "telecom-ml-dev-churn-batch-scoring"  # every environment's deployer starts its own
+
+
+def _dev_schedules(assembly: Assembly) -> list[dict[str, str]]:
+    """What dev's Monitoring stack (engine model_monitor) hands the deployer: one schedule per job definition."""
+    found = assembly.template("Dev", "Monitoring")["Resources"].values()
+    names = {r["Type"]: r["Properties"]["JobDefinitionName"] for r in found if r["Type"].endswith("JobDefinition")}
+    return [
+        {"name": f"telecom-ml-dev-churn-{kind}", "job_definition_name": names[f"AWS::SageMaker::{t}JobDefinition"],
+         "type": t, "schedule_expression": "cron(0 6 ? * * *)"}
+        for kind, t in (("data-quality", "DataQuality"), ("model-quality", "ModelQuality"))
+        if f"AWS::SageMaker::{t}JobDefinition" in names
+    ]
 
 
 @pytest.mark.parametrize("stage,env", [("Dev", "dev"), ("Staging", "staging"), ("Prod", "prod")])
@@ -40,7 +33,8 @@ def test_the_current_baseline_is_the_contracts_prefix(assembly: Assembly, stage:
     deployed = DeployerSettings.model_validate(settings_document(assembly, stage))
     assert deployed.baseline.current_prefix == f"monitoring/telecom-ml-{env}-churn/current-baseline/"
     assert deployed.baseline.source_prefixes == ("churn-pipeline/baseline/", "promoted/")
-    assert deployed.monitoring_schedules == () and deployed.batch_scoring_pipeline_name is None
+    assert bool(deployed.monitoring_schedules) == (env == "dev"), "only dev runs the model_monitor engine"
+    assert deployed.batch_scoring_pipeline_name == f"telecom-ml-{env}-churn-batch-scoring"
 
 
 def test_follow_up_reads_baselines_and_writes_only_the_current_baseline(assembly: Assembly) -> None:
@@ -59,7 +53,11 @@ def test_follow_up_reads_baselines_and_writes_only_the_current_baseline(assembly
     (kms,) = [s for s in statements if "kms:GenerateDataKey" in listed(s["Action"]) and "s3." in json.dumps(s)]
     assert kms["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
     actions = {a for s in statements for a in listed(s["Action"])}
-    assert not {a for a in actions if "MonitoringSchedule" in a or a == "sagemaker:StartPipelineExecution"}
+    assert not {a for a in actions if "MonitoringSchedule" in a}, "staging runs the drift_job engine"
+    (start,) = [s for s in statements if "sagemaker:StartPipelineExecution" in listed(s["Action"])]
+    assert [render(r) for r in listed(start["Resource"])] == [
+        "arn:aws:sagemaker:eu-west-1:222222222222:pipeline/telecom-ml-staging-churn-batch-scoring"
+    ]
 
 
 def test_follow_up_runs_after_scaling_and_before_finish(assembly: Assembly) -> None:
@@ -74,60 +72,10 @@ def test_follow_up_runs_after_scaling_and_before_finish(assembly: Assembly) -> N
     assert states["RestoreScaling"]["Next"] == "NotifyFailure", "a rolled-back deployment never refreshes baselines"
 
 
-# ---------------------------------------------- a staging Serving stack given schedules and a batch pipeline
+# ---------------------------------------------- dev: Model Monitor schedules and the batch pipeline wired in
 @pytest.fixture(scope="module")
-def hooked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Foundation + Serving of staging, with the kwargs the monitoring and batch scoring stacks will pass,
-    behind the compliance gate (nag packs): synthesis fails on any unacknowledged finding."""
-    import app as cdk_app
-    from infra.compliance import enable_compliance_gate
-    from stacks.foundation_stack import FoundationStack
-    from stacks.serving_stack import ServingStack, endpoint_can_run_in_vpc
-
-    config = load_environment(ROOT / "config" / "staging.yaml")
-    outdir = Path(tmp_path_factory.mktemp("hooked"))
-    app = cdk_app.new_app(outdir=str(outdir))
-    app.node.set_context(
-        f"availability-zones:account={config.account}:region={config.region}", list(config.availability_zones)
-    )
-    stage = cdk.Stage(app, "Staging", env=cdk.Environment(account=config.account, region=config.region))
-    foundation = FoundationStack(
-        stage,
-        "Foundation",
-        env_name=config.name,
-        network=config.network,
-        ops=config.ops,
-        security=config.security,
-        availability_zones=config.availability_zones,
-        access_log_lifecycle=config.access_logs,
-        destroy_on_removal=config.destroy_on_removal,
-    )
-    keys = foundation.keys
-    serving = ServingStack(
-        stage,
-        "Serving",
-        env_name=config.name,
-        config=config.ml.endpoint,
-        budget=config.budget,
-        budget_emails=(),
-        model_package_group_name="telecom-ml-staging-churn",
-        ml_key=keys.ml_key,
-        data_key=keys.data_key,
-        logs_key=keys.logs_key,
-        ml_artifacts=foundation.ml_artifacts,
-        ops=foundation.ops,
-        network=foundation.network,
-        vpc_placement=endpoint_can_run_in_vpc(config.network.interface_endpoints),
-        log_retention_days=config.log_retention_days,
-        destroy_on_removal=False,
-        resource_tags={},
-        monitoring_schedules=SCHEDULES,
-        batch_scoring_pipeline_name=PIPELINE,
-    )
-    enable_compliance_gate(app)
-    assembly = app.synth()
-    template = json.loads(Path(assembly.get_stack_artifact(serving.artifact_id).template_full_path).read_text())
-    yield template["Resources"]
+def hooked(assembly: Assembly) -> dict[str, Any]:
+    return assembly.template("Dev", "Serving")["Resources"]
 
 
 def _statements(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
@@ -150,7 +98,9 @@ def _grants(template: dict[str, Any], role_prefix: str) -> dict[str, set[str]]:
     return found
 
 
-def test_schedules_and_the_pipeline_reach_the_deployer_settings(hooked: dict[str, Any]) -> None:
+def test_schedules_and_the_pipeline_reach_the_deployer_settings(assembly: Assembly, hooked: dict[str, Any]) -> None:
+    schedules = _dev_schedules(assembly)
+    assert [s["type"] for s in schedules] == ["DataQuality"], "dev's model quality waits for the ground-truth feed"
     documents = {
         render(r["Properties"]["Environment"]["Variables"]["DEPLOYER_SETTINGS"])
         for r in hooked.values()
@@ -159,18 +109,16 @@ def test_schedules_and_the_pipeline_reach_the_deployer_settings(hooked: dict[str
     }
     (document,) = documents
     deployed = DeployerSettings.model_validate(json.loads(document))
-    assert [s.model_dump() for s in deployed.monitoring_schedules] == SCHEDULES
+    assert [s.model_dump() for s in deployed.monitoring_schedules] == schedules
     assert deployed.batch_scoring_pipeline_name == PIPELINE
     (teardown,) = [r for r in hooked.values() if r["Type"] == "Custom::EndpointTeardown"]
-    assert teardown["Properties"]["MonitoringSchedules"] == SCHEDULES, "a new job definition updates the resource"
+    assert teardown["Properties"]["MonitoringSchedules"] == schedules, "a new job definition updates the resource"
 
 
-def test_schedule_iam_names_the_schedules_and_job_definitions(hooked: dict[str, Any]) -> None:
-    schedules = {f"{SAGEMAKER}:monitoring-schedule/{s['name']}" for s in SCHEDULES}
-    definitions = {
-        f"{SAGEMAKER}:data-quality-job-definition/telecom-ml-staging-dq-0a1b2c3d",
-        f"{SAGEMAKER}:model-quality-job-definition/telecom-ml-staging-mq-4e5f6a7b",
-    }
+def test_schedule_iam_names_the_schedules_and_job_definitions(assembly: Assembly, hooked: dict[str, Any]) -> None:
+    specs = _dev_schedules(assembly)
+    schedules = {f"{SAGEMAKER}:monitoring-schedule/{s['name']}" for s in specs}
+    definitions = {f"{SAGEMAKER}:data-quality-job-definition/{s['job_definition_name']}" for s in specs}
     follow_up, teardown = _grants(hooked, "DeployerFollowUp"), _grants(hooked, "DeployerTeardownFunction")
     for action in ("CreateMonitoringSchedule", "UpdateMonitoringSchedule", "DescribeMonitoringSchedule"):
         assert follow_up[f"sagemaker:{action}"] == schedules | definitions
@@ -180,6 +128,10 @@ def test_schedule_iam_names_the_schedules_and_job_definitions(hooked: dict[str, 
     assert follow_up["sagemaker:StartPipelineExecution"] == {f"{SAGEMAKER}:pipeline/{PIPELINE}"}
     others = [_grants(hooked, r) for r in ("DeployerPrepare", "DeployerStart", "DeployerScale", "DeployerFinish")]
     assert not [a for grants in others for a in grants if "MonitoringSchedule" in a or "PipelineExecution" in a]
+
+
+VALID_SPEC = {"name": "telecom-ml-dev-churn-data-quality", "job_definition_name": "telecom-ml-dev-dq-0a1b2c3d",
+              "type": "DataQuality", "schedule_expression": "cron(0 * ? * * *)"}
 
 
 @pytest.mark.parametrize(
@@ -193,4 +145,4 @@ def test_a_malformed_schedule_spec_fails_synth_naming_it(change: dict[str, str],
     from stacks.serving_stack import _schedule_spec
 
     with pytest.raises(ValueError, match=message):
-        _schedule_spec({**SCHEDULES[0], **change}, 0)
+        _schedule_spec({**VALID_SPEC, **change}, 0)
