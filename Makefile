@@ -131,7 +131,7 @@ destroy: setup
 
 bench: setup
 	$(PY) benchmarks/bench_synth.py
-	@for b in benchmarks/bench_etl.py benchmarks/bench_ml.py; do \
+	@for b in benchmarks/bench_etl.py benchmarks/bench_ml.py benchmarks/bench_drift.py; do \
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 clean:
