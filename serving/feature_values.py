@@ -67,8 +67,7 @@ def to_float(values: np.ndarray, column: str) -> np.ndarray:
     return out
 
 
-def bool_values(values: np.ndarray, name: str, true_values: Sequence[str],
-                false_values: Sequence[str]) -> np.ndarray:
+def bool_values(values: np.ndarray, name: str, true_values: Sequence[str], false_values: Sequence[str]) -> np.ndarray:
     """Boolean column as 1.0/0.0 with NaN for missing: tokens (lower-case), bools and 0/1."""
     trues, falses = set(true_values), set(false_values)
     out = np.empty(len(values), dtype=np.float64)
@@ -84,8 +83,10 @@ def bool_values(values: np.ndarray, name: str, true_values: Sequence[str],
         elif isinstance(v, str) and v.strip().lower() in falses:
             out[i] = 0.0
         else:
-            raise TransformError(f"column '{name}', row {i}: {show(v)} is not a boolean token "
-                                 f"(true: {sorted(trues)}, false: {sorted(falses)})")
+            raise TransformError(
+                f"column '{name}', row {i}: {show(v)} is not a boolean token "
+                f"(true: {sorted(trues)}, false: {sorted(falses)})"
+            )
     return out
 
 

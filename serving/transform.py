@@ -17,7 +17,11 @@ Encoding, all driven by the schema:
                so serving uses exactly the vocabulary the model was trained with.
   boolean      schema true/false tokens (lower-case), Python/numpy bools and 0/1 -> 0/1;
                missing -> share of true in the training split.
-  numeric      median imputation, then standardisation with training mean and std.
+  numeric      median imputation, then standardisation with training mean and std. A column declared
+               in the schema's `columns` also carries its `domain` (type integer/double, min, max:
+               the data-quality gate's TYPE and RANGE rules), which the inference handler enforces
+               (record_validation.py); usage aggregates have none. Files written before `domain`
+               existed load, without those checks.
   engineered   ratio (0 when the denominator is 0), log1p (of max(x, 0)), count_equal, product
                (numeric/boolean values times categorical "== value" indicators), sum, difference,
                threshold (1.0 when x >= at_least, or x <= at_most); computed from the imputed raw
@@ -76,8 +80,10 @@ class FeatureTransformer:
         self.feature_names: list[str] = self._feature_names()
         self._cat_index = [{c: i for i, c in enumerate(col["categories"])} for col in self.categorical]
         # index of the other bucket for a learned vocabulary, -1 for a closed one
-        self._cat_other = [self._cat_index[k][col["other_bucket"]] if col.get("other_bucket") is not None
-                           else -1 for k, col in enumerate(self.categorical)]
+        self._cat_other = [
+            self._cat_index[k][col["other_bucket"]] if col.get("other_bucket") is not None else -1
+            for k, col in enumerate(self.categorical)
+        ]
         self._bool_maps = [self._bool_map(col) for col in self.boolean]
         dense = self.numeric + self.engineered
         self._num_median = np.array([c["median"] for c in dense], dtype=np.float64)
@@ -113,29 +119,47 @@ class FeatureTransformer:
     def _validate_spec(self) -> None:
         spec = self.spec
         if not isinstance(spec, dict) or spec.get("format_version") not in READABLE_VERSIONS:
-            raise TransformError(f"transformer spec: format_version must be one of {list(READABLE_VERSIONS)}, "
-                                 f"got {spec.get('format_version') if isinstance(spec, dict) else spec!r}")
-        for key in ("input_fields", "field_kinds", "categorical", "boolean", "numeric", "engineered",
-                    "schema", "labels"):
+            raise TransformError(
+                f"transformer spec: format_version must be one of {list(READABLE_VERSIONS)}, "
+                f"got {spec.get('format_version') if isinstance(spec, dict) else spec!r}"
+            )
+        for key in (
+            "input_fields",
+            "field_kinds",
+            "categorical",
+            "boolean",
+            "numeric",
+            "engineered",
+            "schema",
+            "labels",
+        ):
             if key not in spec:
                 raise TransformError(f"transformer spec: missing key '{key}'")
         for col in spec["categorical"]:
             cats, other = col.get("categories"), col.get("other_bucket")
             if not isinstance(cats, list) or not cats or len(set(cats)) != len(cats):
-                raise TransformError(f"transformer spec: categorical '{col.get('name')}' needs a non-empty list "
-                                     f"of distinct categories, got {cats!r}")
+                raise TransformError(
+                    f"transformer spec: categorical '{col.get('name')}' needs a non-empty list "
+                    f"of distinct categories, got {cats!r}"
+                )
             if other is not None and cats[-1] != other:
-                raise TransformError(f"transformer spec: categorical '{col['name']}': the other bucket "
-                                     f"{other!r} must be its last category")
+                raise TransformError(
+                    f"transformer spec: categorical '{col['name']}': the other bucket "
+                    f"{other!r} must be its last category"
+                )
         known = set(spec["input_fields"])
         for entry in spec["engineered"]:
             if entry.get("op") not in ENGINEERED_OPS:
-                raise TransformError(f"transformer spec: engineered feature '{entry.get('name')}': op "
-                                     f"{entry.get('op')!r} is not one of {list(ENGINEERED_OPS)}")
+                raise TransformError(
+                    f"transformer spec: engineered feature '{entry.get('name')}': op "
+                    f"{entry.get('op')!r} is not one of {list(ENGINEERED_OPS)}"
+                )
             unknown = [i for i in entry["inputs"] if i not in known]
             if unknown:
-                raise TransformError(f"transformer spec: engineered feature '{entry['name']}' uses {unknown}, "
-                                     "which are neither input fields nor engineered features listed before it")
+                raise TransformError(
+                    f"transformer spec: engineered feature '{entry['name']}' uses {unknown}, "
+                    "which are neither input fields nor engineered features listed before it"
+                )
             known.add(entry["name"])
 
     @staticmethod
@@ -156,8 +180,7 @@ class FeatureTransformer:
             raise TransformError(f"schema '{schema.name}': cannot fit the transformer on 0 rows")
         missing = [c for c in schema.raw_feature_columns if c not in frame]
         if missing:
-            raise TransformError(f"training data lacks feature columns {missing} declared in schema "
-                                 f"'{schema.name}'")
+            raise TransformError(f"training data lacks feature columns {missing} declared in schema '{schema.name}'")
         categorical = _fit_categorical(frame, schema)
         boolean = _fit_boolean(frame, schema)
         numeric, raw_numeric = _fit_numeric(frame, schema)
@@ -167,10 +190,15 @@ class FeatureTransformer:
             "schema": {"name": schema.name, "version": schema.version, "fingerprint": schema.fingerprint},
             "labels": _labels(schema),
             "input_fields": list(schema.raw_feature_columns),
-            "field_kinds": {**{c: "categorical" for c in schema.categorical_columns},
-                            **{c: "numeric" for c in schema.numeric_columns},
-                            **{c: "boolean" for c in schema.boolean_columns}},
-            "categorical": categorical, "boolean": boolean, "numeric": numeric, "engineered": [],
+            "field_kinds": {
+                **{c: "categorical" for c in schema.categorical_columns},
+                **{c: "numeric" for c in schema.numeric_columns},
+                **{c: "boolean" for c in schema.boolean_columns},
+            },
+            "categorical": categorical,
+            "boolean": boolean,
+            "numeric": numeric,
+            "engineered": [],
         }
         # Engineered statistics need the partially-built transformer to compute raw values; in
         # evaluation order, so a feature built on another sees that one's imputed values.
@@ -188,8 +216,9 @@ class FeatureTransformer:
         """An input field's kind, or 'engineered' for an engineered feature used as an input."""
         return str(self.spec["field_kinds"].get(name, "engineered"))
 
-    def _engineer(self, entry: dict[str, Any], columns: Mapping[str, np.ndarray],
-                  numeric: Mapping[str, np.ndarray]) -> np.ndarray:
+    def _engineer(
+        self, entry: dict[str, Any], columns: Mapping[str, np.ndarray], numeric: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
         """Raw (unstandardised) values of one engineered feature. `numeric`: imputed raw values of
         the numeric fields and of the engineered features before this one."""
         op, inputs = entry["op"], entry["inputs"]
@@ -201,11 +230,13 @@ class FeatureTransformer:
             kind = self._kind(name)
             if kind == "boolean":
                 col = next(c for c in self.boolean if c["name"] == name)
-                vals = _values.bool_values(np.asarray(columns[name], dtype=object), name,
-                                           col["true_values"], col["false_values"])
+                vals = _values.bool_values(
+                    np.asarray(columns[name], dtype=object), name, col["true_values"], col["false_values"]
+                )
                 return np.where(np.isnan(vals), col["impute"], vals)
-            raise TransformError(f"engineered feature '{entry['name']}': op '{op}' needs numeric input, "
-                                 f"'{name}' is {kind}")
+            raise TransformError(
+                f"engineered feature '{entry['name']}': op '{op}' needs numeric input, '{name}' is {kind}"
+            )
 
         def equals(name: str, target: Any) -> np.ndarray:
             """0/1: input `name` equals `target` (a category, a boolean token or a number)."""
@@ -214,8 +245,12 @@ class FeatureTransformer:
                 col = np.asarray(columns[name], dtype=object)
                 return (col == str(target)).astype(np.float64)
             if kind == "boolean":
-                tv = target if isinstance(target, bool) else str(target).strip().lower() in (
-                    next(c for c in self.boolean if c["name"] == name)["true_values"])
+                tv = (
+                    target
+                    if isinstance(target, bool)
+                    else str(target).strip().lower()
+                    in (next(c for c in self.boolean if c["name"] == name)["true_values"])
+                )
                 return (dense(name) == (1.0 if tv else 0.0)).astype(np.float64)
             return (dense(name) == float(target)).astype(np.float64)
 
@@ -262,8 +297,7 @@ class FeatureTransformer:
         j = 0
         for col, index, other in zip(self.categorical, self._cat_index, self._cat_other, strict=True):
             vals = columns[col["name"]]
-            codes = np.fromiter((index.get(v, -1) if isinstance(v, str) else -1 for v in vals),
-                                dtype=np.int64, count=n)
+            codes = np.fromiter((index.get(v, -1) if isinstance(v, str) else -1 for v in vals), dtype=np.int64, count=n)
             if other >= 0:
                 # Learned vocabulary: a value equal to the bucket's name is no category of its own.
                 codes[codes == other] = -1
@@ -304,8 +338,9 @@ class FeatureTransformer:
             out[:, j:] = (dense_block - self._num_mean) / self._num_std
         return out
 
-    def _encode_bool(self, vals: np.ndarray, col: dict[str, Any], mapping: dict[Any, float],
-                     stats: TransformStats) -> np.ndarray:
+    def _encode_bool(
+        self, vals: np.ndarray, col: dict[str, Any], mapping: dict[Any, float], stats: TransformStats
+    ) -> np.ndarray:
         out = np.empty(len(vals), dtype=np.float32)
         missing = 0
         for i, v in enumerate(vals):
@@ -319,8 +354,10 @@ class FeatureTransformer:
                     out[i] = col["impute"]
                     missing += 1
                     continue
-                raise TransformError(f"column '{col['name']}', row {i}: {_values.show(v)} is not a boolean "
-                                     f"(true: {col['true_values']}, false: {col['false_values']})")
+                raise TransformError(
+                    f"column '{col['name']}', row {i}: {_values.show(v)} is not a boolean "
+                    f"(true: {col['true_values']}, false: {col['false_values']})"
+                )
             out[i] = hit
         stats.add(stats.missing_values, col["name"], missing)
         return out
@@ -365,8 +402,10 @@ def _fit_categorical(frame: Any, schema: Any) -> list[dict[str, Any]]:
         if spec.vocabulary is None:
             entry["categories"] = list(spec.allowed or ())
             if not entry["categories"]:
-                raise TransformError(f"{schema.path}: categorical column '{name}' has no categories "
-                                     "(declare checks.allowed or vocabulary: {learn: true})")
+                raise TransformError(
+                    f"{schema.path}: categorical column '{name}' has no categories "
+                    "(declare checks.allowed or vocabulary: {learn: true})"
+                )
         else:
             entry.update(_learn_vocabulary(np.asarray(frame[name], dtype=object), name, spec.vocabulary))
         out.append(entry)
@@ -383,25 +422,38 @@ def _learn_vocabulary(values: np.ndarray, name: str, vocabulary: Any) -> dict[st
         if isinstance(v, str):
             counts[v] = counts.get(v, 0) + 1
     if other in counts:
-        raise TransformError(f"column '{name}': the training data holds the value {other!r} "
-                             f"{counts[other]} time(s), which is the vocabulary's other_bucket; choose an "
-                             "other_bucket name that is no real category")
+        raise TransformError(
+            f"column '{name}': the training data holds the value {other!r} "
+            f"{counts[other]} time(s), which is the vocabulary's other_bucket; choose an "
+            "other_bucket name that is no real category"
+        )
     kept = sorted((c for c, k in counts.items() if k >= vocabulary.min_frequency), key=lambda c: (-counts[c], c))
-    return {"categories": [*kept, other], "other_bucket": other,
-            "vocabulary": {"min_frequency": vocabulary.min_frequency, "distinct_seen": len(counts),
-                           "values_in_other_bucket": int(sum(k for c, k in counts.items()
-                                                             if k < vocabulary.min_frequency))}}
+    return {
+        "categories": [*kept, other],
+        "other_bucket": other,
+        "vocabulary": {
+            "min_frequency": vocabulary.min_frequency,
+            "distinct_seen": len(counts),
+            "values_in_other_bucket": int(sum(k for c, k in counts.items() if k < vocabulary.min_frequency)),
+        },
+    }
 
 
 def _fit_boolean(frame: Any, schema: Any) -> list[dict[str, Any]]:
     out = []
     for name in schema.boolean_columns:
         spec = schema.column(name)
-        vals = _values.bool_values(np.asarray(frame[name], dtype=object), name, spec.true_values,
-                                   spec.false_values)
+        vals = _values.bool_values(np.asarray(frame[name], dtype=object), name, spec.true_values, spec.false_values)
         share = float(np.nanmean(vals)) if np.isfinite(vals).any() else 0.0
-        out.append({"name": name, "true_values": list(spec.true_values), "false_values": list(spec.false_values),
-                    "impute": share, "nullable": not spec.not_null})
+        out.append(
+            {
+                "name": name,
+                "true_values": list(spec.true_values),
+                "false_values": list(spec.false_values),
+                "impute": share,
+                "nullable": not spec.not_null,
+            }
+        )
     return out
 
 
@@ -416,14 +468,26 @@ def _fit_numeric(frame: Any, schema: Any) -> tuple[list[dict[str, Any]], dict[st
             raise TransformError(f"training data column '{name}' contains infinite values")
         nullable = True if name in usage else not schema.column(name).not_null
         entry: dict[str, Any] = {"name": name, "nullable": nullable, **_values.dense_stats(vals)}
+        if name not in usage:
+            entry["domain"] = _domain(schema.column(name))
         fill = None if name in usage else schema.column(name).null_fill
         if fill is not None and fill.when_column in schema.numeric_columns:
             # The schema's explicit rule for an expected null (e.g. no bill yet in month 0).
-            entry["null_fill"] = {"value": float(fill.value), "when_column": fill.when_column,
-                                  "when_min": fill.when_min, "when_max": fill.when_max}
+            entry["null_fill"] = {
+                "value": float(fill.value),
+                "when_column": fill.when_column,
+                "when_min": fill.when_min,
+                "when_max": fill.when_max,
+            }
         numeric.append(entry)
         raw_numeric[name] = np.where(np.isnan(vals), entry["median"], vals)
     return numeric, raw_numeric
+
+
+def _domain(spec: Any) -> dict[str, Any]:
+    """The column's declared type and range (`checks.min` / `checks.max`): the rules the ETL
+    data-quality gate enforces (TYPE, RANGE), carried so the inference handler enforces the same."""
+    return {"type": spec.type, "min": spec.min, "max": spec.max}
 
 
 def _engineered_entries(schema: Any) -> list[dict[str, Any]]:
@@ -433,13 +497,25 @@ def _engineered_entries(schema: Any) -> list[dict[str, Any]]:
     for feat in schema.engineered:
         bad = [i for i in feat.inputs if i not in known]
         if bad:
-            raise TransformError(f"{schema.path}: engineered feature '{feat.name}' uses {bad}, which "
-                                 "are not feature columns or engineered features before it (only "
-                                 "categorical/numeric/boolean inputs can be computed at inference)")
+            raise TransformError(
+                f"{schema.path}: engineered feature '{feat.name}' uses {bad}, which "
+                "are not feature columns or engineered features before it (only "
+                "categorical/numeric/boolean inputs can be computed at inference)"
+            )
         if feat.op not in ENGINEERED_OPS:
-            raise TransformError(f"{schema.path}: engineered feature '{feat.name}': op '{feat.op}' is not "
-                                 f"one the transformer computes ({list(ENGINEERED_OPS)})")
-        out.append({"name": feat.name, "op": feat.op, "inputs": list(feat.inputs), "value": feat.value,
-                    "at_least": feat.at_least, "at_most": feat.at_most})
+            raise TransformError(
+                f"{schema.path}: engineered feature '{feat.name}': op '{feat.op}' is not "
+                f"one the transformer computes ({list(ENGINEERED_OPS)})"
+            )
+        out.append(
+            {
+                "name": feat.name,
+                "op": feat.op,
+                "inputs": list(feat.inputs),
+                "value": feat.value,
+                "at_least": feat.at_least,
+                "at_most": feat.at_most,
+            }
+        )
         known.add(feat.name)
     return out

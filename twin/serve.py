@@ -36,32 +36,48 @@ def _load_handler(code_dir: Path) -> Any:
     return module
 
 
-def serve_package(tarball: Path, work: Path, test_dir: Path, schema: Any, eval_predictions: Path
-                  ) -> dict[str, Any]:
-    model_dir = work / "model"
+def extract_package(tarball: Path, model_dir: Path) -> Path:
+    """model.tar.gz extracted into a fresh `model_dir`, as SageMaker extracts it to /opt/ml/model."""
     shutil.rmtree(model_dir, ignore_errors=True)
     model_dir.mkdir(parents=True)
     with tarfile.open(tarball) as tar:
         tar.extractall(model_dir, filter="data")
+    return model_dir
+
+
+def load_served_model(model_dir: Path) -> tuple[Any, Any]:
+    """(handler module, model_fn's model) of an extracted package: its code/inference.py, loaded
+    the way the serving container loads it."""
     handler = _load_handler(model_dir / "code")
-    model = handler.model_fn(str(model_dir))
+    return handler, handler.model_fn(str(model_dir))
+
+
+def serve_package(tarball: Path, work: Path, test_dir: Path, schema: Any, eval_predictions: Path) -> dict[str, Any]:
+    model_dir = extract_package(tarball, work / "model")
+    handler, model = load_served_model(model_dir)
     frame, _ = read_split(test_dir, schema)
     fields = model.transformer.input_fields
     records = []
     for rec in frame[fields].to_dict(orient="records"):
-        records.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                        for k, v in rec.items()})
+        records.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in rec.items()})
     body = json.dumps({"instances": records}).encode()
     t0 = time.perf_counter()
-    response = handler.output_fn(handler.predict_fn(handler.input_fn(body, "application/json"), model),
-                                 "application/json")
+    response = handler.output_fn(
+        handler.predict_fn(handler.input_fn(body, "application/json"), model), "application/json"
+    )
     elapsed = time.perf_counter() - t0
     served = json.loads(response)["predictions"]
     probs = np.array([p["probability"] for p in served])
     evaluated = pd.read_csv(eval_predictions)["probability"].to_numpy()
     (work / "response.json").write_text(response)
     labels = pd.Series([p["label"] for p in served]).value_counts().to_dict()
-    return {"rows": len(served), "content_type": "application/json", "model_kind": model.kind,
-            "device": model.device, "max_abs_diff_vs_evaluate": float(np.max(np.abs(probs - evaluated))),
-            "seconds": elapsed, "rows_per_s": len(served) / elapsed if elapsed > 0 else float("inf"),
-            "label_counts": {str(k): int(v) for k, v in labels.items()}}
+    return {
+        "rows": len(served),
+        "content_type": "application/json",
+        "model_kind": model.kind,
+        "device": model.device,
+        "max_abs_diff_vs_evaluate": float(np.max(np.abs(probs - evaluated))),
+        "seconds": elapsed,
+        "rows_per_s": len(served) / elapsed if elapsed > 0 else float("inf"),
+        "label_counts": {str(k): int(v) for k, v in labels.items()},
+    }

@@ -152,7 +152,7 @@ def test_schema_null_fill_rule_is_honoured(served):
         (
             ",".join(GOOD) + "\n" + ",".join("abc" if k == "tenure" else str(v) for k, v in GOOD.items()) + "\n",
             "text/csv",
-            "record 0, field 'tenure': expected a number, got 'abc'",
+            "record 0, field 'tenure': cannot parse 'abc' as integer",
         ),
         (b"\xff\xfe\x00", "application/json", "not valid UTF-8"),
         ("[" * 100000 + "]" * 100000, "application/json", "nested too deeply"),
