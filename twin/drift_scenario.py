@@ -68,14 +68,14 @@ SCENARIOS: dict[str, tuple[Scenario, ...]] = {
             frozenset({"internet_service"}),
         ),
     ),
-    "synthetic_churn": (
+    "synthetic_mobile_churn": (
         Scenario(
-            "fee-rise", "monthly fee +25%", (Shift("monthly_fee", "scale", factor=1.25),), frozenset({"monthly_fee"})
+            "fee-rise", "monthly fee +50%", (Shift("monthly_fee", "scale", factor=1.5),), frozenset({"monthly_fee"})
         ),
         Scenario(
             "prepaid-shift",
-            "half of the postpaid subscribers moved to prepaid",
-            (Shift("plan", "reassign", share=0.5, from_values=("postpaid",), to="prepaid"),),
+            "60% of the postpaid and family-plan subscribers moved to prepaid",
+            (Shift("plan", "reassign", share=0.6, from_values=("postpaid", "family"), to="prepaid"),),
             frozenset({"plan"}),
         ),
     ),

@@ -1,7 +1,8 @@
 """The twin's steps, in the order the SageMaker pipeline runs them, and the run summary.
 
-    conform, preprocess, train-xgboost, train-pytorch, evaluate-xgboost, evaluate-pytorch, gate,
-    compile-xgboost, compile-pytorch, register, serve, then report
+    conform, preprocess, train-xgboost, train-pytorch, evaluate-xgboost, evaluate-pytorch, select-model,
+    gate, baseline, compile-xgboost, compile-pytorch, register, serve, then the loop (twin.monitor_loop:
+    traffic-week-1/2, drift-week-1/2, retrain-decision, retrain-*) unless --no-loop, then report
 
 Job steps live in twin.job_steps; this module runs the in-process ones (conform, gate, register,
 serve, report) and writes <run>/steps.json (twin.step_record) and <run>/summary.json. A run
@@ -24,7 +25,18 @@ from twin import numbers as fmt
 from twin.conform import ConformOutcome, run_conform
 from twin.console import Console, print_summary
 from twin.inputs import RunInputs
-from twin.job_steps import MODELS, Evaluation, Package, Preprocessed, compile_package, evaluate, preprocess, train
+from twin.job_steps import (
+    MODELS,
+    Evaluation,
+    Package,
+    Preprocessed,
+    baseline,
+    compile_package,
+    evaluate,
+    preprocess,
+    select_model,
+    train,
+)
 from twin.register import Registration, register
 from twin.run_context import RunContext
 from twin.run_dir import RunDir
@@ -66,13 +78,28 @@ def _run_steps(ctx: RunContext, inputs: RunInputs) -> dict[str, Any]:
     models = {m: train(ctx, m, prep) for m in MODELS}
     evaluations = {m: evaluate(ctx, models[m], prep) for m in MODELS}
     models_summary = quality_gate.summarise_models(models, evaluations)
-    verdict = gate(ctx, models_summary, inputs)
+    # No champion in the twin's registry at the start of a run: the PyTorch candidate stands in, as in the pipeline.
+    selection = select_model(ctx, evaluations, None, "pytorch", inputs.environment.ml.pipeline.model_choice)
+    verdict = gate(ctx, selection, inputs)
+    baseline_dir = baseline(ctx, prep)
     packages = {m: compile_package(ctx, models[m]) for m in MODELS}
     registration = ctx.run_local("register", MODEL_REGISTRY, "twin.register.register",
                                  lambda: register(ctx, lake, models, evaluations, models_summary, verdict),
                                  _describe_registration)
-    serving = serve(ctx, packages[verdict["champion"]], prep, evaluations[verdict["champion"]])
+    shipped = verdict["champion"]
+    serving = serve(ctx, packages[shipped], prep, evaluations[shipped])
     summary = build_summary(ctx, lake, prep, models, models_summary, verdict, registration, packages, serving)
+    summary["selection"] = selection
+    summary["baseline"] = {"dir": str(baseline_dir), "files": sorted(p.name for p in baseline_dir.iterdir())}
+    if ctx.args.no_loop:
+        summary["loop"] = {"skipped": "--no-loop"}
+    elif not verdict["passed"]:
+        summary["loop"] = {"skipped": "the gate failed: a rejected model is not deployed, so nothing is monitored"}
+    else:
+        from twin.monitor_loop import run_loop
+
+        summary["loop"] = run_loop(ctx, inputs, prep, baseline_dir, ctx.out / "serving" / "model", models[shipped],
+                                   evaluations[shipped], models)
     report(ctx, summary, evaluations, registration)
     return summary
 
@@ -108,12 +135,11 @@ def conform(ctx: RunContext, source: pd.DataFrame | None) -> ConformOutcome:
     return ctx.run_local("conform", GLUE_JOBS, "etl.local_run.run_lake_locally", work, ConformOutcome.describe)
 
 
-def gate(ctx: RunContext, models_summary: dict[str, Any], inputs: RunInputs) -> dict[str, Any]:
-    champion = quality_gate.choose_champion(models_summary)
+def gate(ctx: RunContext, selection: dict[str, Any], inputs: RunInputs) -> dict[str, Any]:
     source = f"{ctx.args.config}: ml.quality_gate"
     gate_cfg = inputs.environment.ml.quality_gate
     return ctx.run_local("gate", CONDITION, "twin.gate.judge",
-                         lambda: quality_gate.judge(champion, models_summary, gate_cfg, source),
+                         lambda: quality_gate.judge(selection, gate_cfg, source),
                          lambda g: str(g["message"]))
 
 

@@ -44,6 +44,7 @@ def write_html(summary: dict[str, Any], plots: dict[str, Path], path: Path) -> P
         _section("Data and its quality", _data_table(s)),
         _section("Deployment checks", _deployment_table(s)),
         _section("Where this run is recorded", _tracking_table(s)),
+        _section("Monitoring and retraining", _loop(s)),
         _section("Time per step", _timings_table(s)),
     ])
     title = f"Churn model report: {s['schema']['name']}"
@@ -127,9 +128,9 @@ def _models_table(s: dict[str, Any]) -> str:
                      fmt.score(t["f1"]), fmt.score(t["brier_score"]), fmt.times(t["top_decile_lift"]),
                      fmt.percent(t["top_decile_capture_rate"]), fmt.score(m["decision_threshold"])])
     caption = (f"Table 1. Both models on the held-out test split ({fmt.count(s['rows']['test'])} subscribers); "
-               "only the first column is measured on validation. The champion is the model with the higher "
-               "validation ROC-AUC; F1 is measured at each model's own threshold, chosen on validation; a lower "
-               "Brier score means better calibrated probabilities.")
+               "only the first column is measured on validation. The champion is the model the model-choice "
+               f"rule ships: {s['gate']['selection']}. F1 is measured at each model's own threshold, chosen on "
+               "validation; a lower Brier score means better calibrated probabilities.")
     return _table(caption, ["Model", "Val. ROC-AUC", "ROC-AUC", "PR-AUC", "F1", "Brier", "Top-10% lift",
                             "Churners in top 10%", "Threshold"], rows)
 
@@ -217,6 +218,74 @@ def _tracking_table(s: dict[str, Any]) -> str:
 
 def _timings_table(s: dict[str, Any]) -> str:
     rows = [[k, fmt.seconds(v)] for k, v in s["timings_s"].items() if k != "total"]
-    caption = ("Table 5. Wall time of each step on this machine, in pipeline order (the report's own time "
+    caption = ("Table 8. Wall time of each step on this machine, in pipeline order (the report's own time "
                "is recorded in summary.json).")
     return _table(caption, ["Step", "Time"], rows)
+
+
+def _loop(s: dict[str, Any]) -> str:
+    loop = s.get("loop", {})
+    if "skipped" in loop:
+        return f"<p class='note'>Not run: {_e(loop['skipped'])}.</p>"
+    weeks, decision, retrain = loop["weeks"], loop["retrain_decision"], loop["retrain"]
+    w1, w2 = weeks["1"], weeks["2"]
+    scenarios = "; ".join(f"{sc['name']} ({sc['description']})" for sc in loop["scenarios"])
+    flagged = ", ".join(w2["drift"]["drifted_features"]) or "no feature"
+    lead = (f"<p class='note'>The shipped model served two weeks of requests through the local endpoint "
+            f"<code>{_e(loop['endpoint'])}</code>, one subscriber per request with its InferenceId, captured in "
+            f"SageMaker's layout. Week 1 ({_e(w1['traffic']['scoring_date'])}) is the held-out split as it is; "
+            f"week 2 ({_e(w2['traffic']['scoring_date'])}) the same subscribers after {_e(scenarios)}. The drift "
+            f"job flagged {_e(flagged)} in week 2 (expected: {_e(', '.join(loop['expected_drift']))}) and "
+            f"{_e(', '.join(w1['drift']['drifted_features']) or 'nothing')} in week 1.</p>")
+    return lead + _drift_table(w1["drift"], w2["drift"]) + _decision(decision) + _retrain(retrain)
+
+
+def _drift_table(w1: dict[str, Any], w2: dict[str, Any]) -> str:
+    rows = []
+    for name, f2 in w2["features"].items():
+        f1 = w1["features"].get(name, {})
+        rows.append([name, _num(f1.get("distance")), _num(f2["distance"]), _num(f2["threshold"]),
+                     _num(f1.get("psi")), _num(f2["psi"]), "drift" if f2["drifted"] else ""])
+    pred = w2.get("prediction_drift", {})
+    if "psi" in pred:
+        rows.append(["churn probability (prediction drift)", "", "", "", _num(w1.get("prediction_drift", {})
+                                                                             .get("psi")), _num(pred["psi"]), ""])
+    caption = ("Table 5. Drift per feature, each week's captures against the training baseline: Model Monitor's "
+               "distance (the robust L-infinity distance of the distributions, compared with the threshold) and "
+               "the population stability index (PSI; above 0.2 is usually read as a shift).")
+    return _table(caption, ["Feature", "Distance wk 1", "Distance wk 2", "Threshold", "PSI wk 1", "PSI wk 2",
+                            "Week 2"], rows)
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _decision(d: dict[str, Any]) -> str:
+    rows = [[a["alarm"], a["outcome"], a["reason"]] for a in d["alarms"]]
+    caption = (f"Table 6. The retrain decision, taken by lambdas/start_training on one CloudWatch alarm event per "
+               f"drifted feature (cooldown {d['settings']['cooldown_hours']} h, daily cap "
+               f"{d['settings']['daily_cap']}): {d['reason']}.")
+    return _table(caption, ["Alarm", "Outcome", "Reason"], rows, numeric=False)
+
+
+def _retrain(r: dict[str, Any]) -> str:
+    if "skipped" in r:
+        return f"<p class='note'>No retrain: {_e(r['skipped'])}.</p>"
+    d, w = r["decision"], r["window"]
+    cls = "pass" if d["registers"] else "fail"
+    verdict = (f"<p class='verdict {cls}'><b>{'Challenger registers' if d['registers'] else 'Champion stays'}.</b> "
+               f"{_e(d['reason'])}.</p>")
+    rows = [[f"Challenger ({_name('xgboost')}, retrained)", *_metric_cells(r["challenger"])],
+            [f"Champion ({_name(r['champion']['model'])})", *_metric_cells(r["champion"])]]
+    if r["champion"]["model"] != "pytorch":
+        rows.append([f"{_name('pytorch')} candidate, re-scored", *_metric_cells(r["pytorch_rescored"])])
+    caption = (f"Table 7. Champion and challenger on the same test split: half of the labelled week 2 "
+               f"({fmt.count(w['test'])} subscribers, stratified); the challenger trained on the original "
+               f"training split plus the other half ({fmt.count(w['window_train'])}).")
+    return verdict + _table(caption, ["Model", "ROC-AUC", "PR-AUC", "Top-10% lift", "Brier"], rows)
+
+
+def _metric_cells(m: dict[str, Any]) -> list[str]:
+    return [fmt.score(m["roc_auc"]), fmt.score(m["pr_auc"]), fmt.times(m["top_decile_lift"]),
+            fmt.score(m["brier_score"])]
