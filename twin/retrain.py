@@ -133,10 +133,11 @@ def decide(selection: dict[str, Any], verdict: dict[str, Any], champion_type: st
     """register_challenger / keep_champion, with the reason in the rule's own numbers."""
     ship = selection["ship"]["model"]
     if ship not in RETRAINED:
+        what = "the champion itself" if ship == champion_type else f"this run's {ship} candidate, not retrained"
         return {
             "outcome": "keep_champion",
             "registers": False,
-            "reason": f"the rule ships {ship}, which this retrain did not retrain ({selection['reason']}); "
+            "reason": f"the rule ships {ship}, {what} ({selection['reason']}); "
             f"the champion ({champion_type}) keeps serving",
         }
     if not verdict["passed"]:

