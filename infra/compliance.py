@@ -360,6 +360,12 @@ class Finding(Enum):
         "at run time; the role may create, describe, stop and tag only jobs with that prefix, and pass only the "
         "job role.",
     )
+    PIPELINE_MODELS_AND_TRANSFORMS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "The batch-scoring pipeline's model step and Batch Transform step create a model and a transform job "
+        "that SageMaker Pipelines names pipelines-<execution>-<step>-<id> at run time; the pipeline role may "
+        "create, describe, stop and tag only models and transform jobs with that prefix.",
+    )
     NETWORK_INTERFACES_CREATED_AT_RUN_TIME = (
         (),  # the rule id names the resource; see acknowledge_resource_wildcard
         "In 'vpc' mode SageMaker jobs and the pipeline's Lambda attach network interfaces that get their ids "

@@ -466,6 +466,38 @@ class PipelineConfig(_Strict):
             )
 
 
+class BatchScoringConfig(_Strict):
+    """Batch scoring of the whole subscriber base into the lake's scores table (infra/pipeline/scoring.py,
+    docs/serving.md "Batch scoring"). The transform runs where the package can: a PyTorch (Neuron) package on
+    pytorch_instance_type (None = ml.endpoint.instance_type), an XGBoost package on xgboost_instance_type
+    (None = ml.pipeline.xgboost_serving_instance_type)."""
+
+    # EventBridge Scheduler expression (cron(...) or rate(...)) in schedule_time_zone; None = no schedule
+    # (the deployer still starts a run after each deployment).
+    schedule: str | None = Field(default="cron(0 5 1 * ? *)", pattern=r"^(cron|rate)\([^()]+\)$")
+    schedule_time_zone: str = Field(default="UTC", pattern=r"^[A-Za-z]+(?:[/_+-][A-Za-z0-9_+-]+)*$")
+    pytorch_instance_type: str | None = None
+    xgboost_instance_type: str | None = None
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    # Largest mini-batch (one request to the model); CreateTransformJob's default is 6.
+    max_payload_mb: Annotated[int, Field(ge=1, le=100)] = 6
+    shard_rows: Annotated[int, Field(ge=1_000, le=10_000_000)] = 100_000  # requests per input object
+    prepare: ProcessingStepConfig = ProcessingStepConfig(max_runtime_minutes=30)
+    publish: ProcessingStepConfig = ProcessingStepConfig(max_runtime_minutes=30)
+    # IAM role names (this account) granted SELECT/DESCRIBE on the scores table, e.g. the retention team's.
+    reader_role_names: tuple[Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")], ...] = ()
+
+    @field_validator("pytorch_instance_type", "xgboost_instance_type")
+    @classmethod
+    def _transform(cls, value: str | None) -> str | None:
+        return _api_instance_type(value, "TransformInstanceType", "transform")
+
+    def instance_type(self, model_type: str, ml: MlConfig) -> str:
+        if model_type == "pytorch":
+            return self.pytorch_instance_type or ml.endpoint.instance_type
+        return self.xgboost_instance_type or ml.pipeline.xgboost_serving_instance_type
+
+
 class MlConfig(_Strict):
     quality_gate: QualityGateConfig
     processing_instance_type: str = "ml.m5.xlarge"
@@ -473,6 +505,7 @@ class MlConfig(_Strict):
     endpoint: EndpointConfig
     retraining: RetrainingConfig = RetrainingConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    batch_scoring: BatchScoringConfig = BatchScoringConfig()
 
     @field_validator("processing_instance_type")
     @classmethod
@@ -490,6 +523,9 @@ class MlConfig(_Strict):
         """The defaults the pipeline's steps fall back to must be types SageMaker's API accepts too."""
         _api_instance_type(self.processing_instance_type, "ProcessingInstanceType", "processing")
         _api_instance_type(self.training_instance_type, "TrainingInstanceType", "training")
+        for model_type in ("pytorch", "xgboost"):
+            _api_instance_type(self.batch_scoring.instance_type(model_type, self), "TransformInstanceType",
+                               f"batch_scoring {model_type} transform")
         return self
 
     def processing_type(self, step: ProcessingStepConfig) -> str:

@@ -14,6 +14,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -58,9 +59,11 @@ class DataLakeStack(StableIdStack):
         interface_endpoints: tuple[str, ...],
         log_retention_days: int,
         destroy_on_removal: bool,
+        scores_reader_role_names: tuple[str, ...] = (),
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.scores_reader_role_names = scores_reader_role_names
         # Declared up front so grants on the foundation's keys go into this stack's role policies
         # rather than back into the key policies (which would make the stacks depend on each other).
         self.add_stack_dependency(cdk.Stack.of(data_key))
@@ -103,6 +106,7 @@ class DataLakeStack(StableIdStack):
             data_key=data_key,
         )
         self._grant_tables()
+        self._govern_scores()
         self._orchestrate(env_name, data_key, logs_key, log_retention_days, destroy_on_removal)
         acknowledge_grant_policy(self.sagemaker_role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
         acknowledge_bucket_notifications(self.zones.raw)
@@ -127,7 +131,11 @@ class DataLakeStack(StableIdStack):
             schema=schema,
             curated_bucket=zones.curated,
             features_bucket=zones.features,
+            scores_prefix=f"{schema.name}_scores/",
         )
+        # Batch scoring writes here (one scoring_date=YYYY-MM-DD partition per run); see docs/serving.md.
+        self.scores_prefix = f"{schema.name}_scores/"
+        self.scores_location = f"s3://{zones.features.bucket_name}/{self.scores_prefix}"
         self.workgroup = AthenaWorkgroup(
             self,
             "Athena",
@@ -183,6 +191,7 @@ class DataLakeStack(StableIdStack):
             (features, zones.quarantine, f"{dataset}/cdr/", False, True),
             (features, zones.features, f"{dataset}/", True, True),
             (self.sagemaker_role, zones.features, f"{dataset}/", True, False),
+            (self.sagemaker_role, zones.features, self.scores_prefix, False, True),
         ]
         for job_role in (conform, features):
             job_role.add_to_principal_policy(
@@ -247,6 +256,25 @@ class DataLakeStack(StableIdStack):
                     resources=["*"],
                 )
             )
+
+    def _govern_scores(self) -> None:
+        """The scores table's folder registered with Lake Formation (the same data-access role as the zones),
+        and SELECT/DESCRIBE on the table for the configured reader roles (e.g. the retention team's)."""
+        lf, cat, features = self.governance, self.catalog, self.zones.features
+        assert cat.scores_table is not None
+        grant_prefix(lf.data_access_role, features, self.scores_prefix, read=True, write=True)
+        location = lakeformation.CfnResource(
+            self,
+            "ScoresLocation",
+            resource_arn=features.arn_for_objects(self.scores_prefix.rstrip("/")),
+            use_service_linked_role=False,
+            role_arn=lf.data_access_role.role_arn,
+        )
+        location.node.add_dependency(lf.settings)
+        for name in self.scores_reader_role_names:
+            reader = iam.Role.from_role_name(self, f"ScoresReader{name}", name)
+            lf.grant_table(f"ScoresReader{name}", reader, cat.database_name, cat.scores_table,
+                           cat.scores_table_name, ["SELECT", "DESCRIBE"])
 
     def _orchestrate(
         self, env_name: str, data_key: kms.IKey, logs_key: kms.IKey, log_retention_days: int, destroy_on_removal: bool

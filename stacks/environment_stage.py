@@ -54,6 +54,7 @@ class EnvironmentStage(cdk.Stage):
             interface_endpoints=config.network.interface_endpoints,
             log_retention_days=config.log_retention_days,
             destroy_on_removal=config.destroy_on_removal,
+            scores_reader_role_names=config.ml.batch_scoring.reader_role_names,
             termination_protection=not config.destroy_on_removal,
         )
         self.ml_pipeline = MlPipelineStack(
@@ -68,6 +69,7 @@ class EnvironmentStage(cdk.Stage):
             network=self.foundation.network,
             ops=self.foundation.ops,
             features_location=self.data_lake.locations.features,
+            scores_location=self.data_lake.scores_location,
             termination_protection=not config.destroy_on_removal,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)

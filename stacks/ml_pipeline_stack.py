@@ -20,6 +20,8 @@ from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_reso
 from infra.config import EnvironmentConfig, PipelineImagesConfig
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
+from infra.constructs.ml.batch_scoring import BatchScoring, scoring_run_arns
+from infra.constructs.ml.batch_scoring import grant_run as grant_batch_scoring
 from infra.constructs.ml.champion_lookup import ChampionLookupFunction
 from infra.constructs.ml.job_access import (
     grant_image_pull,
@@ -35,7 +37,7 @@ from infra.constructs.ml.pipeline_role import grant_pipeline_role, pipeline_job_
 from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline
 from infra.constructs.ml.training_trigger import TrainingTrigger
 from infra.logical_ids import StableIdStack
-from infra.pipeline import churn
+from infra.pipeline import churn, scoring
 from infra.pipeline.code_bundle import bundle_files
 from infra.sagemaker_role import import_sagemaker_role, sagemaker_role_name
 
@@ -56,6 +58,7 @@ class MlPipelineStack(StableIdStack):
         network: IsolatedNetwork,
         ops: OpsNotifications,
         features_location: str,
+        scores_location: str | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -70,6 +73,8 @@ class MlPipelineStack(StableIdStack):
         self._build_pipeline(config, artifacts.bucket_name, ml_key, network, features_location)
         self._notify(ops)
         self._build_trigger(config, ml_key, data_key, logs_key, ops, network)
+        if scores_location is not None:
+            self._build_batch_scoring(config, data_key, scores_location)
         self._acknowledge()
         cdk.CfnOutput(self, "PipelineName", value=self.pipeline_name,
                       description="aws sagemaker start-pipeline-execution --pipeline-name <this> (docs/pipeline.md)")
@@ -124,6 +129,7 @@ class MlPipelineStack(StableIdStack):
             variables[churn.JOB_SECURITY_GROUP] = network.workload_security_group.security_group_id
             for name, subnet in zip(churn.JOB_SUBNETS, network.vpc.isolated_subnets, strict=True):
                 variables[name] = subnet.subnet_id
+        self.pipeline_variables = variables
         self.pipeline = SageMakerPipeline(
             self,
             "Churn",
@@ -223,6 +229,31 @@ class MlPipelineStack(StableIdStack):
             destroy_on_removal=config.destroy_on_removal,
             **placement,  # type: ignore[arg-type]
         )
+
+    def _build_batch_scoring(self, config: EnvironmentConfig, data_key: kms.IKey, scores_location: str) -> None:
+        """Batch scoring of the whole base into the lake's scores table, on config's schedule and whenever the
+        deployer starts it (docs/serving.md "Batch scoring"); same roles, code bundle and Lambda step."""
+        pipeline = scoring.build(churn.ChurnPipelineInputs(config, config.data_lake.dataset_schema,
+                                                           self.code.object_key))
+        grant_batch_scoring(self.role, self.job_role, data_key)
+        self.batch_scoring = BatchScoring(
+            self,
+            "BatchScoring",
+            pipeline=pipeline,
+            variables={**self.pipeline_variables, scoring.DATA_KEY: data_key.key_arn,
+                       scoring.SCORES_LOCATION: scores_location},
+            role=self.role,
+            config=config.ml.batch_scoring,
+            description=f"Churn scores of every {config.name} subscriber with the approved model, into the lake",
+        )
+        self.batch_scoring.pipeline.resource.node.add_dependency(grant_policy_of(self.role))
+        role_policy = grant_policy_of(self.role)
+        for arn in scoring_run_arns(self):
+            acknowledge_resource_wildcard(role_policy, self.resolve(arn), Finding.PIPELINE_MODELS_AND_TRANSFORMS)
+        if self.batch_scoring.schedule is not None:
+            acknowledge_grant_policy(self.batch_scoring.scheduler_role)
+        cdk.CfnOutput(self, "BatchScoringPipelineName", value=self.batch_scoring.pipeline_name,
+                      description="Scores every subscriber into the lake's scores table (docs/serving.md)")
 
     def grant_start(self, principal: iam.IGrantable) -> None:
         """Let `principal` start executions of this pipeline and list them (with their status), e.g. the

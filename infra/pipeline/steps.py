@@ -392,3 +392,82 @@ def walk(steps: tuple[Step, ...] | list[Step]) -> list[Step]:
         out += walk(step.nested())
     return out
 
+
+@dataclass(frozen=True)
+class CreateModelStep(Step):
+    """A SageMaker model from a registered model package (CreateModel with the package as its container),
+    as the SDK's ModelStep writes it; its ModelName is what a TransformStep runs."""
+
+    model_package: Value
+    security: JobSecurity
+
+    def arguments(self) -> dict[str, Any]:
+        security = self.security
+        return render(
+            {
+                "ExecutionRoleArn": security.role_arn,
+                "Containers": [{"ModelPackageName": self.model_package}],
+                "VpcConfig": security.vpc_config(),
+                "EnableNetworkIsolation": security.network_isolation,
+            }
+        )
+
+    def to_request(self) -> dict[str, Any]:
+        return {"Name": self.name, "Type": "Model", "Arguments": self.arguments()}
+
+    @property
+    def model_name(self) -> StepProperty:
+        return StepProperty(self.name, "ModelName")
+
+
+@dataclass(frozen=True)
+class TransformStep(Step):
+    """A Batch Transform job (CreateTransformJob without the job name): `input_uri`'s objects split into
+    lines, lines sent in mini-batches of at most `max_payload_mb`, answers assembled line by line into
+    `<output_uri>/<input object>.out`; with several instances SageMaker spreads the objects over them.
+    Network isolation and VPC come from the model."""
+
+    model_name: Value
+    input_uri: Value
+    output_uri: Value
+    content_type: str
+    accept: str
+    instance_type: Value
+    instance_count: int
+    max_payload_mb: int
+    kms_key: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def arguments(self) -> dict[str, Any]:
+        return render(
+            {
+                "ModelName": self.model_name,
+                "TransformInput": {
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": self.input_uri}},
+                    "ContentType": self.content_type,
+                    "CompressionType": "None",
+                    "SplitType": "Line",
+                },
+                "TransformOutput": {
+                    "S3OutputPath": self.output_uri,
+                    "Accept": self.accept,
+                    "AssembleWith": "Line",
+                    "KmsKeyId": self.kms_key,
+                },
+                "TransformResources": {
+                    "InstanceType": self.instance_type,
+                    "InstanceCount": self.instance_count,
+                    "VolumeKmsKeyId": self.kms_key,
+                },
+                "BatchStrategy": "MultiRecord",
+                "MaxPayloadInMB": self.max_payload_mb,
+                "Environment": dict(self.environment) or None,
+            }
+        )
+
+    def to_request(self) -> dict[str, Any]:
+        return {"Name": self.name, "Type": "Transform", "Arguments": self.arguments()}
+
+    @property
+    def output_path(self) -> StepProperty:
+        return StepProperty(self.name, "TransformOutput.S3OutputPath")

@@ -36,6 +36,8 @@ def fake_values(region: str, account: str) -> dict[str, str]:
         "MlKeyArn": f"arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "ChampionLookupArn": f"arn:aws:lambda:{region}:{account}:function:MlPipeline-ChampionLookupFunction-AbC123",
         "FeaturesLocation": "s3://dev-datalake-featuresbucket128dd398-9z8y7x6w5v4u/ibm_telco_churn/",
+        "ScoresLocation": "s3://dev-datalake-featuresbucket128dd398-9z8y7x6w5v4u/ibm_telco_churn_scores/",
+        "DataKeyArn": f"arn:aws:kms:{region}:{account}:key/abcd1234-12ab-34cd-56ef-1234567890ab",
         "JobSecurityGroup": "sg-0123456789abcdef0",
         "JobSubnet1": "subnet-0123456789abcdef0",
         "JobSubnet2": "subnet-0fedcba9876543210",
@@ -46,26 +48,28 @@ def fake_values(region: str, account: str) -> dict[str, str]:
     }
 
 
-def pipeline_resource(template: dict[str, Any]) -> dict[str, Any]:
-    (pipeline,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
+def pipeline_resource(template: dict[str, Any], suffix: str = "-churn") -> dict[str, Any]:
+    """The template's pipeline whose name ends with `suffix` (the churn pipeline unless told)."""
+    (pipeline,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
+                   and r["Properties"]["PipelineName"].endswith(suffix)]
     return dict(pipeline["Properties"])
 
 
-def sub_of(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    body, variables = pipeline_resource(template)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+def sub_of(template: dict[str, Any], suffix: str = "-churn") -> tuple[str, dict[str, Any]]:
+    body, variables = pipeline_resource(template, suffix)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
     return body, variables
 
 
-def values_for(template: dict[str, Any], region: str, account: str) -> dict[str, str]:
+def values_for(template: dict[str, Any], region: str, account: str, suffix: str = "-churn") -> dict[str, str]:
     """Literal variables as the template has them, the others faked."""
-    _, variables = sub_of(template)
+    _, variables = sub_of(template, suffix)
     fakes = fake_values(region, account)
     return {**fakes, **{k: v for k, v in variables.items() if isinstance(v, str)}}
 
 
-def definition_of(template: dict[str, Any], region: str, account: str) -> dict[str, Any]:
-    body, _ = sub_of(template)
-    return dict(json.loads(resolve(body, values_for(template, region, account))))
+def definition_of(template: dict[str, Any], region: str, account: str, suffix: str = "-churn") -> dict[str, Any]:
+    body, _ = sub_of(template, suffix)
+    return dict(json.loads(resolve(body, values_for(template, region, account, suffix))))
 
 
 def all_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:

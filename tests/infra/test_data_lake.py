@@ -138,7 +138,9 @@ def test_sagemaker_role_reads_only_the_feature_table(resources_of) -> None:
     (policy,) = [p for k, p in policies.items() if k.startswith("SageMakerExecutionRolePolicy")]
     assert policy["Properties"]["Roles"] == ["telecom-ml-dev-sagemaker-execution"]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    # Its one write: batch scoring's PublishScores into the scores table's folder (tests/infra/test_batch_scoring.py).
+    reads = [s for s in statements if "ibm_telco_churn_scores" not in json.dumps(s)]
+    actions = {a for s in reads for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert "s3:PutObject" not in actions and "kms:Encrypt" not in actions
     grants = resources_of("Dev", "DataLake", "AWS::LakeFormation::PrincipalPermissions")
     sagemaker = [g["Properties"] for g in grants.values() if "sagemaker-execution" in json.dumps(g)]
@@ -155,7 +157,7 @@ def test_lake_formation_settings_and_registered_locations(assembly: Assembly, re
     assert settings["Properties"]["CreateDatabaseDefaultPermissions"] == []
     assert settings["Properties"]["CreateTableDefaultPermissions"] == []
     locations = resources_of("Dev", "DataLake", "AWS::LakeFormation::Resource").values()
-    assert len(locations) == 2
+    assert len(locations) == 3  # curated, features and batch scoring's scores folder
     assert all(loc["Properties"]["UseServiceLinkedRole"] is False for loc in locations)
     grants = resources_of("Dev", "DataLake", "AWS::LakeFormation::PrincipalPermissions").values()
     data_location = [g for g in grants if g["Properties"]["Permissions"] == ["DATA_LOCATION_ACCESS"]]

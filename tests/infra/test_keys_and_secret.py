@@ -68,10 +68,11 @@ def test_every_key_grant_names_its_service_and_never_encrypts(assembly: Assembly
             assert "kms:EncryptionContext:aws:s3:arn" in statement["Condition"]["ArnLike"], statement
 
 
-def test_sagemaker_reads_the_feature_zone_key_only_to_decrypt(assembly: Assembly) -> None:
+def test_sagemaker_uses_the_data_key_only_for_the_feature_zone(assembly: Assembly) -> None:
     statements = policies_of(assembly, "Dev", "telecom-ml-dev-sagemaker-execution")
     (grant,) = [s for s in statements if "kms:" in json.dumps(s["Action"])]
-    assert grant["Action"] == "kms:Decrypt"
+    # Decrypt to read the feature table; GenerateDataKey for batch scoring's writes to the scores folder.
+    assert grant["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
     context = json.dumps(grant["Condition"]["ArnLike"])
     assert "FeaturesBucket" in context and "RawBucket" not in context and "CuratedBucket" not in context
 

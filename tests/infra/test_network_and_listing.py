@@ -84,4 +84,4 @@ def test_every_bucket_listing_carries_a_prefix_condition(assembly: Assembly, sta
 def test_lake_formation_registers_the_dataset_folder_not_the_bucket(assembly: Assembly) -> None:
     for location in resources(assembly, "Dev", "DataLake", "AWS::LakeFormation::Resource").values():
         arn = json.dumps(location["Properties"]["ResourceArn"])
-        assert arn.endswith('/ibm_telco_churn"]]}'), arn
+        assert arn.endswith(('/ibm_telco_churn"]]}', '/ibm_telco_churn_scores"]]}')), arn  # dataset, its scores

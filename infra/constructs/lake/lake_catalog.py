@@ -29,6 +29,25 @@ _PARQUET = {
 }
 
 
+# Batch scoring's table (training_jobs/batch_scoring.py writes these columns; a test keeps them equal).
+SCORES_PARTITION_COLUMN = "scoring_date"
+SCORE_COLUMNS = (
+    ("subscriber_id", "string"),
+    ("probability", "double"),
+    ("label", "string"),
+    ("rank", "bigint"),
+    ("decile", "bigint"),
+    ("snapshot_date", "string"),
+    ("model_package_arn", "string"),
+    ("model_package_group", "string"),
+    ("model_version", "bigint"),
+    ("scored_at", "timestamp"),
+)
+# Athena projects scoring_date partitions (no partition registration after each run); the first date it
+# considers, and NOW as the last.
+SCORES_PROJECTION_START = "2026-01-01"
+
+
 def curated_columns(schema: DatasetSchema) -> list[tuple[str, str]]:
     """(name, Glue type) of the conformed subscriber table: every schema column, target as 0/1."""
     columns = []
@@ -63,7 +82,9 @@ class LakeCatalog(Construct):
         schema: DatasetSchema,
         curated_bucket: s3.IBucket,
         features_bucket: s3.IBucket,
+        scores_prefix: str | None = None,
     ) -> None:
+        """`scores_prefix` (e.g. "<dataset>_scores/") adds the batch-scoring table in the features bucket."""
         super().__init__(scope, construct_id)
         account = cdk.Stack.of(self).account
         self.database_name = database_name
@@ -92,9 +113,38 @@ class LakeCatalog(Construct):
             f"s3://{features_bucket.bucket_name}/{schema.name}/",
             f"Training table: subscriber features joined with CDR usage (schema {schema.version})",
         )
+        self.scores_table_name = f"{schema.name}_scores"
+        self.scores_table: glue.CfnTable | None = None
+        if scores_prefix is not None:
+            location = f"s3://{features_bucket.bucket_name}/{scores_prefix}"
+            self.scores_table = self._table(
+                "ScoresTable",
+                self.scores_table_name,
+                list(SCORE_COLUMNS),
+                location,
+                "Churn scores of the whole subscriber base per scoring date, with the model package that "
+                "scored them (batch scoring pipeline)",
+                partition=SCORES_PARTITION_COLUMN,
+                projection={
+                    "projection.enabled": "true",
+                    f"projection.{SCORES_PARTITION_COLUMN}.type": "date",
+                    f"projection.{SCORES_PARTITION_COLUMN}.format": "yyyy-MM-dd",
+                    f"projection.{SCORES_PARTITION_COLUMN}.range": f"{SCORES_PROJECTION_START},NOW",
+                    f"projection.{SCORES_PARTITION_COLUMN}.interval": "1",
+                    f"projection.{SCORES_PARTITION_COLUMN}.interval.unit": "DAYS",
+                    "storage.location.template": f"{location}{SCORES_PARTITION_COLUMN}=${{{SCORES_PARTITION_COLUMN}}}/",
+                },
+            )
 
     def _table(
-        self, construct_id: str, name: str, columns: list[tuple[str, str]], location: str, description: str
+        self,
+        construct_id: str,
+        name: str,
+        columns: list[tuple[str, str]],
+        location: str,
+        description: str,
+        partition: str = PARTITION_COLUMN,
+        projection: dict[str, str] | None = None,
     ) -> glue.CfnTable:
         table = glue.CfnTable(
             self,
@@ -105,8 +155,8 @@ class LakeCatalog(Construct):
                 name=name,
                 description=description,
                 table_type="EXTERNAL_TABLE",
-                parameters={"classification": "parquet", "parquet.compression": "SNAPPY"},
-                partition_keys=[glue.CfnTable.ColumnProperty(name=PARTITION_COLUMN, type="string")],
+                parameters={"classification": "parquet", "parquet.compression": "SNAPPY", **(projection or {})},
+                partition_keys=[glue.CfnTable.ColumnProperty(name=partition, type="string")],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=location,
                     input_format=_PARQUET["input_format"],
