@@ -1,7 +1,7 @@
 """The twin's steps, in the order the SageMaker pipeline runs them, and the run summary.
 
     conform, preprocess, train-xgboost, train-pytorch, evaluate-xgboost, evaluate-pytorch, select-model,
-    gate, baseline, compile-xgboost, compile-pytorch, register, serve, then the loop (twin.monitor_loop:
+    gate, baseline, compile-xgboost, compile-pytorch, register, serve, batch-score, then the loop (twin.monitor_loop:
     traffic-week-1/2, drift-week-1/2, retrain-decision, retrain-*) unless --no-loop, then report
 
 Job steps live in twin.job_steps; this module runs the in-process ones (conform, gate, register,
@@ -41,7 +41,7 @@ from twin.register import Registration, register
 from twin.run_context import RunContext
 from twin.run_dir import RunDir
 from twin.serve import CONTAINER_MODEL_DIR, serve_package
-from twin.step_record import CONDITION, ENDPOINT, GLUE_JOBS, LOCAL, MODEL_REGISTRY, write_steps
+from twin.step_record import BATCH_TRANSFORM, CONDITION, ENDPOINT, GLUE_JOBS, LOCAL, MODEL_REGISTRY, write_steps
 from twin.summary import build_summary, shown
 
 
@@ -88,7 +88,9 @@ def _run_steps(ctx: RunContext, inputs: RunInputs) -> dict[str, Any]:
                                  _describe_registration)
     shipped = verdict["champion"]
     serving = serve(ctx, packages[shipped], prep, evaluations[shipped])
+    scores = batch_score(ctx, lake, packages[shipped], registration) if verdict["passed"] else None
     summary = build_summary(ctx, lake, prep, models, models_summary, verdict, registration, packages, serving)
+    summary["batch_scoring"] = scores or {"skipped": "the gate failed: a rejected model scores no one"}
     summary["selection"] = selection
     summary["baseline"] = {"dir": str(baseline_dir), "files": sorted(p.name for p in baseline_dir.iterdir())}
     if ctx.args.no_loop:
@@ -158,6 +160,40 @@ def serve(ctx: RunContext, package: Package, prep: Preprocessed, evaluation: Eva
                                     f"({s['content_type']}); max difference to evaluate "
                                     f"{fmt.difference(s['max_abs_diff_vs_evaluate'])}; {fmt.rate(s['rows_per_s'])}"),
                          container_paths={CONTAINER_MODEL_DIR: work / "model"})
+
+
+def batch_score(ctx: RunContext, lake: ConformOutcome, package: Package, registration: Registration
+                ) -> dict[str, Any]:
+    """The whole feature table scored by the shipped package as the batch-scoring pipeline's transform does
+    (twin.batch_score), into <run>/scores; the retention team's top 10% (decile 1) summarised."""
+    from twin import batch_score as batch
+
+    reg = registration.result
+
+    def work() -> dict[str, Any]:
+        try:
+            result = batch.batch_score(lake.features_path, package.tarball, ctx.args.schema, ctx.out / "batch",
+                                       ctx.out / "scores",
+                                       model_package_arn=batch.local_package_arn(reg["registered_model"],
+                                                                                 reg["version"]),
+                                       scoring_date=ctx.args.snapshot_date, snapshot_date=ctx.args.snapshot_date)
+        except RuntimeError as exc:  # a prepare/publish job failed: its one-line message
+            raise JobError(f"batch scoring: {exc}") from None
+        return {**result, "to_contact": top_decile(Path(result["scores"]))}
+
+    return ctx.run_local("batch-score", BATCH_TRANSFORM, "twin.batch_score.batch_score", work,
+                         lambda r: (f"{fmt.count(r['rows'])} subscribers scored → {shown(Path(r['scores']))}; top 10%: "
+                                    f"{fmt.count(r['to_contact']['subscribers'])} to contact (churn probability ≥ "
+                                    f"{fmt.score(r['to_contact']['min_probability'])})"))
+
+
+def top_decile(scores: Path, shown_rows: int = 10) -> dict[str, Any]:
+    frame = pd.read_parquet(scores)
+    top = frame[frame["decile"] == 1].sort_values("rank")
+    return {"subscribers": len(top), "of": len(frame), "min_probability": float(top["probability"].min()),
+            "mean_probability": float(top["probability"].mean()),
+            "first": [{"rank": int(r["rank"]), "subscriber_id": str(r["subscriber_id"]),
+                       "probability": float(r["probability"])} for _, r in top.head(shown_rows).iterrows()]}
 
 
 def report(ctx: RunContext, summary: dict[str, Any], evaluations: dict[str, Evaluation],

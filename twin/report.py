@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +44,22 @@ def write_html(summary: dict[str, Any], plots: dict[str, Path], path: Path) -> P
         _section("Figures", _figures(s, plots)),
         _section("Data and its quality", _data_table(s)),
         _section("Deployment checks", _deployment_table(s)),
+        _section("Who to contact", _contact_table(s)) if "to_contact" in s.get("batch_scoring", {}) else "",
         _section("Where this run is recorded", _tracking_table(s)),
         _section("Monitoring and retraining", _loop(s)),
         _section("Time per step", _timings_table(s)),
     ])
+    body = _number_tables(body)
     title = f"Churn model report: {s['schema']['name']}"
     path.write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
                     f"<style>{STYLE}</style></head><body>{body}</body></html>\n", encoding="utf-8")
     return path
+
+
+def _number_tables(body: str) -> str:
+    """Tables numbered in the order they appear (sections without data leave no gap)."""
+    count = iter(range(1, 1000))
+    return re.sub("Table §\\.", lambda _: f"Table {next(count)}.", body)
 
 
 def _e(text: Any) -> str:
@@ -127,7 +136,7 @@ def _models_table(s: dict[str, Any]) -> str:
                      fmt.score(m["validation_roc_auc"]), fmt.score(t["roc_auc"]), fmt.score(t["pr_auc"]),
                      fmt.score(t["f1"]), fmt.score(t["brier_score"]), fmt.times(t["top_decile_lift"]),
                      fmt.percent(t["top_decile_capture_rate"]), fmt.score(m["decision_threshold"])])
-    caption = (f"Table 1. Both models on the held-out test split ({fmt.count(s['rows']['test'])} subscribers); "
+    caption = (f"Table §. Both models on the held-out test split ({fmt.count(s['rows']['test'])} subscribers); "
                "only the first column is measured on validation. The champion is the model the model-choice "
                f"rule ships: {s['gate']['selection']}. F1 is measured at each model's own threshold, chosen on "
                "validation; a lower Brier score means better calibrated probabilities.")
@@ -180,7 +189,7 @@ def _data_table(s: dict[str, Any]) -> str:
              ["Test rows", fmt.count(r["test"])]]
     if "positive_rate" in s:
         rows.append(["Churn rate", fmt.percent(s["positive_rate"])])
-    caption = ("Table 2. Rows through the data lake and the splits: every raw row is either curated or "
+    caption = ("Table §. Rows through the data lake and the splits: every raw row is either curated or "
                "quarantined by the data-quality gate, and the curated rows are split, stratified by churn.")
     return _table(caption, ["What", "Count"], rows)
 
@@ -200,7 +209,7 @@ def _deployment_table(s: dict[str, Any]) -> str:
                                              f"on {sv['device']}, {_name(sv['model_kind'])} champion"],
              ["Served vs evaluated probabilities", f"max difference {fmt.difference(sv['max_abs_diff_vs_evaluate'])}"],
              ["Predicted labels", labels], ["Throughput (one request)", fmt.rate(sv["rows_per_s"])]]
-    caption = ("Table 3. What the packaging and serving steps checked: the archive an endpoint would load "
+    caption = ("Table §. What the packaging and serving steps checked: the archive an endpoint would load "
                "scores the test split exactly as the evaluation did.")
     return _table(caption, ["Check", "Result"], rows, numeric=False)
 
@@ -211,14 +220,14 @@ def _tracking_table(s: dict[str, Any]) -> str:
     rows += [[f"{_name(n)} run", run_id] for n, run_id in reg["runs"].items()]
     rows.append(["Registered model version", f"{reg['registered_model']} version {reg['version']} "
                                              f"({reg['approval_status']})"])
-    caption = ("Table 4. The MLflow records of this run (a local SQLite store); open them with "
+    caption = ("Table §. The MLflow records of this run (a local SQLite store); open them with "
                f"{s['artefacts']['mlflow_ui']}.")
     return _table(caption, ["Record", "MLflow id"], rows, numeric=False)
 
 
 def _timings_table(s: dict[str, Any]) -> str:
     rows = [[k, fmt.seconds(v)] for k, v in s["timings_s"].items() if k != "total"]
-    caption = ("Table 8. Wall time of each step on this machine, in pipeline order (the report's own time "
+    caption = ("Table §. Wall time of each step on this machine, in pipeline order (the report's own time "
                "is recorded in summary.json).")
     return _table(caption, ["Step", "Time"], rows)
 
@@ -250,7 +259,7 @@ def _drift_table(w1: dict[str, Any], w2: dict[str, Any]) -> str:
     if "psi" in pred:
         rows.append(["churn probability (prediction drift)", "", "", "", _num(w1.get("prediction_drift", {})
                                                                              .get("psi")), _num(pred["psi"]), ""])
-    caption = ("Table 5. Drift per feature, each week's captures against the training baseline: Model Monitor's "
+    caption = ("Table §. Drift per feature, each week's captures against the training baseline: Model Monitor's "
                "distance (the robust L-infinity distance of the distributions, compared with the threshold) and "
                "the population stability index (PSI; above 0.2 is usually read as a shift).")
     return _table(caption, ["Feature", "Distance wk 1", "Distance wk 2", "Threshold", "PSI wk 1", "PSI wk 2",
@@ -263,7 +272,7 @@ def _num(value: Any) -> str:
 
 def _decision(d: dict[str, Any]) -> str:
     rows = [[a["alarm"], a["outcome"], a["reason"]] for a in d["alarms"]]
-    caption = (f"Table 6. The retrain decision, taken by lambdas/start_training on one CloudWatch alarm event per "
+    caption = (f"Table §. The retrain decision, taken by lambdas/start_training on one CloudWatch alarm event per "
                f"drifted feature (cooldown {d['settings']['cooldown_hours']} h, daily cap "
                f"{d['settings']['daily_cap']}): {d['reason']}.")
     return _table(caption, ["Alarm", "Outcome", "Reason"], rows, numeric=False)
@@ -280,7 +289,7 @@ def _retrain(r: dict[str, Any]) -> str:
             [f"Champion ({_name(r['champion']['model'])})", *_metric_cells(r["champion"])]]
     if r["champion"]["model"] != "pytorch":
         rows.append([f"{_name('pytorch')} candidate, re-scored", *_metric_cells(r["pytorch_rescored"])])
-    caption = (f"Table 7. Champion and challenger on the same test split: half of the labelled week 2 "
+    caption = (f"Table §. Champion and challenger on the same test split: half of the labelled week 2 "
                f"({fmt.count(w['test'])} subscribers, stratified); the challenger trained on the original "
                f"training split plus the other half ({fmt.count(w['window_train'])}).")
     return verdict + _table(caption, ["Model", "ROC-AUC", "PR-AUC", "Top-10% lift", "Brier"], rows)
@@ -289,3 +298,15 @@ def _retrain(r: dict[str, Any]) -> str:
 def _metric_cells(m: dict[str, Any]) -> list[str]:
     return [fmt.score(m["roc_auc"]), fmt.score(m["pr_auc"]), fmt.times(m["top_decile_lift"]),
             fmt.score(m["brier_score"])]
+
+
+def _contact_table(s: dict[str, Any]) -> str:
+    b = s["batch_scoring"]
+    c = b["to_contact"]
+    rows = [[str(r["rank"]), r["subscriber_id"][:16] + "…", fmt.score(r["probability"])] for r in c["first"]]
+    caption = (f"Table §. The retention team's list: the whole base ({fmt.count(c['of'])} subscribers) scored by "
+               f"the shipped package as the batch-scoring transform does; the top 10% ({fmt.count(c['subscribers'])} "
+               f"subscribers, churn probability {fmt.score(c['min_probability'])} or more, mean "
+               f"{fmt.score(c['mean_probability'])}) are in {b['scores']}, the first {len(rows)} shown here "
+               "(pseudonymised ids, cut).")
+    return _table(caption, ["Rank", "Subscriber", "Churn probability"], rows)

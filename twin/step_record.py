@@ -5,7 +5,7 @@ For a job step, `entry_point` is the module whose `main(argv)` ran and `argv` th
 `environment` holds the SM_* variables set around the call (training jobs); `container_paths` maps
 each SageMaker container path (/opt/ml/...) to the local directory that stood in for it, so
 `container_argv` / `container_environment` are the arguments as the container would see them.
-In-process steps (conform, gate, register, serve, the loop's traffic and retrain decision, report)
+In-process steps (conform, gate, register, serve, batch-score, the loop's traffic and retrain decision, report)
 record the function that stands in for the cloud step, with no argv.
 """
 
@@ -24,6 +24,7 @@ CONDITION = "condition"
 MODEL_REGISTRY = "model-registry"
 ENDPOINT = "endpoint"
 LAMBDA = "lambda"
+BATCH_TRANSFORM = "batch-transform"
 LOCAL = "local"
 JOB_KINDS = (PROCESSING_JOB, TRAINING_JOB)
 

@@ -56,6 +56,7 @@ TWIN_ONLY = {
     "gate": "the Gate condition step (thresholds from the same ml.quality_gate)",
     "register": "RegisterNeuron / RegisterXGBoost (SageMaker model registry instead of MLflow)",
     "serve": "the endpoint stack",
+    "batch-score": "the batch-scoring pipeline (infra/pipeline/scoring.py), not the training pipeline",
     "traffic-week-1": "requests to the endpoint, captured by its data capture",
     "traffic-week-2": "requests to the endpoint, captured by its data capture",
     "drift-week-1": "the monitoring engine's drift job (training_jobs.drift), not part of this pipeline",

@@ -68,6 +68,7 @@ PIPELINE_ORDER = [
     ("serve", "endpoint", "code/inference.py (model_fn, input_fn, predict_fn, output_fn)"),
     ("report", "local", "twin.report"),
 ]
+BATCH_SCORE = ("batch-score", "batch-transform", "twin.batch_score.batch_score")
 # The loop, between serve and report when the gate passed (twin.monitor_loop).
 LOOP_ORDER = [
     ("traffic-week-1", "endpoint", "twin.endpoint_server + scripts/smoke_endpoint.py (boto3 sagemaker-runtime)"),
@@ -89,15 +90,16 @@ REQUIRED = {"select_model": ["--has-champion", "false", "--champion-model-type",
 
 
 def expected_order(summary: dict) -> list[tuple[str, str, str]]:
-    """PIPELINE_ORDER with the loop's steps before report, as far as this run went."""
+    """PIPELINE_ORDER with batch scoring and the loop's steps before report, as far as this run went."""
     loop = summary.get("loop", {})
+    scored = [BATCH_SCORE] if summary["gate"]["passed"] else []
     if "skipped" in loop:
-        return PIPELINE_ORDER
+        return PIPELINE_ORDER[:-1] + scored + PIPELINE_ORDER[-1:]
     champion = loop["retrain"].get("champion", {}).get("model")
     retrain = [] if "skipped" in loop["retrain"] else [
         s for s in RETRAIN_ORDER if s[0] != "retrain-evaluate-pytorch" or champion != "pytorch"
     ]
-    return PIPELINE_ORDER[:-1] + LOOP_ORDER + retrain + PIPELINE_ORDER[-1:]
+    return PIPELINE_ORDER[:-1] + scored + LOOP_ORDER + retrain + PIPELINE_ORDER[-1:]
 
 
 def test_steps_json_records_what_ran_in_pipeline_order(passing_run):

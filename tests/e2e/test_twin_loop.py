@@ -154,3 +154,17 @@ def test_a_rejected_model_is_not_monitored(rejected_run) -> None:
     loop = summary_of(rejected_run.out)["loop"]
     assert "gate failed" in loop["skipped"]
     assert not (rejected_run.out / "capture").exists()
+
+
+def test_the_whole_base_is_scored_and_the_top_decile_listed(passing_run: Path) -> None:
+    s = summary_of(passing_run)
+    b = s["batch_scoring"]
+    scores = pd.read_parquet(b["scores"])
+    assert len(scores) == b["rows"] == s["rows"]["curated"]
+    assert b["model_kind"] == s["champion"]
+    top = scores[scores["decile"] == 1]
+    assert b["to_contact"]["subscribers"] == len(top) and abs(len(top) - len(scores) / 10) <= 1
+    assert b["to_contact"]["min_probability"] == top["probability"].min() >= scores["probability"].median()
+    assert [r["rank"] for r in b["to_contact"]["first"]] == list(range(1, 11))
+    html = (passing_run / "report.html").read_text()
+    assert "The retention team&#x27;s list" in html and b["to_contact"]["first"][0]["subscriber_id"][:16] in html

@@ -83,7 +83,9 @@ def test_report_has_no_raw_dicts_and_captions_are_sentences(passing_run):
     page = read_page((passing_run / "report.html").read_text())
     text = " ".join(page.text)
     assert not re.search(r"[{}]|': |\": ", text), "raw JSON in the report"
-    assert len(page.captions) >= 12  # 8 tables, 5 figures (ROC, lift, calibration, 2 importances)
+    assert len(page.captions) >= 14  # 9 tables, 5 figures (ROC, lift, calibration, 2 importances)
+    numbers = [int(c.split()[1].rstrip(".")) for c in page.captions if c.startswith("Table")]
+    assert numbers == list(range(1, len(numbers) + 1))
     for caption in page.captions:
         assert re.match(r"(Table|Figure) \d+\. [A-Z]", caption) and caption.rstrip().endswith("."), caption
         assert len(caption.split()) >= 8, caption
