@@ -8,7 +8,8 @@
                       step's output; labels (contract C5, written under <run>/labels) give model quality
     retrain-decision  one CloudWatch alarm event per drifted feature through lambdas/start_training
                       (twin.retrain_trigger): the first starts the pipeline, the lock coalesces the others
-    retrain-*         when it started: twin.retrain (challenger, champion re-scored, select-model, gate)
+    retrain-*         when it started: twin.retrain (challenger, champion re-scored, select-model, gate,
+                      and retrain-register when the challenger may register)
 
 Runs only when the gate passed (a rejected model is never deployed, so nothing is monitored).
 """
@@ -30,6 +31,7 @@ from twin import numbers as fmt
 from twin.inputs import RunInputs
 from twin.job_steps import PROCESSING, Evaluation, Preprocessed, TrainedModel
 from twin.monitor_serve import WeeklyTraffic, inference_id, records_of
+from twin.register import Registration
 from twin.retrain import Champion, retrain
 from twin.retrain_trigger import DriftAlarm, decide_retraining
 from twin.run_context import RunContext, read_json, stage_channel
@@ -58,6 +60,7 @@ def run_loop(
     shipped: TrainedModel,
     shipped_eval: Evaluation,
     candidates: dict[str, TrainedModel],
+    registration: Registration | None = None,
 ) -> dict[str, Any]:
     schema, env = ctx.schema, inputs.environment
     scenarios = drift_scenario.scenarios_for(schema)
@@ -114,7 +117,7 @@ def run_loop(
     }
     if decision["retrain"]:
         champion = Champion(shipped, shipped_eval)
-        loop["retrain"] = retrain(ctx, env, prep, weeks[2][1], outcome, champion, candidates)
+        loop["retrain"] = retrain(ctx, env, prep, weeks[2][1], outcome, champion, candidates, registration)
     else:
         loop["retrain"] = {"skipped": decision["reason"]}
     return loop

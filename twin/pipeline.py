@@ -101,7 +101,7 @@ def _run_steps(ctx: RunContext, inputs: RunInputs) -> dict[str, Any]:
         from twin.monitor_loop import run_loop
 
         summary["loop"] = run_loop(ctx, inputs, prep, baseline_dir, ctx.out / "serving" / "model", models[shipped],
-                                   evaluations[shipped], models)
+                                   evaluations[shipped], models, registration)
     report(ctx, summary, evaluations, registration)
     return summary
 

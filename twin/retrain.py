@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,10 @@ from training_jobs.splits import SPLIT_FILE, read_table, write_split
 from twin import gate as quality_gate
 from twin.job_steps import Evaluation, Preprocessed, TrainedModel, evaluate, select_model, train
 from twin.run_context import RunContext, stage_channel
-from twin.step_record import CONDITION
+from twin.step_record import CONDITION, MODEL_REGISTRY
+
+if TYPE_CHECKING:
+    from twin.register import Registration
 
 WINDOW_TEST_SHARE = 0.5
 RETRAINED = ("xgboost",)
@@ -83,9 +86,11 @@ def retrain(
     outcome: np.ndarray,
     champion: Champion,
     candidates: dict[str, TrainedModel],
+    registration: Registration | None = None,
 ) -> dict[str, Any]:
     """Train the challenger, score it, the champion and the PyTorch candidate on the window's test split,
-    select and judge. Returns summary.json's "retrain" block."""
+    select and judge; a challenger that may register is registered (MLflow, alias champion).
+    Returns summary.json's "retrain" block."""
     root = ctx.out / "retrain"
     window_train, window_test = window_splits(ctx.schema, window, outcome, ctx.args.seed)
     splits = stage_splits(ctx.schema, prep, window_train, window_test, root / "splits")
@@ -107,6 +112,23 @@ def retrain(
         lambda: quality_gate.judge(selection, environment.ml.quality_gate, f"{ctx.args.config}: ml.quality_gate"),
         lambda v: str(v["message"]),
     )
+    decision = decide(selection, verdict, champion.model.name)
+    if decision["registers"] and registration is not None:
+        from twin.register import register_challenger
+
+        decision["registry"] = ctx.run_local(
+            "retrain-register",
+            MODEL_REGISTRY,
+            "twin.register.register_challenger",
+            lambda: register_challenger(
+                registration,
+                ctx.schema.fingerprint,
+                challenger,
+                scored["xgboost"],
+                "original training split + week 2's labelled half",
+            ),
+            lambda r: f"{r['registered_model']} version {r['version']}: approved, alias champion moved to it",
+        )
     return {
         "window": {"rows": len(window), **splits.summary, "test_share": WINDOW_TEST_SHARE},
         "retrained": list(RETRAINED),
@@ -119,7 +141,7 @@ def retrain(
         "pytorch_rescored": _metrics(scored["pytorch"]),
         "selection": selection,
         "gate": verdict,
-        "decision": decide(selection, verdict, champion.model.name),
+        "decision": decision,
         "split_file": str(root / "splits" / "test" / SPLIT_FILE),
     }
 

@@ -84,6 +84,7 @@ RETRAIN_ORDER = [
     ("retrain-evaluate-pytorch", "processing-job", "training_jobs.evaluate"),  # only when the champion is XGBoost
     ("retrain-select-model", "processing-job", "training_jobs.select_model"),
     ("retrain-gate", "condition", "twin.gate.judge"),
+    ("retrain-register", "model-registry", "twin.register.register_challenger"),  # only when it may register
 ]
 # Arguments a job requires that are not paths (values as the first run passes them).
 REQUIRED = {"select_model": ["--has-champion", "false", "--champion-model-type", "pytorch"]}
@@ -96,8 +97,10 @@ def expected_order(summary: dict) -> list[tuple[str, str, str]]:
     if "skipped" in loop:
         return PIPELINE_ORDER[:-1] + scored + PIPELINE_ORDER[-1:]
     champion = loop["retrain"].get("champion", {}).get("model")
+    registers = loop["retrain"].get("decision", {}).get("registers", False)
     retrain = [] if "skipped" in loop["retrain"] else [
-        s for s in RETRAIN_ORDER if s[0] != "retrain-evaluate-pytorch" or champion != "pytorch"
+        s for s in RETRAIN_ORDER
+        if (s[0] != "retrain-evaluate-pytorch" or champion != "pytorch") and (s[0] != "retrain-register" or registers)
     ]
     return PIPELINE_ORDER[:-1] + scored + LOOP_ORDER + retrain + PIPELINE_ORDER[-1:]
 
@@ -179,10 +182,13 @@ def test_mlflow_registry_has_approved_champion(passing_run):
     uri = summary["registry"]["tracking_uri"]
     client = mlflow.MlflowClient(uri, uri)
     name = summary["registry"]["registered_model"]
+    shipped = client.get_model_version(name, str(summary["registry"]["version"]))
+    assert shipped.tags["approval_status"] == "Approved"
+    assert shipped.tags["model_type"] == summary["champion"]
+    # The alias stays on it unless the loop's challenger registered (tests/e2e/test_twin_loop.py).
+    retrained = summary["loop"]["retrain"]["decision"].get("registry")
     version = client.get_model_version_by_alias(name, "champion")
-    assert int(version.version) == summary["registry"]["version"]
-    assert version.tags["approval_status"] == "Approved"
-    assert version.tags["model_type"] == summary["champion"]
+    assert int(version.version) == (retrained["version"] if retrained else summary["registry"]["version"])
     experiment = client.get_experiment_by_name("churn-synthetic_mobile_churn")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])

@@ -137,6 +137,14 @@ def test_champion_and_challenger_meet_on_the_same_split_and_the_rule_decides(pas
     registers = expected["ship"]["model"] == "xgboost" and r["gate"]["passed"]
     assert r["decision"]["registers"] is registers
     assert r["decision"]["outcome"] == ("register_challenger" if registers else "keep_champion")
+    assert ("retrain-register" in steps_of(passing_run)) is registers
+    if registers:  # a new approved version of the same model, the alias champion on it
+        import mlflow
+
+        uri, name = s["registry"]["tracking_uri"], s["registry"]["registered_model"]
+        alias = mlflow.MlflowClient(uri, uri).get_model_version_by_alias(name, "champion")
+        assert int(alias.version) == r["decision"]["registry"]["version"] > s["registry"]["version"]
+        assert alias.tags["model_type"] == "xgboost" and alias.tags["approval_status"] == "Approved"
 
 
 def test_console_and_report_show_drift_and_the_decision(passing_twin) -> None:
