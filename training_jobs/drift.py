@@ -3,14 +3,15 @@
     python -m training_jobs.drift --baseline-dir D --capture-dir D --output-dir D \
         --window-start 2026-11-27T10:00:00Z --window-end 2026-11-27T11:00:00Z --schema PATH \
         [--labels-dir D] [--baseline-predictions F] [--endpoint-name N --monitoring-schedule-name N] \
-        [--publish-metrics] [--max-malformed-share 0.05]
+        [--publish-metrics] [--max-malformed-share 0.05] [--workers N] [--fail-on-violations]
 
 The engine-independent stand-in for a Model Monitor data-quality + model-quality job:
   1. reads the baseline (statistics.json + constraints.json as training_jobs/baseline.py writes them);
      none yet: a clean no-op, drift_report.json says so;
   2. reads the data capture files of [window start, window end) (training_jobs/capture_records.py);
      malformed lines are listed with file:line in the report; more than --max-malformed-share of the
-     lines read: exit 1; no record in the window: a clean no-op that says so;
+     lines read: exit 1; no record in the window: a clean no-op that says so; --workers processes
+     read the files (default: the CPU count);
   3. runs Model Monitor's checks and distances per feature plus PSI (training_jobs/drift_checks.py),
      and the PSI of the served probabilities against --baseline-predictions (a CSV with a
      `probability` column, e.g. the evaluate step's predictions.csv of the test split; without it
@@ -22,13 +23,17 @@ The engine-independent stand-in for a Model Monitor data-quality + model-quality
      under Model Monitor's names and dimensions (training_jobs/drift_metrics.py).
 Violations are results, not failures: the job exits 0 with them (as a Model Monitor execution ends
 "CompletedWithViolations"); alarms on the published metrics act on them. --fail-on-violations exits 1.
-Python API for the twin: `read_captures`, `detect`, `DriftResult`.
+Python API (the twin calls it without the job's files):
+    records, read = read_captures(capture_dir, start, end)   # DataFrame, CaptureReadReport
+    result = detect(baseline_dir, records, schema)            # DriftResult
+    result.feature_report(), result.drifted_features, result.constraint_violations(), result.statistics
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,7 +59,7 @@ from training_jobs.drift_checks import (
     FeatureDrift,
     MonitoringConfig,
     Violation,
-    boolean_tokens,
+    boolean_token_mapper,
     check_numeric,
     check_string,
     decile_psi,
@@ -155,13 +160,15 @@ def detect(
             )
             numeric.append(name)
         else:
-            raw = records[name]
+            normalise = None
             if name in schema.boolean_columns:
                 spec = schema.column(name)
-                raw = boolean_tokens(
-                    raw, spec.true_values[0], spec.false_values[0], spec.true_values, spec.false_values
+                normalise = boolean_token_mapper(
+                    spec.true_values[0], spec.false_values[0], spec.true_values, spec.false_values
                 )
-            features[name], normalised[name] = check_string(name, stats_by_name.get(name, {}), constraint, raw, config)
+            features[name], normalised[name] = check_string(
+                name, stats_by_name.get(name, {}), constraint, records[name], config, normalise
+            )
             strings.append(name)
         violations.extend(features[name].violations)
     known = set(features) | set(RESERVED_COLUMNS)
@@ -233,6 +240,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cloudwatch-namespace-data", default=drift_metrics.DATA_NAMESPACE)
     ap.add_argument("--cloudwatch-namespace-model", default=drift_metrics.MODEL_NAMESPACE)
     ap.add_argument("--max-malformed-share", type=float, default=DEFAULT_MAX_MALFORMED_SHARE)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes reading capture files (default: the CPU count)",
+    )
     ap.add_argument("--fail-on-violations", action="store_true")
     return ap.parse_args(argv)
 
@@ -258,6 +271,8 @@ def _schedule_names(args: argparse.Namespace) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The job body: returns drift_report.json's content (also written to --output-dir)."""
     start, end = _window(args)
+    if args.workers < 1:
+        raise JobError(f"--workers {args.workers} must be at least 1")
     if not 0.0 <= args.max_malformed_share <= 1.0:
         raise JobError(f"--max-malformed-share {args.max_malformed_share} is not between 0 and 1")
     if args.publish_metrics:
@@ -280,7 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return _finish(out, report)
     baseline_predictions = read_baseline_predictions(args.baseline_predictions) if args.baseline_predictions else None
     try:
-        records, read = read_captures(args.capture_dir, start, end)
+        records, read = read_captures(args.capture_dir, start, end, workers=args.workers)
     except FileNotFoundError:
         records, read = pd.DataFrame(), CaptureReadReport()
     report["capture"] = read.as_dict()
@@ -363,7 +378,7 @@ def describe(args: argparse.Namespace) -> str:
         f"{report['records']} records, {report['violations']} violation(s)"
         f"{' on ' + ', '.join(report['violating_features']) if report['violations'] else ''}"
     )
-    if "auc" in report["model_quality"]:
+    if report["model_quality"].get("auc") is not None:
         summary += f"; auc {report['model_quality']['auc']:.4f} on {report['model_quality']['joined']} labels"
     return f"{summary} -> {args.output_dir}"
 

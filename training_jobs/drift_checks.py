@@ -21,10 +21,14 @@ two-sample Kolmogorov-Smirnov c(alpha) for alpha about 0.003); "Simple" reports 
 PSI: sum (w - b) ln(w / b) over 10 buckets. Numeric buckets are the baseline's histogram buckets with
 the outer edges opened to -inf/+inf; string buckets are the baseline's values plus one bucket for
 values it never saw. Shares are floored at PSI_FLOOR so an empty bucket gives a finite value.
+Read from constraints.json: monitoring_config (evaluate_constraints, emit_metrics, the thresholds,
+comparison_method; categorical_drift_method LInfinity only). Per-feature monitoringConfigOverrides are
+not read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,18 +195,20 @@ def decile_psi(baseline: np.ndarray, window: np.ndarray) -> float:
     return psi(b / baseline.size, w / window.size)
 
 
-def boolean_tokens(
-    values: pd.Series, true_token: str, false_token: str, true_values: tuple[str, ...], false_values: tuple[str, ...]
-) -> pd.Series:
-    """Booleans (true/false, 0/1 or the schema's tokens) as the baseline writes them; others kept."""
-    text = values.astype(str).str.strip().str.lower()
+def boolean_token_mapper(
+    true_token: str, false_token: str, true_values: tuple[str, ...], false_values: tuple[str, ...]
+) -> Callable[[Any], Any]:
+    """Booleans (true/false, 0/1 or the schema's tokens) -> the token the baseline writes; others kept."""
     mapping = {
         **{k: (true_token if v else false_token) for k, v in _BOOL_TOKENS.items()},
         **dict.fromkeys(true_values, true_token),
         **dict.fromkeys(false_values, false_token),
     }
-    mapped = text.map(mapping)
-    return mapped.where(mapped.notna(), values).where(values.notna(), None)
+
+    def token(value: Any) -> Any:
+        return mapping.get(str(value).strip().lower(), value)
+
+    return token
 
 
 def check_numeric(
@@ -249,26 +255,38 @@ def check_numeric(
 
 
 def check_string(
-    name: str, stats: dict[str, Any], constraint: dict[str, Any], raw: pd.Series, config: MonitoringConfig
+    name: str,
+    stats: dict[str, Any],
+    constraint: dict[str, Any],
+    raw: pd.Series,
+    config: MonitoringConfig,
+    normalise: Callable[[Any], Any] | None = None,
 ) -> tuple[FeatureDrift, pd.Series]:
-    """Checks of one String feature; also returns its values as text (None: missing or not text)."""
+    """Checks of one String feature; also returns its text values as a categorical (NaN: missing or not
+    text). Works on the distinct values (pandas.factorize) and their counts, so the cost per record is one
+    hashing pass; `normalise` maps each distinct value (e.g. a boolean to the baseline's token)."""
     result = FeatureDrift(name, "String")
-    present_mask = raw.notna()
-    # Object or string dtype: .str.len() is NaN for anything that is not text.
-    textual = raw.dtype.kind not in "biufcmM"
-    is_text = present_mask & raw.str.len().notna() if textual else pd.Series(False, index=raw.index)
-    result.present, result.missing = int(present_mask.sum()), int((~present_mask).sum())
-    result.wrong_type = int(result.present - is_text.sum())
-    _common_checks(result, constraint, config, int(is_text.sum()), len(raw))
-    values = raw.where(is_text, None).astype(object)
-    text = values.dropna()
+    codes, uniques = _distinct(raw, normalise)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    is_text = np.fromiter((isinstance(u, str) for u in uniques), dtype=bool, count=len(uniques))
+    result.present = int(counts.sum())
+    result.missing = len(raw) - result.present
+    text_total = int(counts[is_text].sum())
+    result.wrong_type = result.present - text_total
+    _common_checks(result, constraint, config, text_total, len(raw))
+    text_index = np.full(len(uniques) + 1, -1, dtype=np.int64)  # last slot: missing (code -1)
+    text_index[np.flatnonzero(is_text)] = np.arange(int(is_text.sum()))
+    categories = pd.Index(uniques[is_text], dtype=object)
+    values = pd.Series(pd.Categorical.from_codes(text_index[codes], categories=categories), index=raw.index)
+    text = pd.Series(counts[is_text], index=categories)  # window value counts
+    text = text[text > 0]
     domains = (constraint.get("string_constraints") or {}).get("domains")
-    if domains is not None and len(text):
-        inside = text.isin(domains)
-        result.out_of_domain = int((~inside).sum())
-        share = float(inside.mean())
+    if domains is not None and text_total:
+        outside = text[~text.index.isin(domains)]
+        result.out_of_domain = int(outside.sum())
+        share = 1.0 - result.out_of_domain / text_total
         if share < config.domain_threshold:
-            unknown = sorted(text[~inside].unique().tolist())[:10]
+            unknown = sorted(outside.index.tolist())[:10]
             result.violations.append(
                 Violation(
                     name,
@@ -279,19 +297,29 @@ def check_string(
                 )
             )
     buckets = stats.get("string_statistics", {}).get("distribution", {}).get("categorical", {}).get("buckets")
-    if buckets and len(text):
+    if buckets and text_total:
         base = pd.Series({b["value"]: float(b["count"]) for b in buckets})
-        window = text.value_counts()
-        result.simple_distance = categorical_distance(base, window)
-        result.distance = linf_robust(result.simple_distance, float(base.sum()), float(len(text)), config.robust)
+        result.simple_distance = categorical_distance(base, text)
+        result.distance = linf_robust(result.simple_distance, float(base.sum()), float(text_total), config.robust)
         result.threshold = config.categorical_threshold
-        unseen = float(window[~window.index.isin(base.index)].sum())
+        unseen = float(text[~text.index.isin(base.index)].sum())
         result.psi = psi(
             np.append(base.to_numpy() / base.sum(), 0.0),
-            np.append(window.reindex(base.index, fill_value=0).to_numpy() / len(text), unseen / len(text)),
+            np.append(text.reindex(base.index, fill_value=0).to_numpy() / text_total, unseen / text_total),
         )
         _drift_check(result, config)
     return result, values
+
+
+def _distinct(raw: pd.Series, normalise: Callable[[Any], Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values) of `raw`: code -1 for missing; after `normalise`, equal values share a code."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    if normalise is None or not len(uniques):
+        return codes, uniques
+    remap, merged = pd.factorize(pd.Series([normalise(u) for u in uniques], dtype=object), use_na_sentinel=True)
+    codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+    return codes, np.asarray(merged, dtype=object)
 
 
 def _common_checks(
@@ -317,8 +345,8 @@ def _common_checks(
                 Violation(
                     result.name,
                     "completeness_check",
-                    f"Data completeness requirement is not met. Expected completeness: {float(completeness):.4f}, "
-                    f"observed: {observed:.4f} ({result.missing} missing)",
+                    f"Data completeness requirement is not met. Expected completeness: {float(completeness):.6f}, "
+                    f"observed: {observed:.6f} ({result.missing} missing)",
                 )
             )
 

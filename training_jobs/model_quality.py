@@ -131,13 +131,14 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRA
 
 
 def quality_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
-    """auc, top_decile_lift, calibration_error, rows and churn rate of labelled scorings."""
+    """auc, top_decile_lift, calibration_error, rows and churn rate of labelled scorings; a metric that is
+    undefined on these labels (auc and lift when every label is the same) is None."""
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
-    return {
+    metrics = {
         "auc": roc_auc(y, p),
         "top_decile_lift": top_decile(y, p)["top_decile_lift"],
         "calibration_error": expected_calibration_error(y, p),
-        "rows": int(y.size),
         "churn_rate": float(y.mean()) if y.size else float("nan"),
     }
+    return {**{k: (v if np.isfinite(v) else None) for k, v in metrics.items()}, "rows": int(y.size)}

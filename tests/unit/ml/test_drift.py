@@ -64,6 +64,7 @@ def test_held_out_split_raises_no_violation(baseline_dir, held_out, tmp_path) ->
     write_capture(tmp_path / "capture", held_out, np.full(len(held_out), 0.25), START)
     rc, report, violations = run_job(baseline_dir, tmp_path / "capture", tmp_path / "out")
     assert rc == 0
+    assert json.loads((tmp_path / "out" / "constraint_violations.json").read_text()) == {"violations": []}
     assert violations == []
     assert report["status"] == "ok" and report["records"] == len(held_out)
     assert report["capture"]["malformed"] == 0
@@ -244,6 +245,7 @@ def test_too_many_malformed_lines_exit_1_naming_the_first(baseline_dir, held_out
         (["--window-end", "yesterday"], "not ISO 8601"),
         (["--publish-metrics"], "--publish-metrics needs --endpoint-name and --monitoring-schedule-name"),
         (["--max-malformed-share", "2"], "is not between 0 and 1"),
+        (["--workers", "0"], "--workers 0 must be at least 1"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(baseline_dir, tmp_path, capsys, extra, message) -> None:
@@ -297,3 +299,13 @@ def test_unsupported_categorical_method_exits_2(baseline_dir, held_out, tmp_path
     argv = ["--baseline-dir", str(base), "--capture-dir", str(tmp_path / "capture"), "--output-dir", str(tmp_path)]
     rc = drift.main([*argv, *WINDOW, "--schema", str(SCHEMA)])
     assert rc == 2 and "categorical_drift_method 'ChiSquared' is not supported" in capsys.readouterr().err
+
+
+def test_fail_on_violations_exits_1_after_writing_the_outputs(baseline_dir, held_out, tmp_path, capsys) -> None:
+    shifted = held_out.copy()
+    _monthly_charges_up(shifted)
+    write_capture(tmp_path / "capture", shifted, np.full(len(shifted), 0.25), START)
+    rc, report, violations = run_job(baseline_dir, tmp_path / "capture", tmp_path / "out", "--fail-on-violations")
+    assert rc == 1 and flagged(violations) == {("monthly_charges", "baseline_drift_check")}
+    assert report["status"] == "violations"
+    assert "1 constraint violation(s) on ['monthly_charges'] (--fail-on-violations)" in capsys.readouterr().err

@@ -128,3 +128,15 @@ def test_missing_directory_is_an_error_and_an_empty_one_is_no_data(tmp_path) -> 
         read_captures(tmp_path / "absent", START, END)
     frame, report = read_captures(tmp_path, START, END)
     assert frame.empty and report.files == 0 and report.malformed_share == 0.0
+
+
+def test_reading_in_worker_processes_gives_the_same_frame_and_report(tmp_path) -> None:
+    big = pd.concat([RECORDS] * 20, ignore_index=True)
+    write_capture(tmp_path, big, PROBS * 20, START, step=timedelta(minutes=1))  # spread over 2 hour folders
+    with hour_file(tmp_path, START, "broken.jsonl").open("w") as f:
+        f.write("oops\n")
+    serial, serial_report = read_captures(tmp_path, START, START + timedelta(hours=3))
+    parallel, parallel_report = read_captures(tmp_path, START, START + timedelta(hours=3), workers=2)
+    assert serial_report.files == 3 and len(serial) == 120
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert serial_report == parallel_report

@@ -245,3 +245,11 @@ def test_read_captures_api_gives_the_twin_a_frame(scored) -> None:
     _, capture, labels = scored
     frame, report = read_captures(capture, START, START + timedelta(hours=2))
     assert len(frame) == len(labels) and report.malformed == 0
+
+
+def test_metrics_undefined_on_one_class_labels_are_none_and_not_published() -> None:
+    metrics = model_quality.quality_metrics(np.zeros(50), np.linspace(0, 1, 50))
+    assert metrics["auc"] is None and metrics["top_decile_lift"] is None and metrics["rows"] == 50
+    assert metrics["calibration_error"] == pytest.approx(0.5)
+    names = [d["MetricName"] for d in drift_metrics.model_quality_datums(metrics, {"Endpoint": "e"}, START)]
+    assert names == ["calibration_error"]
