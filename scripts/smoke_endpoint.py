@@ -1,4 +1,4 @@
-"""Smoke test of a churn endpoint: real subscribers, one request each, through boto3's sagemaker-runtime.
+r"""Smoke test of a churn endpoint: real subscribers, one request each, through boto3's sagemaker-runtime.
 
     # the local twin endpoint (python -m twin.endpoint_server --package ...):
     .venv/bin/python scripts/smoke_endpoint.py --endpoint-url http://127.0.0.1:8080 \

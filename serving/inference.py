@@ -35,6 +35,9 @@ Response (application/json, default): {"predictions": [{"probability": p, "label
   carries "unknown_categories": {"<field>": "<value>"} (the values scored as the other bucket), so
   data capture records them for drift. A non-finite probability from the model is never returned:
   the request fails with ModelOutputError (500) naming the records.
+Errors: ClientError (4xx) and ModelOutputError (500) are ServingErrors; inside the SageMaker serving
+containers those subclass the inference toolkit's BaseInferenceToolkitError, which the toolkit answers
+with their status code (record_validation.py).
 Torch models are traced for a fixed batch size: batches are padded and chunked to it.
 """
 

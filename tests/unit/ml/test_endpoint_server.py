@@ -314,3 +314,50 @@ def test_local_endpoint_loads_the_packaged_model(pt_package, tmp_path):
     assert 0 <= json.loads(resp["Body"].read())["predictions"][0]["probability"] <= 1
     with pytest.raises(FileNotFoundError, match=r"neither a model\.tar\.gz"):
         local_endpoint(tmp_path / "missing.tar.gz", tmp_path / "w2")
+
+
+def test_concurrent_clients_each_get_their_answer_and_one_capture_line(server, capture_root):
+    import threading
+
+    answers: dict[int, float] = {}
+    errors: list[BaseException] = []
+
+    def client(k: int) -> None:
+        try:
+            rt = runtime(server.url)
+            for i in range(10):
+                tenure = 10 * k + i
+                resp = rt.invoke_endpoint(
+                    EndpointName=NAME,
+                    Body=json.dumps({**GOOD, "tenure": tenure}),
+                    ContentType="application/json",
+                    InferenceId=f"s{tenure}:2026-11-27",
+                )
+                answers[tenure] = json.loads(resp["Body"].read())["predictions"][0]["probability"]
+        except BaseException as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(answers) == list(range(40))
+    lines = capture_lines(capture_root)  # every line whole: writes never interleave
+    assert sorted(line["eventMetadata"]["inferenceId"] for line in lines) == sorted(
+        f"s{t}:2026-11-27" for t in range(40)
+    )
+    by_id = {line["eventMetadata"]["inferenceId"]: line for line in lines}
+    for tenure, p in answers.items():
+        out = json.loads(by_id[f"s{tenure}:2026-11-27"]["captureData"]["endpointOutput"]["data"])
+        assert out["predictions"][0]["probability"] == p
+
+
+def test_server_cli_refuses_a_missing_package(tmp_path, capsys):
+    from twin.endpoint_server import main
+
+    assert main(["--package", str(tmp_path / "nope.tar.gz"), "--work", str(tmp_path / "w")]) == 2
+    assert "neither a model.tar.gz nor an extracted model directory" in capsys.readouterr().err
+    assert main(["--package", str(tmp_path), "--endpoint-name", "bad/name", "--work", str(tmp_path / "w")]) == 2
+    assert "endpoint name 'bad/name': must match" in capsys.readouterr().err

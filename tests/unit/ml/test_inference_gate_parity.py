@@ -22,6 +22,7 @@ CASES = {
     "total_charges": ["0", "100000", "99999.99", "100000.5", "-1", "1e6", "Infinity"],
 }
 NUMERIC_CODES = ("TYPE", "RANGE")
+pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
