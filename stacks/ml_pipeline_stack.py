@@ -247,6 +247,7 @@ class MlPipelineStack(StableIdStack):
             description=f"Churn scores of every {config.name} subscriber with the approved model, into the lake",
         )
         self.batch_scoring.pipeline.resource.node.add_dependency(grant_policy_of(self.role))
+        self.batch_scoring.notify_failures(self.ops_topic)
         role_policy = grant_policy_of(self.role)
         for arn in scoring_run_arns(self):
             acknowledge_resource_wildcard(role_policy, self.resolve(arn), Finding.PIPELINE_MODELS_AND_TRANSFORMS)

@@ -216,6 +216,19 @@ def test_the_schedule_starts_the_pipeline_with_no_parameters(assembly: Assembly,
     ]
 
 
+def test_a_failed_scoring_run_reaches_the_ops_topic(assembly: Assembly, resources_of) -> None:
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/telecom-ml-dev-churn-batch-scoring"
+    rules = [
+        r["Properties"]
+        for r in resources_of("Dev", "MlPipeline", "AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("detail", {}).get("pipelineArn") == [arn]
+    ]
+    (rule,) = rules
+    assert rule["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
+    (target,) = rule["Targets"]
+    assert target["Arn"].endswith(":telecom-ml-dev-ops")
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_pipeline_role_creates_only_pipeline_named_models_and_transforms(assembly: Assembly, stage: str) -> None:
     config = CONFIGS[stage]

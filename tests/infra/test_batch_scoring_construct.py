@@ -8,6 +8,7 @@ import aws_cdk as cdk
 import pytest
 import yaml
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from infra.config import BatchScoringConfig, ConfigError
@@ -44,14 +45,14 @@ def test_transform_types_default_to_where_each_package_is_served(tmp_path: Path)
     assert yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())["ml"]["batch_scoring"]["schedule"]
 
 
-def construct(schedule: str | None) -> Template:
+def construct(schedule: str | None, deployer: bool = False) -> Template:
     import app as cdk_app
 
     app = cdk_app.new_app()  # cdk.json's feature flags, as every synth here
     stack = cdk.Stack(app, "Probe", env=cdk.Environment(account="111111111111", region="eu-west-1"))
     role = iam.Role(stack, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     pipeline = render.Pipeline("telecom-ml-x-churn-batch-scoring", (), (FailStep("Stop", "stopped"),))
-    BatchScoring(
+    scoring = BatchScoring(
         stack,
         "Scoring",
         pipeline=pipeline,
@@ -60,11 +61,19 @@ def construct(schedule: str | None) -> Template:
         config=BatchScoringConfig(schedule=schedule),
         description="probe",
     )
+    if deployer:
+        scoring.grant_start(iam.Role(stack, "Deployer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")))
+        scoring.notify_failures(sns.Topic(stack, "Ops"))
     return Template.from_stack(stack)
 
 
-def test_the_schedule_is_optional_and_may_only_start_its_pipeline() -> None:
-    assert construct(None).find_resources("AWS::Scheduler::Schedule") == {}
+@pytest.fixture(scope="module")
+def unscheduled() -> Template:
+    return construct(None, deployer=True)
+
+
+def test_the_schedule_is_optional_and_may_only_start_its_pipeline(unscheduled: Template) -> None:
+    assert unscheduled.find_resources("AWS::Scheduler::Schedule") == {}
     template = construct("rate(7 days)")
     (schedule,) = template.find_resources("AWS::Scheduler::Schedule").values()
     arn = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/telecom-ml-x-churn-batch-scoring"
@@ -75,3 +84,22 @@ def test_the_schedule_is_optional_and_may_only_start_its_pipeline() -> None:
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
         {"Action": "sagemaker:StartPipelineExecution", "Effect": "Allow", "Resource": arn}
     ]
+
+
+def test_the_deployer_may_start_it_and_failures_reach_the_topic(unscheduled: Template) -> None:
+    template = unscheduled
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/telecom-ml-x-churn-batch-scoring"
+    (policy,) = template.find_resources("AWS::IAM::Policy").values()
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {
+            "Action": ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+            "Effect": "Allow",
+            "Resource": arn,
+        }
+    ]
+    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"]["detail"] == {
+        "pipelineArn": [arn],
+        "currentPipelineExecutionStatus": ["Failed"],
+    }
+    assert "Ref" in rule["Properties"]["Targets"][0]["Arn"]

@@ -396,7 +396,7 @@ def test_failures_and_pending_approvals_reach_the_ops_topic(assembly: Assembly, 
                             f"telecom-ml-{config.name}-churn"],
             "currentPipelineExecutionStatus": ["Failed"]} in [p["detail"] for p in patterns]
     notices = [r for r in rules if r["Properties"]["EventPattern"].get("source") == ["aws.sagemaker"]]
-    assert len(notices) == 2
+    assert len(notices) == 3  # churn failures, packages awaiting approval, batch-scoring failures
     for rule in notices:
         (target,) = rule["Properties"]["Targets"]
         assert target["Arn"].endswith(f":telecom-ml-{config.name}-ops")

@@ -1,4 +1,5 @@
-"""Glue Data Catalog database and explicit tables for the curated and feature zones.
+"""Glue Data Catalog database and explicit tables for the curated and feature zones, and batch scoring's
+scores table (in the features bucket, partitions projected by Athena).
 
 Columns come from the dataset schema (dataset/schemas/*.yaml), the same file the ETL,
 training and inference read, so the catalog can never drift from what the jobs write.

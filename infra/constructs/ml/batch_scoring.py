@@ -11,9 +11,12 @@ its jobs under the job role; `grant_run` adds what scoring needs beyond the chur
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import BatchScoringConfig
@@ -60,6 +63,30 @@ class BatchScoring(Construct):
         self.schedule: scheduler.CfnSchedule | None = None
         if config.schedule is not None:
             self.schedule = self._schedule(config)
+
+    def grant_start(self, principal: iam.IGrantable) -> None:
+        """Let `principal` (e.g. the endpoint deployer, after a deployment) start executions of this pipeline
+        and list them; both actions take the pipeline's ARN."""
+        principal.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+                resources=[self.pipeline_arn],
+            )
+        )
+
+    def notify_failures(self, topic: sns.ITopic) -> events.Rule:
+        """A failed run (no approved package, bad transform output, a job error) reaches `topic`."""
+        return events.Rule(
+            self,
+            "OnFailedExecution",
+            description=f"{self.pipeline_name}: a batch-scoring execution failed",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+                detail={"pipelineArn": [self.pipeline_arn], "currentPipelineExecutionStatus": ["Failed"]},
+            ),
+            targets=[targets.SnsTopic(topic)],
+        )
 
     def _schedule(self, config: BatchScoringConfig) -> scheduler.CfnSchedule:
         stack = cdk.Stack.of(self)
