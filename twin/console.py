@@ -32,11 +32,11 @@ class Console:
         return self.console.status(escape(message))
 
     def step(self, name: str, seconds: float, detail: str) -> None:
-        self.console.print(f"[green]✔[/green] [bold]{escape(name):<16}[/bold] {fmt.seconds(seconds):>7}  "
+        self.console.print(f"[green]✔[/green] [bold]{escape(name):<25}[/bold] {fmt.seconds(seconds):>7}  "
                            f"{escape(detail)}")
 
     def failed(self, name: str, seconds: float, reason: str) -> None:
-        self.console.print(f"[red]✘[/red] [bold]{escape(name):<16}[/bold] {fmt.seconds(seconds):>7}  "
+        self.console.print(f"[red]✘[/red] [bold]{escape(name):<25}[/bold] {fmt.seconds(seconds):>7}  "
                            f"{escape(reason)}")
 
     def text(self, message: str, style: str = "") -> None:
