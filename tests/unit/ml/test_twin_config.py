@@ -101,3 +101,11 @@ def test_cli_defaults():
     assert str(args.config) == "config/dev.yaml"
     assert str(args.out) == "build/twin"
     assert args.data is None and args.profile == "full" and args.no_gate_exit is False
+
+
+@pytest.mark.parametrize("value", ["0", "49", "-5"])
+def test_too_few_requests_per_week_is_refused_before_anything_runs(tmp_path, capsys, value):
+    assert cli.main(["run", "--requests-per-week", value, "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"twin: error: --requests-per-week {value}: must be 50 or more\n"
+    assert not (tmp_path / "out").exists()
