@@ -22,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from scripts.smoke_endpoint import runtime_client, smoke
+from scripts.smoke_endpoint import SmokeError, runtime_client, smoke
+from training_jobs.errors import JobError
 from twin.capture import CaptureWriter
 from twin.endpoint_server import LocalEndpoint, LocalEndpointServer, local_endpoint
 
@@ -100,6 +101,8 @@ class WeeklyTraffic:
         self.endpoint.capture = writer
         try:
             summary = smoke(self.client, self.endpoint.name, self.server.url, records, scoring_date.isoformat())
+        except SmokeError as exc:  # the endpoint could not be called at all
+            raise JobError(f"local endpoint {self.server.url}: {exc}") from None
         finally:
             self.endpoint.capture = None
         window_start, window_end = day_window(scoring_date)
