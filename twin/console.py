@@ -32,11 +32,11 @@ class Console:
         return self.console.status(escape(message))
 
     def step(self, name: str, seconds: float, detail: str) -> None:
-        self.console.print(f"[green]✔[/green] [bold]{escape(name):<16}[/bold] {fmt.seconds(seconds):>7}  "
+        self.console.print(f"[green]✔[/green] [bold]{escape(name):<25}[/bold] {fmt.seconds(seconds):>7}  "
                            f"{escape(detail)}")
 
     def failed(self, name: str, seconds: float, reason: str) -> None:
-        self.console.print(f"[red]✘[/red] [bold]{escape(name):<16}[/bold] {fmt.seconds(seconds):>7}  "
+        self.console.print(f"[red]✘[/red] [bold]{escape(name):<25}[/bold] {fmt.seconds(seconds):>7}  "
                            f"{escape(reason)}")
 
     def text(self, message: str, style: str = "") -> None:
@@ -80,6 +80,47 @@ def print_summary(con: Console, summary: dict[str, Any], results: str) -> None:
     g = summary["gate"]
     con.print(("[green]Quality gate passed:[/green] " if g["passed"] else "[red]Quality gate failed:[/red] ")
               + escape(g["message"]))
+    _print_loop(con, summary.get("loop", {}))
     con.text(f"Results: {results}  (summary.json, steps.json, logs/ beside it); "
              f"took {fmt.seconds(summary['timings_s']['total'])}")
     con.text(f"MLflow: {summary['artefacts']['mlflow_ui']}")
+
+
+def _print_loop(con: Console, loop: dict[str, Any]) -> None:
+    """Drift per feature, the retrain decision and champion against challenger (twin.monitor_loop)."""
+    from rich.table import Table
+
+    if not loop or "skipped" in loop:
+        if loop:
+            con.text(f"Loop not run: {loop['skipped']}")
+        return
+    w1, w2 = loop["weeks"]["1"]["drift"], loop["weeks"]["2"]["drift"]
+    table = Table(title=escape(f"Drift against the training baseline (expected in week 2: "
+                               f"{', '.join(loop['expected_drift'])})"))
+    for col in ("feature", "distance wk 1", "distance wk 2", "threshold", "PSI wk 2", "week 2"):
+        table.add_column(col, justify="left" if col == "feature" else "right", no_wrap=True)
+    for name, f in w2["features"].items():
+        before = w1["features"].get(name, {}).get("distance")
+        table.add_row(escape(name), _num(before), _num(f["distance"]), _num(f["threshold"]), _num(f["psi"]),
+                      "[red]drift[/red]" if f["drifted"] else "")
+    con.print(table)
+    decision = loop["retrain_decision"]
+    con.text(f"Retrain decision (lambdas/start_training): {decision['reason']}", style="bold")
+    for alarm in decision["alarms"]:
+        con.text(f"  {alarm['alarm']}: {alarm['outcome']} ({alarm['reason']})")
+    retrain = loop["retrain"]
+    if "skipped" in retrain:
+        con.text(f"No retrain: {retrain['skipped']}")
+        return
+    ch, cp = retrain["challenger"], retrain["champion"]
+    con.text(f"On week 2's labelled test half ({fmt.count(retrain['window']['test'])} subscribers): challenger "
+             f"xgboost ROC-AUC {fmt.score(ch['roc_auc'])}, lift {fmt.times(ch['top_decile_lift'])}; champion "
+             f"{cp['model']} ROC-AUC {fmt.score(cp['roc_auc'])}, lift {fmt.times(cp['top_decile_lift'])}")
+    d = retrain["decision"]
+    colour = "green" if d["registers"] else "yellow"
+    con.print(f"[{colour}]{'Challenger registers' if d['registers'] else 'Champion stays'}:[/{colour}] "
+              + escape(d["reason"]))
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"

@@ -1,4 +1,4 @@
-"""The quality gate: pick the champion, compare its test metrics with ml.quality_gate.
+"""The quality gate: the candidate select-model chose to ship, against ml.quality_gate and the champion floor.
 
 The thresholds come from the typed environment config (infra.config: `ml.quality_gate` of
 --config), the same object the pipeline's condition step is built from.
@@ -29,19 +29,18 @@ def summarise_models(models: dict[str, TrainedModel], evaluations: dict[str, Eva
     return out
 
 
-def choose_champion(models_summary: dict[str, Any]) -> str:
-    """Highest validation ROC-AUC (out of sample for both models); a tie goes to PyTorch (Inferentia)."""
-    return max(models_summary, key=lambda n: (models_summary[n]["validation_roc_auc"], n == "pytorch"))
-
-
-def judge(champion: str, models_summary: dict[str, Any], gate: QualityGateConfig, source: str) -> dict[str, Any]:
-    test = models_summary[champion]["test"]
-    checks = {"roc_auc": (test["roc_auc"], gate.min_roc_auc),
-              "top_decile_lift": (test["top_decile_lift"], gate.min_top_decile_lift)}
+def judge(selection: dict[str, Any], gate: QualityGateConfig, source: str) -> dict[str, Any]:
+    """The pipeline's Gate condition on select-model's selection.json: the shipped candidate's test ROC-AUC and
+    top-decile lift reach the thresholds, and its ROC-AUC reaches the champion floor (0 with no champion)."""
+    ship, floor = selection["ship"], selection["champion"]["floor"]
+    checks = {"roc_auc": (ship["roc_auc"], gate.min_roc_auc),
+              "top_decile_lift": (ship["top_decile_lift"], gate.min_top_decile_lift),
+              "champion floor": (ship["roc_auc"], floor)}
     failed = [f"{k} {v:.4f} < {lo}" for k, (v, lo) in checks.items() if not v >= lo]
     passed = not failed
-    msg = (f"champion {champion}: test ROC-AUC {test['roc_auc']:.3f} (min {gate.min_roc_auc}), "
-           f"top-decile lift {test['top_decile_lift']:.2f}× (min {gate.min_top_decile_lift}×)"
+    msg = (f"ships {ship['model']}: test ROC-AUC {ship['roc_auc']:.3f} (min {gate.min_roc_auc}"
+           + (f", champion floor {floor:.4f}" if selection["champion"]["present"] else "")
+           + f"), top-decile lift {ship['top_decile_lift']:.2f}× (min {gate.min_top_decile_lift}×)"
            + ("" if passed else f" -> FAILED: {'; '.join(failed)}"))
     return {"passed": passed, "message": msg, "thresholds": gate.model_dump(), "source": source,
-            "champion": champion, "selection": "highest validation ROC-AUC"}
+            "champion": ship["model"], "selection": selection["reason"], "champion_floor": floor}

@@ -1,4 +1,5 @@
-"""The twin steps that run job scripts: preprocess, train-<model>, evaluate-<model>, compile-<model>.
+"""The twin steps that run job scripts: preprocess, train-<model>, evaluate-<model>, select-model, baseline,
+compile-<model>.
 
 Each lays out its inputs the way SageMaker would under --out, then calls the job's `main(argv)`
 through RunContext.run_job with the arguments the pipeline passes, recording the call:
@@ -6,7 +7,12 @@ through RunContext.run_job with the arguments the pipeline passes, recording the
   preprocess         processing/preprocess/{input/features,input/schema,output}   /opt/ml/processing/...
   train-<model>      training/<model>/{input/data/<channel>,model,output/data}   /opt/ml/..., SM_* env
   evaluate-<model>   processing/evaluate-<model>/{model,test,evaluation}          /opt/ml/processing/...
+  select-model       processing/select-model/{input/<model>,selection}            /opt/ml/processing/...
+  baseline           processing/baseline/{input/train,input/schema,baseline}      /opt/ml/processing/...
   compile-<model>    compile/<model>/{model,output}                              /opt/ml/processing/...
+
+The retrain of the loop (twin.retrain) runs train/evaluate/select-model again under <run>/retrain with
+step names prefixed "retrain-" (`root` and `prefix` below).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.config import ModelChoiceConfig
 from twin import numbers as fmt
 from twin.conform import ConformOutcome
 from twin.run_context import RunContext, read_json, stage_channel
@@ -82,8 +89,8 @@ def preprocess(ctx: RunContext, lake: ConformOutcome) -> Preprocessed:
     return Preprocessed(output, read_json(output / "preprocess_summary.json"))
 
 
-def train(ctx: RunContext, name: str, prep: Preprocessed) -> TrainedModel:
-    base = ctx.out / "training" / name
+def train(ctx: RunContext, name: str, prep: Preprocessed, root: Path | None = None, prefix: str = "") -> TrainedModel:
+    base = (root or ctx.out) / "training" / name
     paths = {f"/opt/ml/input/data/{c}": base / "input" / "data" / c for c in TRAINING_CHANNELS}
     for c in TRAINING_CHANNELS:
         stage_channel(prep.output / c, paths[f"/opt/ml/input/data/{c}"])
@@ -97,12 +104,15 @@ def train(ctx: RunContext, name: str, prep: Preprocessed) -> TrainedModel:
         meta = read_json(base / "model" / "metadata.json")
         return f"validation ROC-AUC {fmt.score(meta['metrics']['validation_roc_auc'])}"
 
-    ctx.run_job(f"train-{name}", TRAINING_JOB, f"training_jobs.train_{name}", argv, paths, describe, env)
+    ctx.run_job(f"{prefix}train-{name}", TRAINING_JOB, f"training_jobs.train_{name}", argv, paths, describe, env)
     return TrainedModel(name, base / "model", read_json(base / "model" / "metadata.json"))
 
 
-def evaluate(ctx: RunContext, model: TrainedModel, prep: Preprocessed) -> Evaluation:
-    base = ctx.out / "processing" / f"evaluate-{model.name}"
+def evaluate(ctx: RunContext, model: TrainedModel, prep: Preprocessed, root: Path | None = None, prefix: str = "",
+             label: str | None = None) -> Evaluation:
+    """`label` names the evaluated model in the step's name (default: its type), e.g. "champion"."""
+    step = f"{prefix}evaluate-{label or model.name}"
+    base = (root or ctx.out) / "processing" / step.removeprefix(prefix)
     paths = {f"{PROCESSING}/model": base / "model", f"{PROCESSING}/test": base / "test",
              f"{PROCESSING}/evaluation": base / "evaluation"}
     stage_channel(model.model_dir, paths[f"{PROCESSING}/model"])
@@ -116,8 +126,58 @@ def evaluate(ctx: RunContext, model: TrainedModel, prep: Preprocessed) -> Evalua
         return (f"test ROC-AUC {fmt.score(t['roc_auc']['value'])}, top-decile lift "
                 f"{fmt.times(t['top_decile_lift']['value'])}")
 
-    ctx.run_job(f"evaluate-{model.name}", PROCESSING_JOB, "training_jobs.evaluate", argv, paths, describe)
+    ctx.run_job(step, PROCESSING_JOB, "training_jobs.evaluate", argv, paths, describe)
     return Evaluation(model.name, output, read_json(output / "evaluation.json"))
+
+
+def select_model(ctx: RunContext, evaluations: dict[str, Evaluation], champion: Evaluation | None,
+                 champion_type: str, choice: ModelChoiceConfig, root: Path | None = None, prefix: str = ""
+                 ) -> dict[str, Any]:
+    """SelectModel: which candidate ships and the champion floor (training_jobs.select_model's rule).
+
+    No champion yet: as in the pipeline, the PyTorch candidate stands in (ChampionLookup hands over the
+    candidate); its evaluation is the one evaluate-pytorch wrote, so the twin does not score it twice.
+    """
+    base = (root or ctx.out) / "processing" / "select-model"
+    slots = {"xgboost": evaluations["xgboost"], "pytorch": evaluations["pytorch"],
+             "champion": champion or evaluations["pytorch"]}
+    paths = {f"{PROCESSING}/input/{n}": base / "input" / n for n in slots}
+    for n, e in slots.items():
+        stage_channel(e.output, paths[f"{PROCESSING}/input/{n}"])
+    output = paths[f"{PROCESSING}/selection"] = base / "selection"
+    argv = [*(a for n in slots for a in (f"--{n}", str(paths[f"{PROCESSING}/input/{n}"]))),
+            "--has-champion", "true" if champion else "false", "--champion-model-type", champion_type,
+            "--pytorch-tolerance", str(choice.pytorch_tolerance),
+            "--champion-tolerance", str(choice.champion_tolerance), "--output-dir", str(output)]
+
+    def describe() -> str:
+        return str(read_json(output / "selection.json")["reason"])
+
+    ctx.run_job(f"{prefix}select-model", PROCESSING_JOB, "training_jobs.select_model", argv, paths, describe)
+    selection: dict[str, Any] = read_json(output / "selection.json")
+    return selection
+
+
+def baseline(ctx: RunContext, prep: Preprocessed) -> Path:
+    """Baseline: statistics.json + constraints.json of the training split (the drift detector's reference)."""
+    base = ctx.out / "processing" / "baseline"
+    paths = {f"{PROCESSING}/input/train": base / "input" / "train",
+             f"{PROCESSING}/input/schema": base / "input" / "schema", f"{PROCESSING}/baseline": base / "baseline"}
+    stage_channel(prep.output / "train", paths[f"{PROCESSING}/input/train"])
+    paths[f"{PROCESSING}/input/schema"].mkdir(parents=True, exist_ok=True)
+    schema_file = paths[f"{PROCESSING}/input/schema"] / "schema.yaml"
+    shutil.copyfile(ctx.args.schema, schema_file)
+    output = paths[f"{PROCESSING}/baseline"]
+    argv = ["--input-data", str(paths[f"{PROCESSING}/input/train"]), "--schema", str(schema_file),
+            "--output-dir", str(output)]
+
+    def describe() -> str:
+        stats = read_json(output / "statistics.json")
+        return (f"statistics.json + constraints.json of {fmt.count(stats['dataset']['item_count'])} training rows, "
+                f"{len(stats['features'])} raw features")
+
+    ctx.run_job("baseline", PROCESSING_JOB, "training_jobs.baseline", argv, paths, describe)
+    return output
 
 
 def compile_package(ctx: RunContext, model: TrainedModel) -> Package:

@@ -1,7 +1,8 @@
 """The twin's steps, in the order the SageMaker pipeline runs them, and the run summary.
 
-    conform, preprocess, train-xgboost, train-pytorch, evaluate-xgboost, evaluate-pytorch, gate,
-    compile-xgboost, compile-pytorch, register, serve, then report
+    conform, preprocess, train-xgboost, train-pytorch, evaluate-xgboost, evaluate-pytorch, select-model,
+    gate, baseline, compile-xgboost, compile-pytorch, register, serve, batch-score, then the loop (twin.monitor_loop:
+    traffic-week-1/2, drift-week-1/2, retrain-decision, retrain-*) unless --no-loop, then report
 
 Job steps live in twin.job_steps; this module runs the in-process ones (conform, gate, register,
 serve, report) and writes <run>/steps.json (twin.step_record) and <run>/summary.json. A run
@@ -24,12 +25,23 @@ from twin import numbers as fmt
 from twin.conform import ConformOutcome, run_conform
 from twin.console import Console, print_summary
 from twin.inputs import RunInputs
-from twin.job_steps import MODELS, Evaluation, Package, Preprocessed, compile_package, evaluate, preprocess, train
+from twin.job_steps import (
+    MODELS,
+    Evaluation,
+    Package,
+    Preprocessed,
+    baseline,
+    compile_package,
+    evaluate,
+    preprocess,
+    select_model,
+    train,
+)
 from twin.register import Registration, register
 from twin.run_context import RunContext
 from twin.run_dir import RunDir
 from twin.serve import CONTAINER_MODEL_DIR, serve_package
-from twin.step_record import CONDITION, ENDPOINT, GLUE_JOBS, LOCAL, MODEL_REGISTRY, write_steps
+from twin.step_record import BATCH_TRANSFORM, CONDITION, ENDPOINT, GLUE_JOBS, LOCAL, MODEL_REGISTRY, write_steps
 from twin.summary import build_summary, shown
 
 
@@ -66,13 +78,30 @@ def _run_steps(ctx: RunContext, inputs: RunInputs) -> dict[str, Any]:
     models = {m: train(ctx, m, prep) for m in MODELS}
     evaluations = {m: evaluate(ctx, models[m], prep) for m in MODELS}
     models_summary = quality_gate.summarise_models(models, evaluations)
-    verdict = gate(ctx, models_summary, inputs)
+    # No champion in the twin's registry at the start of a run: the PyTorch candidate stands in, as in the pipeline.
+    selection = select_model(ctx, evaluations, None, "pytorch", inputs.environment.ml.pipeline.model_choice)
+    verdict = gate(ctx, selection, inputs)
+    baseline_dir = baseline(ctx, prep)
     packages = {m: compile_package(ctx, models[m]) for m in MODELS}
     registration = ctx.run_local("register", MODEL_REGISTRY, "twin.register.register",
                                  lambda: register(ctx, lake, models, evaluations, models_summary, verdict),
                                  _describe_registration)
-    serving = serve(ctx, packages[verdict["champion"]], prep, evaluations[verdict["champion"]])
+    shipped = verdict["champion"]
+    serving = serve(ctx, packages[shipped], prep, evaluations[shipped])
+    scores = batch_score(ctx, lake, packages[shipped], registration) if verdict["passed"] else None
     summary = build_summary(ctx, lake, prep, models, models_summary, verdict, registration, packages, serving)
+    summary["batch_scoring"] = scores or {"skipped": "the gate failed: a rejected model scores no one"}
+    summary["selection"] = selection
+    summary["baseline"] = {"dir": str(baseline_dir), "files": sorted(p.name for p in baseline_dir.iterdir())}
+    if ctx.args.no_loop:
+        summary["loop"] = {"skipped": "--no-loop"}
+    elif not verdict["passed"]:
+        summary["loop"] = {"skipped": "the gate failed: a rejected model is not deployed, so nothing is monitored"}
+    else:
+        from twin.monitor_loop import run_loop
+
+        summary["loop"] = run_loop(ctx, inputs, prep, baseline_dir, ctx.out / "serving" / "model", models[shipped],
+                                   evaluations[shipped], models, registration)
     report(ctx, summary, evaluations, registration)
     return summary
 
@@ -108,12 +137,11 @@ def conform(ctx: RunContext, source: pd.DataFrame | None) -> ConformOutcome:
     return ctx.run_local("conform", GLUE_JOBS, "etl.local_run.run_lake_locally", work, ConformOutcome.describe)
 
 
-def gate(ctx: RunContext, models_summary: dict[str, Any], inputs: RunInputs) -> dict[str, Any]:
-    champion = quality_gate.choose_champion(models_summary)
+def gate(ctx: RunContext, selection: dict[str, Any], inputs: RunInputs) -> dict[str, Any]:
     source = f"{ctx.args.config}: ml.quality_gate"
     gate_cfg = inputs.environment.ml.quality_gate
     return ctx.run_local("gate", CONDITION, "twin.gate.judge",
-                         lambda: quality_gate.judge(champion, models_summary, gate_cfg, source),
+                         lambda: quality_gate.judge(selection, gate_cfg, source),
                          lambda g: str(g["message"]))
 
 
@@ -132,6 +160,40 @@ def serve(ctx: RunContext, package: Package, prep: Preprocessed, evaluation: Eva
                                     f"({s['content_type']}); max difference to evaluate "
                                     f"{fmt.difference(s['max_abs_diff_vs_evaluate'])}; {fmt.rate(s['rows_per_s'])}"),
                          container_paths={CONTAINER_MODEL_DIR: work / "model"})
+
+
+def batch_score(ctx: RunContext, lake: ConformOutcome, package: Package, registration: Registration
+                ) -> dict[str, Any]:
+    """The whole feature table scored by the shipped package as the batch-scoring pipeline's transform does
+    (twin.batch_score), into <run>/scores; the retention team's top 10% (decile 1) summarised."""
+    from twin import batch_score as batch
+
+    reg = registration.result
+
+    def work() -> dict[str, Any]:
+        try:
+            result = batch.batch_score(lake.features_path, package.tarball, ctx.args.schema, ctx.out / "batch",
+                                       ctx.out / "scores",
+                                       model_package_arn=batch.local_package_arn(reg["registered_model"],
+                                                                                 reg["version"]),
+                                       scoring_date=ctx.args.snapshot_date, snapshot_date=ctx.args.snapshot_date)
+        except RuntimeError as exc:  # a prepare/publish job failed: its one-line message
+            raise JobError(f"batch scoring: {exc}") from None
+        return {**result, "to_contact": top_decile(Path(result["scores"]))}
+
+    return ctx.run_local("batch-score", BATCH_TRANSFORM, "twin.batch_score.batch_score", work,
+                         lambda r: (f"{fmt.count(r['rows'])} subscribers scored → {shown(Path(r['scores']))}; top 10%: "
+                                    f"{fmt.count(r['to_contact']['subscribers'])} to contact (churn probability ≥ "
+                                    f"{fmt.score(r['to_contact']['min_probability'])})"))
+
+
+def top_decile(scores: Path, shown_rows: int = 10) -> dict[str, Any]:
+    frame = pd.read_parquet(scores)
+    top = frame[frame["decile"] == 1].sort_values("rank")
+    return {"subscribers": len(top), "of": len(frame), "min_probability": float(top["probability"].min()),
+            "mean_probability": float(top["probability"].mean()),
+            "first": [{"rank": int(r["rank"]), "subscriber_id": str(r["subscriber_id"]),
+                       "probability": float(r["probability"])} for _, r in top.head(shown_rows).iterrows()]}
 
 
 def report(ctx: RunContext, summary: dict[str, Any], evaluations: dict[str, Evaluation],

@@ -67,3 +67,22 @@ def _log_model_run(tracker: Tracker, model: TrainedModel, evaluation: Evaluation
 
             info = tracker.log_pytorch(load_model(model.model_dir).model, Path(training_jobs.__file__).parent)
         return info, run.info.run_id
+
+
+def register_challenger(registration: Registration, schema_fingerprint: str, model: TrainedModel,
+                        evaluation: Evaluation, window: str) -> dict[str, Any]:
+    """The retrained challenger as a new approved version of the same registered model; the alias `champion`
+    moves to it. Called only when the retrain's gate let it register (twin.retrain.decide)."""
+    tracker, reg = registration.tracker, registration.result
+    metrics = evaluation.report["telecom_churn_metrics"]
+    with tracker.mlflow.start_run(run_id=reg["parent_run_id"]), tracker.start(f"retrain-{model.name}",
+                                                                              nested=True) as run:
+        tracker.log_params({"model_type": model.name, "trained_on": window,
+                            **model.metadata.get("hyperparameters", {})})
+        tracker.log_metrics({**dict(model.metadata["metrics"].items()),
+                             **{f"window_test_{k}": metrics[k]["value"] for k in ("roc_auc", "top_decile_lift")}})
+        tracker.log_artifact(evaluation.output / "evaluation.json", "evaluation")
+        info = tracker.log_xgboost(model.model_dir)
+    return tracker.register(info.model_uri, reg["registered_model"], True,
+                            {"model_type": model.name, "schema_fingerprint": schema_fingerprint,
+                             "source_run_id": run.info.run_id, "retrained_on": window})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,22 @@ def write_html(summary: dict[str, Any], plots: dict[str, Path], path: Path) -> P
         _section("Figures", _figures(s, plots)),
         _section("Data and its quality", _data_table(s)),
         _section("Deployment checks", _deployment_table(s)),
+        _section("Who to contact", _contact_table(s)) if "to_contact" in s.get("batch_scoring", {}) else "",
         _section("Where this run is recorded", _tracking_table(s)),
+        _section("Monitoring and retraining", _loop(s)),
         _section("Time per step", _timings_table(s)),
     ])
+    body = _number_tables(body)
     title = f"Churn model report: {s['schema']['name']}"
     path.write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
                     f"<style>{STYLE}</style></head><body>{body}</body></html>\n", encoding="utf-8")
     return path
+
+
+def _number_tables(body: str) -> str:
+    """Tables numbered in the order they appear (sections without data leave no gap)."""
+    count = iter(range(1, 1000))
+    return re.sub("Table §\\.", lambda _: f"Table {next(count)}.", body)
 
 
 def _e(text: Any) -> str:
@@ -126,10 +136,10 @@ def _models_table(s: dict[str, Any]) -> str:
                      fmt.score(m["validation_roc_auc"]), fmt.score(t["roc_auc"]), fmt.score(t["pr_auc"]),
                      fmt.score(t["f1"]), fmt.score(t["brier_score"]), fmt.times(t["top_decile_lift"]),
                      fmt.percent(t["top_decile_capture_rate"]), fmt.score(m["decision_threshold"])])
-    caption = (f"Table 1. Both models on the held-out test split ({fmt.count(s['rows']['test'])} subscribers); "
-               "only the first column is measured on validation. The champion is the model with the higher "
-               "validation ROC-AUC; F1 is measured at each model's own threshold, chosen on validation; a lower "
-               "Brier score means better calibrated probabilities.")
+    caption = (f"Table §. Both models on the held-out test split ({fmt.count(s['rows']['test'])} subscribers); "
+               "only the first column is measured on validation. The champion is the model the model-choice "
+               f"rule ships: {s['gate']['selection']}. F1 is measured at each model's own threshold, chosen on "
+               "validation; a lower Brier score means better calibrated probabilities.")
     return _table(caption, ["Model", "Val. ROC-AUC", "ROC-AUC", "PR-AUC", "F1", "Brier", "Top-10% lift",
                             "Churners in top 10%", "Threshold"], rows)
 
@@ -179,7 +189,7 @@ def _data_table(s: dict[str, Any]) -> str:
              ["Test rows", fmt.count(r["test"])]]
     if "positive_rate" in s:
         rows.append(["Churn rate", fmt.percent(s["positive_rate"])])
-    caption = ("Table 2. Rows through the data lake and the splits: every raw row is either curated or "
+    caption = ("Table §. Rows through the data lake and the splits: every raw row is either curated or "
                "quarantined by the data-quality gate, and the curated rows are split, stratified by churn.")
     return _table(caption, ["What", "Count"], rows)
 
@@ -199,7 +209,7 @@ def _deployment_table(s: dict[str, Any]) -> str:
                                              f"on {sv['device']}, {_name(sv['model_kind'])} champion"],
              ["Served vs evaluated probabilities", f"max difference {fmt.difference(sv['max_abs_diff_vs_evaluate'])}"],
              ["Predicted labels", labels], ["Throughput (one request)", fmt.rate(sv["rows_per_s"])]]
-    caption = ("Table 3. What the packaging and serving steps checked: the archive an endpoint would load "
+    caption = ("Table §. What the packaging and serving steps checked: the archive an endpoint would load "
                "scores the test split exactly as the evaluation did.")
     return _table(caption, ["Check", "Result"], rows, numeric=False)
 
@@ -210,13 +220,93 @@ def _tracking_table(s: dict[str, Any]) -> str:
     rows += [[f"{_name(n)} run", run_id] for n, run_id in reg["runs"].items()]
     rows.append(["Registered model version", f"{reg['registered_model']} version {reg['version']} "
                                              f"({reg['approval_status']})"])
-    caption = ("Table 4. The MLflow records of this run (a local SQLite store); open them with "
+    caption = ("Table §. The MLflow records of this run (a local SQLite store); open them with "
                f"{s['artefacts']['mlflow_ui']}.")
     return _table(caption, ["Record", "MLflow id"], rows, numeric=False)
 
 
 def _timings_table(s: dict[str, Any]) -> str:
     rows = [[k, fmt.seconds(v)] for k, v in s["timings_s"].items() if k != "total"]
-    caption = ("Table 5. Wall time of each step on this machine, in pipeline order (the report's own time "
+    caption = ("Table §. Wall time of each step on this machine, in pipeline order (the report's own time "
                "is recorded in summary.json).")
     return _table(caption, ["Step", "Time"], rows)
+
+
+def _loop(s: dict[str, Any]) -> str:
+    loop = s.get("loop", {})
+    if "skipped" in loop:
+        return f"<p class='note'>Not run: {_e(loop['skipped'])}.</p>"
+    weeks, decision, retrain = loop["weeks"], loop["retrain_decision"], loop["retrain"]
+    w1, w2 = weeks["1"], weeks["2"]
+    scenarios = "; ".join(f"{sc['name']} ({sc['description']})" for sc in loop["scenarios"])
+    flagged = ", ".join(w2["drift"]["drifted_features"]) or "no feature"
+    lead = (f"<p class='note'>The shipped model served two weeks of requests through the local endpoint "
+            f"<code>{_e(loop['endpoint'])}</code>, one subscriber per request with its InferenceId, captured in "
+            f"SageMaker's layout. Week 1 ({_e(w1['traffic']['scoring_date'])}) is the held-out split as it is; "
+            f"week 2 ({_e(w2['traffic']['scoring_date'])}) the same subscribers after {_e(scenarios)}. The drift "
+            f"job flagged {_e(flagged)} in week 2 (expected: {_e(', '.join(loop['expected_drift']))}) and "
+            f"{_e(', '.join(w1['drift']['drifted_features']) or 'nothing')} in week 1.</p>")
+    return lead + _drift_table(w1["drift"], w2["drift"]) + _decision(decision) + _retrain(retrain)
+
+
+def _drift_table(w1: dict[str, Any], w2: dict[str, Any]) -> str:
+    rows = []
+    for name, f2 in w2["features"].items():
+        f1 = w1["features"].get(name, {})
+        rows.append([name, _num(f1.get("distance")), _num(f2["distance"]), _num(f2["threshold"]),
+                     _num(f1.get("psi")), _num(f2["psi"]), "drift" if f2["drifted"] else ""])
+    pred = w2.get("prediction_drift", {})
+    if "psi" in pred:
+        rows.append(["churn probability (prediction drift)", "", "", "", _num(w1.get("prediction_drift", {})
+                                                                             .get("psi")), _num(pred["psi"]), ""])
+    caption = ("Table §. Drift per feature, each week's captures against the training baseline: Model Monitor's "
+               "distance (the robust L-infinity distance of the distributions, compared with the threshold) and "
+               "the population stability index (PSI; above 0.2 is usually read as a shift).")
+    return _table(caption, ["Feature", "Distance wk 1", "Distance wk 2", "Threshold", "PSI wk 1", "PSI wk 2",
+                            "Week 2"], rows)
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _decision(d: dict[str, Any]) -> str:
+    rows = [[a["alarm"], a["outcome"], a["reason"]] for a in d["alarms"]]
+    caption = (f"Table §. The retrain decision, taken by lambdas/start_training on one CloudWatch alarm event per "
+               f"drifted feature (cooldown {d['settings']['cooldown_hours']} h, daily cap "
+               f"{d['settings']['daily_cap']}): {d['reason']}.")
+    return _table(caption, ["Alarm", "Outcome", "Reason"], rows, numeric=False)
+
+
+def _retrain(r: dict[str, Any]) -> str:
+    if "skipped" in r:
+        return f"<p class='note'>No retrain: {_e(r['skipped'])}.</p>"
+    d, w = r["decision"], r["window"]
+    cls = "pass" if d["registers"] else "fail"
+    verdict = (f"<p class='verdict {cls}'><b>{'Challenger registers' if d['registers'] else 'Champion stays'}.</b> "
+               f"{_e(d['reason'])}.</p>")
+    rows = [[f"Challenger ({_name('xgboost')}, retrained)", *_metric_cells(r["challenger"])],
+            [f"Champion ({_name(r['champion']['model'])})", *_metric_cells(r["champion"])]]
+    if r["champion"]["model"] != "pytorch":
+        rows.append([f"{_name('pytorch')} candidate, re-scored", *_metric_cells(r["pytorch_rescored"])])
+    caption = (f"Table §. Champion and challenger on the same test split: half of the labelled week 2 "
+               f"({fmt.count(w['test'])} subscribers, stratified); the challenger trained on the original "
+               f"training split plus the other half ({fmt.count(w['window_train'])}).")
+    return verdict + _table(caption, ["Model", "ROC-AUC", "PR-AUC", "Top-10% lift", "Brier"], rows)
+
+
+def _metric_cells(m: dict[str, Any]) -> list[str]:
+    return [fmt.score(m["roc_auc"]), fmt.score(m["pr_auc"]), fmt.times(m["top_decile_lift"]),
+            fmt.score(m["brier_score"])]
+
+
+def _contact_table(s: dict[str, Any]) -> str:
+    b = s["batch_scoring"]
+    c = b["to_contact"]
+    rows = [[str(r["rank"]), r["subscriber_id"][:16] + "…", fmt.score(r["probability"])] for r in c["first"]]
+    caption = (f"Table §. The retention team's list: the whole base ({fmt.count(c['of'])} subscribers) scored by "
+               f"the shipped package as the batch-scoring transform does; the top 10% ({fmt.count(c['subscribers'])} "
+               f"subscribers, churn probability {fmt.score(c['min_probability'])} or more, mean "
+               f"{fmt.score(c['mean_probability'])}) are in {b['scores']}, the first {len(rows)} shown here "
+               "(pseudonymised ids, cut).")
+    return _table(caption, ["Rank", "Subscriber", "Churn probability"], rows)

@@ -5,8 +5,8 @@ For a job step, `entry_point` is the module whose `main(argv)` ran and `argv` th
 `environment` holds the SM_* variables set around the call (training jobs); `container_paths` maps
 each SageMaker container path (/opt/ml/...) to the local directory that stood in for it, so
 `container_argv` / `container_environment` are the arguments as the container would see them.
-In-process steps (conform, gate, register, serve, report) record the function that stands in
-for the cloud step, with no argv.
+In-process steps (conform, gate, register, serve, batch-score, the loop's traffic and retrain decision, report)
+record the function that stands in for the cloud step, with no argv.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ TRAINING_JOB = "training-job"
 CONDITION = "condition"
 MODEL_REGISTRY = "model-registry"
 ENDPOINT = "endpoint"
+LAMBDA = "lambda"
+BATCH_TRANSFORM = "batch-transform"
 LOCAL = "local"
 JOB_KINDS = (PROCESSING_JOB, TRAINING_JOB)
 

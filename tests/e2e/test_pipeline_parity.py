@@ -6,7 +6,11 @@ the SM_* environment each gets) and must agree on every option, except
 - container paths (/opt/ml/...), which may differ where the cloud step mounts its data elsewhere, as long as
   the pipeline's path is one the step really mounts (an input, output, channel, /opt/ml/model or the code);
 - the hyperparameters the twin's profile sets (--profile quick trains briefly);
+- options whose pipeline value is only known at run time (a `Get` of an earlier step's output, e.g.
+  ChampionLookup's HasChampion), which must name a real step of the pipeline;
 - KNOWN_DIFFERENCES, each with its reason.
+The loop's retrain (steps "retrain-...") is a second execution of the same pipeline: its job steps are
+compared with the pipeline's steps the same way (RETRAIN_TO_PIPELINE).
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ TWIN_TO_PIPELINE = {
     "evaluate-pytorch": "EvaluatePyTorch",
     "compile-xgboost": "PackageXGBoost",
     "compile-pytorch": "CompileNeuron",
+    "select-model": "SelectModel",
+    "baseline": "Baseline",
+}
+# The loop's retrain: the same pipeline again, with the champion re-scored (EvaluateChampion) this time.
+RETRAIN_TO_PIPELINE = {
+    "retrain-train-xgboost": "TrainXGBoost",
+    "retrain-evaluate-xgboost": "EvaluateXGBoost",
+    "retrain-evaluate-champion": "EvaluateChampion",
+    "retrain-evaluate-pytorch": "EvaluatePyTorch",  # only when the champion is XGBoost (twin.retrain)
+    "retrain-select-model": "SelectModel",
 }
 # Twin steps that are not pipeline jobs, and where their cloud counterpart lives.
 TWIN_ONLY = {
@@ -42,11 +56,21 @@ TWIN_ONLY = {
     "gate": "the Gate condition step (thresholds from the same ml.quality_gate)",
     "register": "RegisterNeuron / RegisterXGBoost (SageMaker model registry instead of MLflow)",
     "serve": "the endpoint stack",
+    "batch-score": "the batch-scoring pipeline (infra/pipeline/scoring.py), not the training pipeline",
+    "traffic-week-1": "requests to the endpoint, captured by its data capture",
+    "traffic-week-2": "requests to the endpoint, captured by its data capture",
+    "drift-week-1": "the monitoring engine's drift job (training_jobs.drift), not part of this pipeline",
+    "drift-week-2": "the monitoring engine's drift job (training_jobs.drift), not part of this pipeline",
+    "retrain-decision": "lambdas/start_training on the drift alarms' events",
+    "retrain-gate": "the Gate condition step of the retrain's execution",
+    "retrain-register": "RegisterXGBoost of the retrain's execution (MLflow instead), when the challenger may register",
     "report": "a local HTML report",
 }
-# Pipeline steps the twin does not run yet (docs/pipeline.md, "Twin parity").
-PIPELINE_ONLY = {"ChampionLookup", "EvaluateChampion", "SelectModel", "Gate", "GateFailed", "Baseline",
-                 "ShipChoice", "RegisterNeuron", "RegisterXGBoost"}
+# Pipeline steps the twin does not run as such (docs/pipeline.md, "Twin parity"): a twin run starts with no
+# champion, so the first run's ChampionLookup/EvaluateChampion are the PyTorch candidate's evaluation (as the
+# pipeline's stand-in); the retrain re-scores the champion (retrain-evaluate-champion).
+PIPELINE_ONLY = {"ChampionLookup", "EvaluateChampion", "Gate", "GateFailed", "ShipChoice", "RegisterNeuron",
+                 "RegisterXGBoost"}
 KNOWN_DIFFERENCES = {
     ("CompileNeuron", "compiler"): "compiled with torch-neuronx on trn1, where the compiled model runs; the twin "
     "has no Neuron device and traces with torch.jit (--compiler auto)",
@@ -79,8 +103,9 @@ def toolkit_argv(hyperparameters: dict[str, str]) -> list[str]:
     return argv
 
 
-def invocation(step: dict[str, Any]) -> tuple[str, list[str], dict[str, str], set[str]]:
-    """(module, argv, environment, container paths the step mounts) of a pipeline job step."""
+def invocation(step: dict[str, Any]) -> tuple[str, list[Any], dict[str, str], set[str]]:
+    """(module, argv, environment, container paths the step mounts) of a pipeline job step; an argument known
+    only at run time stays a `{"Get": ...}` (runtime_options replaces it)."""
     args = step["Arguments"]
     if step["Type"] == "Processing":
         spec = args["AppSpecification"]
@@ -93,6 +118,22 @@ def invocation(step: dict[str, Any]) -> tuple[str, list[str], dict[str, str], se
     env = {f"SM_CHANNEL_{name.upper()}": path for name, path in channels.items()}
     env |= {"SM_MODEL_DIR": "/opt/ml/model", "SM_OUTPUT_DATA_DIR": "/opt/ml/output/data"}
     return module, toolkit_argv(hyperparameters), env, set(env.values())
+
+
+def runtime_options(argv: list[Any], twin_argv: list[str], steps: set[str]) -> tuple[list[str], set[str]]:
+    """The pipeline's argv with each run-time value (a Get of a real step's output) replaced by the twin's value
+    for the same option, and the names of those options."""
+    out, runtime = [], set()
+    for i, value in enumerate(argv):
+        if isinstance(value, str):
+            out.append(value)
+            continue
+        option = argv[i - 1]
+        paths = gets(value)
+        assert paths and all(p.split(".")[1] in steps for p in paths if p.startswith("Steps.")), (option, value)
+        out.append(twin_argv[twin_argv.index(option) + 1])
+        runtime.add(option.lstrip("-").replace("-", "_"))
+    return out, runtime
 
 
 def parsed(job: Any, argv: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -115,20 +156,28 @@ def profile_options(profile: str, twin_step: str) -> set[str]:
 
 def test_every_twin_step_has_its_place_in_the_cloud(passing_run: Path, pipeline: dict[str, Any]) -> None:
     recorded = twin_steps(passing_run)
-    assert set(recorded) == set(TWIN_TO_PIPELINE) | set(TWIN_ONLY)
+    known = set(TWIN_TO_PIPELINE) | set(TWIN_ONLY) | set(RETRAIN_TO_PIPELINE)
+    assert set(recorded) <= known, sorted(set(recorded) - known)
+    assert set(TWIN_TO_PIPELINE) | set(TWIN_ONLY) - {"retrain-register"} <= set(recorded)
     names = {s["Name"] for s in all_steps(pipeline["Steps"])}
     assert names == set(TWIN_TO_PIPELINE.values()) | PIPELINE_ONLY
+    assert set(RETRAIN_TO_PIPELINE.values()) <= names
     jobs = {n for n, s in recorded.items() if s["kind"] in ("processing-job", "training-job")}
-    assert jobs == set(TWIN_TO_PIPELINE)
+    assert jobs - {"drift-week-1", "drift-week-2"} <= set(TWIN_TO_PIPELINE) | set(RETRAIN_TO_PIPELINE)
 
 
-@pytest.mark.parametrize("twin_step", sorted(TWIN_TO_PIPELINE))
+@pytest.mark.parametrize("twin_step", sorted(TWIN_TO_PIPELINE) + sorted(RETRAIN_TO_PIPELINE))
 def test_pipeline_step_runs_what_the_twin_ran(passing_run: Path, pipeline: dict[str, Any], twin_step: str,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    record = twin_steps(passing_run)[twin_step]
-    step = {s["Name"]: s for s in all_steps(pipeline["Steps"])}[TWIN_TO_PIPELINE[twin_step]]
+    recorded = twin_steps(passing_run)
+    if twin_step == "retrain-evaluate-pytorch" and twin_step not in recorded:
+        pytest.skip("the champion is the PyTorch network: the retrain re-scores it as retrain-evaluate-champion")
+    record = recorded[twin_step]
+    steps = {s["Name"]: s for s in all_steps(pipeline["Steps"])}
+    step = steps[{**TWIN_TO_PIPELINE, **RETRAIN_TO_PIPELINE}[twin_step]]
     module, argv, env, mounts = invocation(step)
     assert module == record["entry_point"], (step["Name"], module)
+    argv, runtime = runtime_options(argv, record["container_argv"], set(steps))
     job = importlib.import_module(module)
     twin = parsed(job, record["container_argv"], record["container_environment"], monkeypatch)
     cloud = parsed(job, argv, env, monkeypatch)
@@ -136,7 +185,8 @@ def test_pipeline_step_runs_what_the_twin_ran(passing_run: Path, pipeline: dict[
     unexplained = []
     for option, ours in twin.items():
         theirs = cloud[option]
-        if ours == theirs or option in profile_options(profile, twin_step):
+        profile_set = profile_options(profile, twin_step.removeprefix("retrain-"))
+        if ours == theirs or option in profile_set or option in runtime:
             continue
         if isinstance(ours, str) and isinstance(theirs, str) and ours.startswith("/opt/ml/"):
             mounted = any(theirs == m or theirs.startswith(f"{m}/") for m in mounts | {"/opt/ml/code"})

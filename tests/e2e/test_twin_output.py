@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from tests.e2e.conftest import TwinRun
-from tests.e2e.test_twin import PIPELINE_ORDER
+from tests.e2e.test_twin import expected_order
 
 NOISE = ("WARN", "INFO", "Setting default log level", "validation:roc_auc=", "Successfully registered",
          "Created version", "Warning", "Traceback")
@@ -16,7 +16,8 @@ NOISE = ("WARN", "INFO", "Setting default log level", "validation:roc_auc=", "Su
 def test_console_shows_step_lines_and_results_without_noise(passing_twin: TwinRun):
     lines = passing_twin.console.splitlines()
     steps = [ln.split()[1] for ln in lines if ln.startswith("✔ ")]
-    assert steps == [name for name, _, _ in PIPELINE_ORDER]
+    summary = json.loads((passing_twin.out / "summary.json").read_text())
+    assert steps == [name for name, _, _ in expected_order(summary)]
     assert not [ln for ln in lines if any(n in ln for n in NOISE)]
     assert passing_twin.errors == ""
     assert "Quality gate passed" in passing_twin.console
@@ -82,7 +83,9 @@ def test_report_has_no_raw_dicts_and_captions_are_sentences(passing_run):
     page = read_page((passing_run / "report.html").read_text())
     text = " ".join(page.text)
     assert not re.search(r"[{}]|': |\": ", text), "raw JSON in the report"
-    assert len(page.captions) >= 9  # 5 tables, 5 figures (ROC, lift, calibration, 2 importances)
+    assert len(page.captions) >= 14  # 9 tables, 5 figures (ROC, lift, calibration, 2 importances)
+    numbers = [int(c.split()[1].rstrip(".")) for c in page.captions if c.startswith("Table")]
+    assert numbers == list(range(1, len(numbers) + 1))
     for caption in page.captions:
         assert re.match(r"(Table|Figure) \d+\. [A-Z]", caption) and caption.rstrip().endswith("."), caption
         assert len(caption.split()) >= 8, caption

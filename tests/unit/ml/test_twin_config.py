@@ -7,8 +7,9 @@ import yaml
 
 from infra.config import QualityGateConfig, load_environment
 from tests.fixtures.environments import write_environment
+from training_jobs.select_model import select
 from twin import cli
-from twin.gate import choose_champion, judge
+from twin.gate import judge
 
 FIELD_ERRORS = [
     ({"min_roc_auc": "high"}, "ml.quality_gate.min_roc_auc: "),
@@ -26,15 +27,33 @@ def test_gate_comes_from_the_environment_file(tmp_path):
     cfg = write_environment(tmp_path / "dev.yaml", min_roc_auc=0.83, min_top_decile_lift=2.5)
     gate = load_environment(cfg).ml.quality_gate
     assert gate == QualityGateConfig(min_roc_auc=0.83, min_top_decile_lift=2.5)
-    test = {"roc_auc": 0.84, "top_decile_lift": 2.4}
-    models = {
-        "xgboost": {"validation_roc_auc": 0.85, "test": test},
-        "pytorch": {"validation_roc_auc": 0.86, "test": test},
+    candidates = {
+        "xgboost": {"roc_auc": 0.842, "top_decile_lift": 2.6},
+        "pytorch": {"roc_auc": 0.84, "top_decile_lift": 2.4},
     }
-    verdict = judge(choose_champion(models), models, gate, f"{cfg}: ml.quality_gate")
+    selection = select(candidates, None, "pytorch", 0.005, 0.005)  # pytorch within 0.005 of the best: it ships
+    verdict = judge(selection, gate, f"{cfg}: ml.quality_gate")
     assert verdict["champion"] == "pytorch" and verdict["passed"] is False
     assert verdict["thresholds"] == {"min_roc_auc": 0.83, "min_top_decile_lift": 2.5}
     assert "top_decile_lift 2.4000 < 2.5" in verdict["message"] and str(cfg) in verdict["source"]
+
+
+def test_gate_holds_the_shipped_model_to_the_champion_floor(tmp_path):
+    gate = QualityGateConfig(min_roc_auc=0.8, min_top_decile_lift=2.0)
+    candidates = {
+        "xgboost": {"roc_auc": 0.85, "top_decile_lift": 3.0},
+        "pytorch": {"roc_auc": 0.82, "top_decile_lift": 3.0},
+    }
+    selection = select(candidates, {"roc_auc": 0.86, "top_decile_lift": 3.1}, "pytorch", 0.005, 0.005)
+    verdict = judge(selection, gate, "test")
+    assert verdict["champion"] == "xgboost" and verdict["champion_floor"] == 0.855
+    assert verdict["passed"] is False and "champion floor 0.8500 < 0.855" in verdict["message"]
+    assert (
+        judge(select(candidates, {"roc_auc": 0.85, "top_decile_lift": 3.0}, "xgboost", 0.005, 0.005), gate, "test")[
+            "passed"
+        ]
+        is True
+    )
 
 
 def test_the_repository_environments_have_a_gate():
@@ -82,3 +101,11 @@ def test_cli_defaults():
     assert str(args.config) == "config/dev.yaml"
     assert str(args.out) == "build/twin"
     assert args.data is None and args.profile == "full" and args.no_gate_exit is False
+
+
+@pytest.mark.parametrize("value", ["0", "49", "-5"])
+def test_too_few_requests_per_week_is_refused_before_anything_runs(tmp_path, capsys, value):
+    assert cli.main(["run", "--requests-per-week", value, "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"twin: error: --requests-per-week {value}: must be 50 or more\n"
+    assert not (tmp_path / "out").exists()
