@@ -7,7 +7,7 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
                    recursively: curated subscribers, features, scores, labels; `uri#column` names
                    a location's id column when it is not --id_column (a dataset whose id column
                    has another name)
-  --capture_uris   comma-separated data-capture roots (JSON lines, contract C1)
+  --capture_uris   comma-separated data-capture roots (JSON lines, the data capture layout)
   --id_column      the id column of the Parquet tables (default subscriber_id)
   --dry_run        true (default): report what would change and change nothing; false: erase
   --report_uri     optional: also write the report there as JSON
@@ -15,8 +15,8 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
 What is removed:
   * Parquet: every row whose id column equals the id. A file without the column fails the run
     (a location that cannot be checked is an error, never a silent skip).
-  * Captures: every record whose eventMetadata.inferenceId starts with `<id>:` (clients send
-    `<pseudonymised id>:<scoring date>`, contract C1), and every record whose request or response
+  * Captures: every record whose eventMetadata.inferenceId names the id (dataset/inference_ids.py:
+    its first 53 characters, then `:<scoring date>`), and every record whose request or response
     body holds the id (JSON, CSV or BASE64-encoded bodies, and lines that do not parse). The id is
     not a model input, so in practice the InferenceId is what finds a subscriber's captures; a
     request scored without an InferenceId carries nothing that ties it to the subscriber.
@@ -53,6 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dataset import inference_ids
 from etl import EtlError
 from etl.lake_io import is_s3, parse_bool, write_json
 
@@ -235,7 +236,7 @@ def _body_text(part: Any) -> str:
 
 def capture_matches(line: bytes, subscriber_id: str) -> tuple[bool, bool]:
     """(the record belongs to the subscriber, the line parsed as a JSON object)."""
-    if subscriber_id.encode() in line:  # InferenceId, or a JSON/CSV body holding the id
+    if subscriber_id.encode() in line:  # a JSON/CSV body holding the id
         return True, True
     try:
         record = json.loads(line)
@@ -244,7 +245,7 @@ def capture_matches(line: bytes, subscriber_id: str) -> tuple[bool, bool]:
     if not isinstance(record, dict):
         return False, False
     inference_id = (record.get("eventMetadata") or {}).get("inferenceId")
-    if isinstance(inference_id, str) and inference_id.startswith(f"{subscriber_id}:"):
+    if isinstance(inference_id, str) and inference_ids.belongs_to(inference_id, subscriber_id):
         return True, True
     capture = record.get("captureData") or {}
     bodies = (_body_text(capture.get("endpointInput")), _body_text(capture.get("endpointOutput")))

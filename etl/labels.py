@@ -2,7 +2,7 @@
 
 Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are ignored):
   --schema_uri                 the labels schema (dataset/schemas/churn_labels.yaml, or its JSON);
-                               must match contract C5 (dataset/schema_labels.py)
+                               must match the labels contract (dataset/schema_labels.py)
   --input_uri                  ONE raw CSV object under labels/ingest_date=YYYY-MM-DD/; the ingest
                                date becomes the batch's label_date (not after today, UTC)
   --labels_uri                 labels Parquet base; writes <labels_uri>/label_date=D/
@@ -16,7 +16,8 @@ etl/conform.py reading, strict typing and line accounting, etl/quality.py gate a
 characters and unique in the batch, churned a boolean token, observed_at a valid yyyy-MM-dd - plus
 these feed rules:
   FUTURE:observed_at     `observed_at: 2026-12-01 is after the batch's label_date 2026-11-27`
-  FORMAT:inference_id    `inference_id: 'x' is not <pseudonymised subscriber id>:<YYYY-MM-DD>`
+  FORMAT:inference_id    `inference_id: 'x' is not <subscriber id's first 53 characters>:<YYYY-MM-DD>`
+                         (an InferenceId: dataset/inference_ids.py, at most 64 characters)
   MISMATCH:inference_id  `inference_id: names another subscriber than this row's subscriber_id`
   TYPE:inference_id      `inference_id: scoring date '2026-02-30' is not a valid date`
   FUTURE:inference_id    `inference_id: scoring date 2026-12-01 is after the batch's label_date ...`
@@ -49,6 +50,7 @@ from typing import Any
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
+from dataset import inference_ids
 from dataset.schema import DatasetSchema
 from dataset.schema_labels import (
     CHURNED,
@@ -106,7 +108,7 @@ def feed_rules(schema: DatasetSchema, key: bytes, label_date: str) -> list[Rule]
     observed = F.col(typed_name(OBSERVED_AT))
     raw = F.trim(F.col(INFERENCE_ID))
     present = raw.isNotNull() & (raw != "")
-    well_formed = present & raw.rlike(_INFERENCE_ID_RE)
+    well_formed = present & raw.rlike(_INFERENCE_ID_RE) & (F.length(raw) <= inference_ids.MAX_LENGTH)
     owner = F.regexp_extract(raw, _INFERENCE_ID_RE, 1)
     scored_text = F.regexp_extract(raw, _INFERENCE_ID_RE, 2)
     scored = scored_text.cast("date")  # non-ANSI cast: null for 2026-02-30
@@ -125,15 +127,19 @@ def feed_rules(schema: DatasetSchema, key: bytes, label_date: str) -> list[Rule]
         Rule(
             "FORMAT",
             INFERENCE_ID,
-            present & ~raw.rlike(_INFERENCE_ID_RE),
+            present & ~well_formed,
             F.concat(
-                F.lit(f"{INFERENCE_ID}: '"), shown(raw), F.lit("' is not <pseudonymised subscriber id>:<YYYY-MM-DD>")
+                F.lit(f"{INFERENCE_ID}: '"),
+                shown(raw),
+                F.lit(f"' is not <subscriber id's first {inference_ids.SUBSCRIBER_CHARS} characters>:<YYYY-MM-DD>"),
             ),
         ),
         Rule(
             "MISMATCH",
             INFERENCE_ID,
-            well_formed & subscriber.isNotNull() & (owner != pseudonymised_id(schema, key)),
+            well_formed
+            & subscriber.isNotNull()
+            & (owner != F.substring(pseudonymised_id(schema, key), 1, inference_ids.SUBSCRIBER_CHARS)),
             F.lit(f"{INFERENCE_ID}: names another subscriber than this row's {SUBSCRIBER_ID}"),
         ),
         Rule(
@@ -156,7 +162,7 @@ def feed_rules(schema: DatasetSchema, key: bytes, label_date: str) -> list[Rule]
 
 
 def labels_projection(schema: DatasetSchema, key: bytes) -> list[Column]:
-    """Contract C5 columns, in table order (label_date is the partition directory)."""
+    """The labels contract columns, in table order (label_date is the partition directory)."""
     return [
         pseudonymised_id(schema, key).alias(SUBSCRIBER_ID),
         F.col(typed_name(CHURNED)).cast("boolean").alias(CHURNED),

@@ -612,7 +612,7 @@ MONITORING_VPC_ENDPOINTS = ("cloudwatch_monitoring",)
 
 
 class MonitoringThresholds(_Strict):
-    """Alarm thresholds on the C4 metrics; each alarm is named telecom-ml-<env>-retrain-... and starts training."""
+    """Alarm thresholds on the monitoring metrics; each alarm, named telecom-ml-<env>-retrain-..., starts training."""
 
     drift_distance: Annotated[float, Field(gt=0, le=1)] = BASELINE_COMPARISON_THRESHOLD  # feature_baseline_drift_*
     feature_psi: Annotated[float, Field(gt=0, le=10)] = 0.25  # feature_psi_<feature>
@@ -631,7 +631,7 @@ class MonitoringConfig(_Strict):
     volume_gb: Annotated[int, Field(ge=1, le=1024)] = 30
     max_runtime_minutes: Annotated[int, Field(ge=5, le=1440)] = MODEL_MONITOR_MAX_RUNTIME_MINUTES
     thresholds: MonitoringThresholds = MonitoringThresholds()
-    # Ground truth joins captured predictions (C5): the drift job reads the lake's churn_labels, Model Monitor
+    # Ground truth joins captured predictions: the drift job reads the lake's churn_labels, Model Monitor
     # a ground-truth prefix. Off until the environment has a labels feed (an empty input fails the job).
     model_quality: bool = False
     reports_retention_days: Annotated[int, Field(ge=1, le=3650)] = 400  # monitoring output

@@ -8,8 +8,8 @@ r"""Smoke test of a churn endpoint: real subscribers, one request each, through 
 
 Each of the first --records subscribers of the dataset (the schema's own source, or --data, a raw snapshot
 CSV as it lands in the raw zone) is sent as one application/json request holding its raw feature fields,
-with InferenceId `<subscriber id>:<scoring date>` (the id as the data holds it; the lake's pseudonymised
-ids are what production callers send). Prints the predictions summary and the client-side latency
+with the InferenceId of dataset/inference_ids.py, `<subscriber part>:<scoring date>` (the id as the data
+holds it; production callers send the lake's pseudonymised ids, cut to fit SageMaker's 64 characters). Prints the predictions summary and the client-side latency
 percentiles (each request timed from the call to the last byte of the body read).
 
 Exit codes: 0 every request answered; 1 some requests failed (the first errors are printed); 2 the
@@ -161,6 +161,8 @@ def percentiles(latencies_s: list[float]) -> dict[str, float]:
 def smoke(
     client: Any, endpoint: str, target: str, records: list[tuple[str, dict[str, Any]]], scoring_date: str
 ) -> Summary:
+    from dataset import inference_ids
+
     summary = Summary(endpoint, target)
     latencies, probabilities = [], []
     for sid, fields in records:
@@ -173,7 +175,7 @@ def smoke(
                 Body=body,
                 ContentType="application/json",
                 Accept="application/json",
-                InferenceId=f"{sid}:{scoring_date}",
+                InferenceId=inference_ids.make(sid, scoring_date),
             )
             answer = json.loads(resp["Body"].read())
         except Exception as exc:

@@ -21,7 +21,7 @@ from infra.pipeline.churn import ARTIFACT_PREFIX, pipeline_role_name
 from infra.sagemaker_role import sagemaker_role_name
 from infra.trust import source_conditions
 
-# Where endpoints write data capture in the ML artefact bucket (contract C1; ServingStack.capture_prefix).
+# Where endpoints write data capture in the ML artefact bucket (the data capture layout; ServingStack.capture_prefix).
 DATA_CAPTURE_PREFIX = "data-capture/"
 
 
@@ -129,7 +129,7 @@ class FoundationStack(cdk.Stack):
         acknowledge_grant_policy(self.pipeline_role)
 
     def _capture_erasure_policy(self) -> iam.ManagedPolicy:
-        """Rewrite and delete data-capture objects and their old versions (contract C1's area only), made here
+        """Rewrite and delete data-capture objects and their old versions (the data capture prefix only), made here
         where bucket and key live; the data lake attaches it to its erasure job's role."""
         bucket, key, prefix = self.ml_artifacts, self.keys.ml_key, DATA_CAPTURE_PREFIX
         objects = bucket.arn_for_objects(f"{prefix}*")

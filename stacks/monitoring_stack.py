@@ -41,7 +41,7 @@ from infra.logical_ids import StableIdStack
 from infra.pipeline import churn, drift
 from infra.sagemaker_role import import_sagemaker_role, sagemaker_role_name
 
-LABELS_PREFIX = "churn_labels/"  # the lake's labels table in the curated zone (C5)
+LABELS_PREFIX = "churn_labels/"  # the lake's labels table in the curated zone (the labels contract)
 
 
 def apply_retention(config: EnvironmentConfig, artifacts: s3.Bucket) -> None:

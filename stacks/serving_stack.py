@@ -176,7 +176,7 @@ class ServingStack(StableIdStack):
 
     @property
     def current_baseline_prefix(self) -> str:
-        """Contract C2: the deployed package's baselines, refreshed by the deployer on every deployment."""
+        """The current baseline: the deployed package's baselines, refreshed by the deployer on every deployment."""
         return f"monitoring/{self.endpoint_name}/current-baseline/"
 
     @property

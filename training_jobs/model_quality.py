@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dataset import inference_ids
 from training_jobs.capture_records import INFERENCE_ID, INFERENCE_TIME, PROBABILITY
 from training_jobs.errors import JobError
 from training_jobs.metrics import roc_auc, top_decile
@@ -107,6 +108,8 @@ def join_labels(captures: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFr
         scored, left_on="inference_id", right_on=INFERENCE_ID, how="inner", suffixes=("", "_capture")
     )
     by_subscriber = labels[labels["inference_id"].isna()].reset_index(names="_label_row")
+    subscriber_parts = by_subscriber["subscriber_id"].map(inference_ids.subscriber_part)
+    by_subscriber = by_subscriber.assign(subscriber_id=subscriber_parts)
     candidates = by_subscriber.merge(scored.dropna(subset=["scoring_date"]), on="subscriber_id", how="inner")
     candidates = candidates[candidates["scoring_date"] <= candidates["observed_at"]]
     latest = candidates.sort_values("scoring_date", kind="mergesort").drop_duplicates("_label_row", keep="last")

@@ -4,8 +4,8 @@
                       captured under <run>/capture in SageMaker's layout, dated snapshot + 7 days
     traffic-week-2    the same subscribers a week later, after the schema's drift scenarios
                       (twin.drift_scenario: e.g. a price rise, month-to-month renewals, more fiber)
-    drift-week-<n>    training_jobs.drift (contract C3) on that week's day window, against the Baseline
-                      step's output; labels (contract C5, written under <run>/labels) give model quality
+    drift-week-<n>    training_jobs.drift (the drift job's contract) on that week's day window, against the Baseline
+                      step's output; labels (the labels contract, written under <run>/labels) give model quality
     retrain-decision  one CloudWatch alarm event per drifted feature through lambdas/start_training
                       (twin.retrain_trigger): the first starts the pipeline, the lock coalesces the others
     retrain-*         when it started: twin.retrain (challenger, champion re-scored, select-model, gate,
@@ -47,7 +47,7 @@ def endpoint_name(env_name: str) -> str:
 
 
 def schedule_name(env_name: str) -> str:
-    """The data-quality MonitoringSchedule dimension (contract C4)."""
+    """The data-quality MonitoringSchedule dimension (Model Monitor's metric names)."""
     return f"telecom-ml-{env_name}-churn-data-quality"
 
 
@@ -150,7 +150,7 @@ def _describe_traffic(t: dict[str, Any]) -> str:
 
 
 def write_labels(root: Path, id_column: str, frame: pd.DataFrame, outcome: np.ndarray, days: list[date]) -> Path:
-    """The labels feed (contract C5) for each scoring day: one CSV per label_date partition."""
+    """The labels feed (the labels contract) for each scoring day: one CSV per label_date partition."""
     shutil.rmtree(root, ignore_errors=True)
     for day in days:
         observed = day + LABEL_DELAY

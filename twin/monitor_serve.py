@@ -2,12 +2,10 @@
 
 The shipped package (extracted by the serve step) is loaded once by twin.endpoint_server and served on an
 ephemeral loopback port; scripts/smoke_endpoint.py's client sends each subscriber as one application/json
-request through boto3's sagemaker-runtime, with InferenceId `<subscriber id>:<scoring date>`. Data capture
-(twin.capture, contract C1) writes every invocation under <capture root>/<endpoint>/primary/yyyy/mm/dd/hh/.
-SageMaker caps an InferenceId at 64 printable characters, and the lake's pseudonymised ids are already 64
-hex characters (HMAC-SHA256), so `<id>:<YYYY-MM-DD>` (75) cannot be sent as contract C1 words it: the twin
-sends the id's first 53 characters (inference_subscriber; 212 bits, no collision in practice) and the labels
-feed carries that exact `inference_id` (contract C5's optional column), which the drift job joins exactly.
+request through boto3's sagemaker-runtime, with the InferenceId of dataset.inference_ids (`<subscriber
+part>:<scoring date>`, at most 64 characters); the labels feed carries that exact `inference_id`, which the
+drift job joins. Data capture (twin.capture, SageMaker's layout) writes every invocation under
+<capture root>/<endpoint>/primary/yyyy/mm/dd/hh/.
 The capture clock is simulated: a week's requests are stamped from 08:00 UTC of its scoring date, one
 every REQUEST_SPACING, so each week falls in its own day and the drift job reads it by its window.
 """
@@ -22,12 +20,12 @@ from typing import Any
 
 import pandas as pd
 
+from dataset import inference_ids
 from scripts.smoke_endpoint import SmokeError, runtime_client, smoke
 from training_jobs.errors import JobError
 from twin.capture import CaptureWriter
 from twin.endpoint_server import LocalEndpoint, LocalEndpointServer, local_endpoint
 
-MAX_INFERENCE_ID = 64  # InvokeEndpoint's InferenceId: 1 to 64 printable characters
 REQUEST_SPACING = timedelta(seconds=10)
 FIRST_REQUEST = timedelta(hours=8)
 CLIENT_TIMEOUT_S = 30.0
@@ -48,12 +46,12 @@ class SteppingClock:
 
 
 def inference_subscriber(subscriber_id: str) -> str:
-    """The subscriber part of `<subscriber>:<YYYY-MM-DD>`, cut so that the InferenceId fits 64 characters."""
-    return subscriber_id[: MAX_INFERENCE_ID - len(":YYYY-MM-DD")]
+    """The subscriber part of the InferenceId (dataset.inference_ids)."""
+    return inference_ids.subscriber_part(subscriber_id)
 
 
 def inference_id(subscriber_id: str, day: date) -> str:
-    return f"{inference_subscriber(subscriber_id)}:{day.isoformat()}"
+    return inference_ids.make(subscriber_id, day)
 
 
 def records_of(frame: pd.DataFrame, id_column: str, fields: list[str]) -> list[tuple[str, dict[str, Any]]]:

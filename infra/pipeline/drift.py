@@ -34,12 +34,12 @@ from infra.pipeline.expressions import EXECUTION_ID, Join, Parameter
 from infra.pipeline.render import Pipeline
 from infra.pipeline.steps import JobSecurity, ProcessingInput, ProcessingOutput, ProcessingStep
 
-LABELS_LOCATION = "LabelsLocation"  # Fn::Sub variable: s3:// prefix of the lake's churn_labels table (C5)
+LABELS_LOCATION = "LabelsLocation"  # Fn::Sub variable: s3:// prefix of the lake's churn_labels table
 VARIABLES = (ARTIFACT_BUCKET, CODE_BUCKET, JOB_ROLE, ML_KEY)
 MODULE = "training_jobs.drift"
-VARIANT_NAME = "primary"  # the deployer's one production variant (C1)
-CAPTURE_PREFIX = "data-capture"  # ServingStack.capture_prefix (C1)
-MONITORING_PREFIX = "monitoring"  # C2: monitoring/<endpoint>/{current-baseline,reports}/
+VARIANT_NAME = "primary"  # the deployer's one production variant (the data capture layout)
+CAPTURE_PREFIX = "data-capture"  # ServingStack.capture_prefix (the data capture layout)
+MONITORING_PREFIX = "monitoring"  # the current-baseline contract: monitoring/<endpoint>/{current-baseline,reports}/
 
 # Pipeline expressions have no date arithmetic and the schedule only knows its own scheduled time, so the
 # container computes the window's start: WindowEnd minus WindowHours, in UTC, with GNU date (the job images are
@@ -63,7 +63,7 @@ def pipeline_name(env_name: str) -> str:
 
 
 def data_quality_schedule_name(env_name: str) -> str:
-    """The MonitoringSchedule dimension of the data metrics (C4), whichever engine publishes them."""
+    """The MonitoringSchedule dimension of the data metrics (Model Monitor's), whichever engine publishes them."""
     return f"telecom-ml-{env_name}-churn-data-quality"
 
 

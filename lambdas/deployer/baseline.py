@@ -1,4 +1,4 @@
-"""The "current baseline" of the endpoint (contract C2): the deployed package's drift baselines, copied.
+"""The "current baseline" of the endpoint: the deployed package's drift baselines, copied.
 
 After a deployment succeeds (before it is reported done), the package's DriftCheckBaselines.ModelDataQuality
 statistics and constraints (registered by the pipeline's RegisterModel step) are copied to

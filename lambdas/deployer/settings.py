@@ -60,7 +60,7 @@ class NetworkSettings(_Frozen):
 
 
 class BaselineSettings(_Frozen):
-    """Where the approved package's drift baselines may be read, and the stable "current baseline" (contract C2)."""
+    """Where the approved package's drift baselines may be read, and the stable "current baseline"."""
 
     bucket: Annotated[str, Field(pattern=r"^[a-z0-9.-]{3,63}$")]
     source_prefixes: tuple[Annotated[str, Field(pattern=r"^[a-z0-9._-]+/([a-z0-9._-]+/)*$")], ...] = Field(min_length=1)

@@ -10,11 +10,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from dataset.inference_ids import MAX_LENGTH as MAX_INFERENCE_ID
 from dataset.schema import load_schema
 from tests.fixtures import synthetic_churn
 from training_jobs.select_model import select
 from twin import drift_scenario
-from twin.monitor_serve import MAX_INFERENCE_ID
 from twin.retrain_trigger import alarm_name
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""What follows a deployment, in the templates: the current baseline (contract C2), Model Monitor schedules
+"""What follows a deployment, in the templates: the current baseline, Model Monitor schedules
 and the batch scoring hook, each with IAM limited to what it names."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from infra.runtime_code import REPO_ROOT, runtime_path
 
 GLUE_VERSION = "5.1"
 # Glue job entry points live in etl/; --extra-py-files ships what they import: the dataset
-# contract (dataset/schema*.py, standard library only) and the etl package, nothing else.
+# contract (dataset/schema*.py, dataset/inference_ids.py; standard library only) and the etl package, nothing else.
 ETL_PACKAGE = "etl"
 _LIBRARY_FILES = [
     "*",
@@ -35,6 +35,7 @@ _LIBRARY_FILES = [
     "!dataset",
     "!dataset/__init__.py",
     "!dataset/schema*.py",
+    "!dataset/inference_ids.py",
     f"!{ETL_PACKAGE}",
     f"!{ETL_PACKAGE}/*.py",
 ]

@@ -139,7 +139,7 @@ class LakeCatalog(Construct):
             )
 
     def add_labels_table(self, bucket: s3.IBucket, prefix: str) -> glue.CfnTable:
-        """The ground-truth table churn_labels (contract C5), partitioned by label_date."""
+        """The ground-truth table churn_labels (the labels contract), partitioned by label_date."""
         self.labels_table_name = LABELS_TABLE
         self.labels_table = self._table(
             "LabelsTable",

@@ -25,7 +25,7 @@ from infra.constructs.lake.schema_asset import SchemaAsset
 from infra.logical_ids import TransparentGroup
 from infra.runtime_code import REPO_ROOT
 
-# The labels feed's schema is contract C5 (dataset/schema_labels.py), the same in every environment.
+# The labels feed's schema is the labels contract (dataset/schema_labels.py), the same in every environment.
 LABELS_SCHEMA_FILE = REPO_ROOT / "dataset" / "schemas" / "churn_labels.yaml"
 
 

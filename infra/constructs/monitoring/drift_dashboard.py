@@ -1,4 +1,4 @@
-"""CloudWatch dashboard of the monitoring metrics (C4) and the retraining alarms, whichever engine publishes.
+"""CloudWatch dashboard of the monitoring metrics and the retraining alarms, whichever engine publishes.
 
 One `AWS::CloudWatch::Dashboard` whose body is built here as JSON: a graph per metric family with one line per
 feature and the alarm threshold drawn on it, model quality, and the state of every retraining alarm. Built as

@@ -4,7 +4,7 @@ Every property of a job definition forces its replacement, so each is named afte
 properties: a change deploys a new definition beside the old one (no name clash), never edits one in place.
 The MonitoringSchedules that run them must name the endpoint, which exists only at run time: the endpoint
 deployer creates, updates and deletes them from `schedule_specs` after each deployment (docs/monitoring.md).
-Both definitions read the stable current-baseline prefix the deployer refreshes on every deployment (C2).
+Both definitions read the stable current-baseline prefix the deployer refreshes on every deployment.
 """
 
 from __future__ import annotations

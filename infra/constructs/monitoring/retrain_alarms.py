@@ -1,4 +1,4 @@
-"""Retraining alarms on the monitoring metrics (C4), the same whichever engine publishes them.
+"""Retraining alarms on the monitoring metrics (Model Monitor's metric names), the same whichever engine publishes them.
 
 Each alarm is named `telecom-ml-<env>-retrain-...` (TrainingTrigger.retrain_alarm_prefix): when one goes to
 ALARM, EventBridge hands the state change to start_training (its lock, cooldown, daily cap and audit decide)

@@ -1,4 +1,4 @@
-"""The labels feed: a real-shaped batch through the data-quality gate into churn_labels (contract C5)."""
+"""The labels feed: a real-shaped batch through the data-quality gate into churn_labels (the labels contract)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dataset import inference_ids
 from dataset.schema import SchemaError, load_schema, parse_schema
 from dataset.schema_labels import labels_contract
 from etl import EtlError, labels
@@ -27,18 +28,25 @@ def pseudonym(clear: str) -> str:
 
 # (raw row, expected dq_codes or None when the row is labelled)
 ROWS: list[tuple[list[str], str | None]] = [
-    (["1001", "Yes", "2026-11-19", f"{pseudonym('1001')}:2026-10-31"], None),
+    (["1001", "Yes", "2026-11-19", inference_ids.make(pseudonym("1001"), "2026-10-31")], None),
     (["1002", "no", "2026-11-20", ""], None),
-    ([" 1003 ", "TRUE", "2026-11-01", f"{pseudonym('1003')}:2026-10-01"], None),  # trimmed id hashes as '1003'
+    (
+        [" 1003 ", "TRUE", "2026-11-01", inference_ids.make(pseudonym("1003"), "2026-10-01")],
+        None,
+    ),  # trimmed id hashes as '1003'
     (["1004", "0", "2026-11-18", ""], None),
     (["", "yes", "2026-11-19", ""], "NOT_NULL:subscriber_id"),
     (["2001", "maybe", "2026-11-19", ""], "TYPE:churned"),
     (["2002", "no", "2026-02-30", ""], "TYPE:observed_at"),
     (["2003", "no", "2026-11-21", ""], "FUTURE:observed_at"),
     (["2004", "yes", "2026-11-19", "not-an-inference-id"], "FORMAT:inference_id"),
-    (["2005", "yes", "2026-11-19", f"{pseudonym('1001')}:2026-10-31"], "MISMATCH:inference_id"),
-    (["2006", "yes", "2026-11-19", f"{pseudonym('2006')}:2026-13-01"], "TYPE:inference_id"),
-    (["2007", "yes", "2026-11-19", f"{pseudonym('2007')}:2026-11-25"], "FUTURE:inference_id"),
+    (["2010", "yes", "2026-11-19", f"{pseudonym('2010')}:2026-10-31"], "FORMAT:inference_id"),  # 75 characters
+    (["2005", "yes", "2026-11-19", inference_ids.make(pseudonym("1001"), "2026-10-31")], "MISMATCH:inference_id"),
+    (
+        ["2006", "yes", "2026-11-19", f"{inference_ids.subscriber_part(pseudonym('2006'))}:2026-13-01"],
+        "TYPE:inference_id",
+    ),
+    (["2007", "yes", "2026-11-19", inference_ids.make(pseudonym("2007"), "2026-11-25")], "FUTURE:inference_id"),
     (["3001", "yes", "2026-11-19", ""], "UNIQUE:subscriber_id"),
     (["3001", "no", "2026-11-10", ""], "UNIQUE:subscriber_id"),
     (["2008", "", "", ""], "NOT_NULL:churned;NOT_NULL:observed_at"),
@@ -61,7 +69,7 @@ def test_valid_rows_land_in_the_label_date_partition_with_contract_types(batch):
     assert bool(by_id.loc[pseudonym("1001"), "churned"])
     assert not bool(by_id.loc[pseudonym("1004"), "churned"])
     assert str(by_id.loc[pseudonym("1003"), "observed_at"])[:10] == "2026-11-01"
-    assert by_id.loc[pseudonym("1003"), "inference_id"] == f"{pseudonym('1003')}:2026-10-01"
+    assert by_id.loc[pseudonym("1003"), "inference_id"] == inference_ids.make(pseudonym("1003"), "2026-10-01")
     assert pd.isna(by_id.loc[pseudonym("1002"), "inference_id"])
     files = list((batch.labels_path / f"label_date={BATCH}").glob("*.parquet"))
     import pyarrow.parquet as pq
@@ -83,7 +91,7 @@ def test_bad_rows_are_quarantined_with_codes_and_reasons(batch):
     assert reasons["FUTURE:observed_at"] == "observed_at: 2026-11-21 is after the batch's label_date 2026-11-20"
     assert reasons["TYPE:churned"].startswith("churned: 'maybe' is not a boolean token")
     assert reasons["FORMAT:inference_id"] == (
-        "inference_id: 'not-an-inference-id' is not <pseudonymised subscriber id>:<YYYY-MM-DD>"
+        "inference_id: 'not-an-inference-id' is not <subscriber id's first 53 characters>:<YYYY-MM-DD>"
     )
     assert reasons["MISMATCH:inference_id"] == "inference_id: names another subscriber than this row's subscriber_id"
     assert reasons["TYPE:inference_id"] == "inference_id: scoring date '2026-13-01' is not a valid date"
@@ -172,7 +180,7 @@ def test_the_shipped_schema_matches_contract_c5():
     ("changes", "message"),
     [
         ({"churned": {"type": "string", "role": "target"}}, "'churned' must be type boolean with role target"),
-        ({"inference_id": {"checks": {"not_null": True}}}, "'inference_id' is optional in contract C5"),
+        ({"inference_id": {"checks": {"not_null": True}}}, "'inference_id' is optional in the labels contract"),
         ({"observed_at": {"name": "seen_at"}}, r"missing \['observed_at'\], not allowed \['seen_at'\]"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Test helpers: SageMaker data capture files (contract C1) written from feature records."""
+"""Test helpers: SageMaker data capture files (the data capture layout) written from feature records."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from dataset.inference_ids import MAX_LENGTH as MAX_INFERENCE_ID
 from training_jobs.capture_records import read_captures
 from training_jobs.errors import JobError
 from training_jobs.splits import read_split
-from twin.monitor_serve import MAX_INFERENCE_ID, WeeklyTraffic, day_window, inference_id, records_of
+from twin.monitor_serve import WeeklyTraffic, day_window, inference_id, records_of
 
 DAY = date(2026, 1, 8)
 

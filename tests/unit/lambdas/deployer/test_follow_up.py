@@ -1,4 +1,4 @@
-"""After a deployment succeeds, monitoring follows it: the current baseline (contract C2), the Model Monitor
+"""After a deployment succeeds, monitoring follows it: the current baseline, the Model Monitor
 schedules and the batch scoring hook; teardown deletes the schedules before the endpoint."""
 
 from __future__ import annotations
