@@ -10,7 +10,8 @@ Each of the first --records subscribers of the dataset (the schema's own source,
 CSV as it lands in the raw zone) is sent as one application/json request holding its raw feature fields,
 with the InferenceId of dataset/inference_ids.py, `<subscriber part>:<scoring date>` (the id as the data
 holds it; production callers send the lake's pseudonymised ids, cut to fit SageMaker's 64 characters).
-Prints the predictions summary and the client-side latency percentiles (each request timed from the call to the last byte of the body read).
+Prints the predictions summary and the client-side latency percentiles (each request timed from the call
+to the last byte of the body read).
 
 Exit codes: 0 every request answered; 1 some requests failed (the first errors are printed); 2 the
 endpoint could not be called at all (connection refused, no credentials, no region, unknown endpoint)
