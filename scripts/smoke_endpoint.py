@@ -97,8 +97,8 @@ def runtime_client(endpoint_url: str | None, region: str | None, timeout_s: floa
         )
     from botocore.exceptions import NoRegionError
 
-    try:
-        return boto3.client("sagemaker-runtime", region_name=region, config=config)
+    try:  # a session of its own: credentials resolve now, never from a default session cached earlier
+        return boto3.session.Session().client("sagemaker-runtime", region_name=region, config=config)
     except NoRegionError:
         raise SmokeError("no AWS region: pass --region or set AWS_REGION (or a profile's region)") from None
 

@@ -22,14 +22,15 @@ def statements(resource: dict[str, Any], key: str = "PolicyDocument") -> list[di
 
 
 @pytest.mark.parametrize("stage,account", [("Dev", "111111111111"), ("Prod", "333333333333")])
-def test_ops_key_lets_alarms_and_rules_of_this_account_publish(assembly: Assembly, stage: str, account: str) -> None:
+def test_ops_key_lets_alarms_rules_and_budgets_of_this_account_publish(assembly: Assembly, stage: str, account: str) -> None:
     resources = assembly.template(stage, "Foundation")["Resources"]
     key = only(resources, "OpsKey", "AWS::KMS::Key")
     by_service = {
         s["Principal"]["Service"]: s for s in statements(key, "KeyPolicy") if "Service" in s.get("Principal", {})
     }
-    assert set(by_service) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
-    for service, arn_part in (("cloudwatch.amazonaws.com", ":alarm:*"), ("events.amazonaws.com", ":rule/*")):
+    assert set(by_service) == {"cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"}
+    for service, arn_part in (("cloudwatch.amazonaws.com", ":alarm:*"), ("events.amazonaws.com", ":rule/*"),
+                              ("budgets.amazonaws.com", ":budget/*")):
         st = by_service[service]
         assert sorted(st["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
         assert st["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
@@ -44,7 +45,8 @@ def test_topic_policy_requires_tls_and_scopes_service_publishers(assembly: Assem
     sts = statements(policy)
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in sts)
     publishers = [s for s in sts if s["Effect"] == "Allow"]
-    assert {s["Principal"]["Service"] for s in publishers} == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    assert {s["Principal"]["Service"] for s in publishers} == {
+        "cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"}
     assert all(s["Condition"]["StringEquals"]["aws:SourceAccount"] == "111111111111" for s in publishers)
 
 
