@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.infra.sdk_oracle import SdkOracle
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,14 @@ def synthesize(outdir: Path, config_dir: Path = ROOT / "config") -> Assembly:
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     return synthesize(tmp_path_factory.mktemp("cdk") / "cdk.out")
+
+
+@pytest.fixture(scope="session")
+def sdk_oracle() -> Iterator[SdkOracle]:
+    """One SageMaker SDK process for every pipeline the tests render with it (tests/infra/sdk_oracle.py)."""
+    oracle = SdkOracle()
+    yield oracle
+    oracle.close()
 
 
 @pytest.fixture(scope="session")

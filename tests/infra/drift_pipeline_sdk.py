@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.infra.pipeline_sdk import OFFLINE_ENVIRONMENT
 
@@ -24,6 +25,12 @@ def main(argv: list[str]) -> int:
 
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
+    print(json.dumps(render_definitions(request)))
+    return 0
+
+
+def render_definitions(request: dict[str, Any]) -> dict[str, Any]:
+    """{env: definition} for the request (the SDK's offline settings must already be in the environment)."""
     from infra.config import load_all
     from infra.pipeline import drift
     from tests.infra.pipeline_sdk import SdkPipeline
@@ -34,8 +41,7 @@ def main(argv: list[str]) -> int:
         config = configs[env]
         pipeline = drift.build(drift.DriftPipelineInputs(config, config.data_lake.dataset_schema, settings["code_key"]))
         out[env] = json.loads(SdkPipeline(settings["values"], config.region).definition(pipeline))
-    print(json.dumps(out))
-    return 0
+    return out
 
 
 if __name__ == "__main__":

@@ -40,6 +40,12 @@ def main(argv: list[str]) -> int:
 
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
+    print(json.dumps(render_definitions(request)))
+    return 0
+
+
+def render_definitions(request: dict[str, Any]) -> dict[str, Any]:
+    """{env: definition} for the request (the SDK's offline settings must already be in the environment)."""
     from infra.config import load_all
     from infra.pipeline import churn
 
@@ -48,8 +54,7 @@ def main(argv: list[str]) -> int:
     for env, settings in request["environments"].items():
         pipeline = churn.build(churn.ChurnPipelineInputs(configs[env], settings["schema_path"], settings["code_key"]))
         out[env] = json.loads(SdkPipeline(settings["values"], configs[env].region).definition(pipeline))
-    print(json.dumps(out))
-    return 0
+    return out
 
 
 class SdkPipeline:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from infra.config import load_all
 from infra.pipeline import churn, render, scoring
 from tests.conftest import ROOT
 from tests.infra.pipeline_sdk import OFFLINE_ENVIRONMENT, SdkPipeline
+from tests.infra.sdk_oracle import SdkOracle
 
 CODE_KEY = "0" * 64 + ".gz"
 CONFIGS = {c.name: c for c in load_all(ROOT / "config")}
@@ -122,30 +122,26 @@ def main(argv: list[str]) -> int:
 
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
+    print(json.dumps(render_definitions(request)))
+    return 0
+
+
+def render_definitions(request: dict[str, Any]) -> dict[str, Any]:
+    """{env: definition} for the request (the SDK's offline settings must already be in the environment)."""
     out = {}
     for env, fills in request.items():
         config = CONFIGS[env]
         pipeline = scoring.build(churn.ChurnPipelineInputs(config, config.data_lake.dataset_schema, CODE_KEY))
         out[env] = json.loads(SdkScoringPipeline(fills, config.region).definition(pipeline))
-    print(json.dumps(out))
-    return 0
+    return out
 
 
-def test_the_sdk_renders_every_environments_scoring_pipeline(tmp_path) -> None:
+def test_the_sdk_renders_every_environments_scoring_pipeline(sdk_oracle: SdkOracle) -> None:
     request = {
         env: {**values(c.region, c.account, c.network.mode == "vpc"), "AWS::Region": c.region}
         for env, c in CONFIGS.items()
     }
-    (tmp_path / "request.json").write_text(json.dumps(request))
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.infra.test_batch_scoring_sdk", str(tmp_path / "request.json")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    sdk = json.loads(result.stdout)
+    sdk = sdk_oracle.render("scoring", request)
     assert sorted(sdk) == sorted(CONFIGS)
     for env in CONFIGS:
         mine = ours(env)

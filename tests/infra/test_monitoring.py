@@ -18,6 +18,7 @@ from infra.pipeline import drift, render
 from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
 from tests.infra.pipeline_checks import concrete, problems
+from tests.infra.sdk_oracle import SdkOracle
 
 CONFIGS = {c.stage_name: c for c in load_all(ROOT / "config")}
 STAGES = sorted(CONFIGS)
@@ -258,11 +259,8 @@ def test_retraining_alarms_reach_start_training(assembly: Assembly, stage: str) 
     assert rule["Targets"][0]["Arn"] == features_ready["Targets"][0]["Arn"]  # the start_training function
 
 
-def test_the_sdk_renders_the_deployed_drift_definitions(assembly: Assembly, tmp_path: Path) -> None:
+def test_the_sdk_renders_the_deployed_drift_definitions(assembly: Assembly, sdk_oracle: SdkOracle) -> None:
     """The SageMaker Python SDK 3, offline, writes exactly each environment's drift definition."""
-    import subprocess
-    import sys
-
     request: dict[str, Any] = {"config_dir": str(ROOT / "config"), "environments": {}}
     ours = {}
     for stage in DRIFT_STAGES:
@@ -272,16 +270,7 @@ def test_the_sdk_renders_the_deployed_drift_definitions(assembly: Assembly, tmp_
         values = {**SDK_FAKES, **{k: v for k, v in variables.items() if isinstance(v, str)}}
         request["environments"][config.name] = {"code_key": code_key, "values": values}
         ours[config.name] = json.loads(render.resolve(body, values))
-    (tmp_path / "request.json").write_text(json.dumps(request))
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.infra.drift_pipeline_sdk", str(tmp_path / "request.json")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout) == ours
+    assert sdk_oracle.render("drift", request) == ours
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -22,7 +22,9 @@ def statements(resource: dict[str, Any], key: str = "PolicyDocument") -> list[di
 
 
 @pytest.mark.parametrize("stage,account", [("Dev", "111111111111"), ("Prod", "333333333333")])
-def test_ops_key_lets_alarms_rules_and_budgets_of_this_account_publish(assembly: Assembly, stage: str, account: str) -> None:
+def test_ops_key_lets_alarms_rules_and_budgets_of_this_account_publish(
+    assembly: Assembly, stage: str, account: str
+) -> None:
     resources = assembly.template(stage, "Foundation")["Resources"]
     key = only(resources, "OpsKey", "AWS::KMS::Key")
     by_service = {

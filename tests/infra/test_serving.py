@@ -47,7 +47,8 @@ def test_deployer_iam_is_scoped_to_the_endpoint_its_prefix_and_its_group(assembl
                f"{base}:model-package/{name}/*", f"{base}:pipeline/{name}-batch-scoring"}
     for spec in settings(assembly, stage).monitoring_schedules:  # dev's Model Monitor engine; none elsewhere
         kind = {"DataQuality": "data-quality", "ModelQuality": "model-quality"}[spec.type]
-        allowed |= {f"{base}:monitoring-schedule/{spec.name}", f"{base}:{kind}-job-definition/{spec.job_definition_name}"}
+        allowed.add(f"{base}:monitoring-schedule/{spec.name}")
+        allowed.add(f"{base}:{kind}-job-definition/{spec.job_definition_name}")
     seen = set()
     for role in DEPLOYER_ROLES:
         for statement in role_statements(assembly, stage, role):
