@@ -1,7 +1,10 @@
 """Train/validation/test split files: how preprocess writes them and every later job reads them.
 
 Split files are CSV with a header: the id column, the schema's raw feature columns and the
-target as 0/1. Booleans are written as the schema's first true/false token so that any schema
+target as 0/1. A split is one `data.csv`, or with `shards > 1` that many `part-NNNNN-of-MMMMM.csv` files
+(S3-shardable: a training channel with ShardedByS3Key hands each instance its share of the files). Rows go
+to shards class by class in turn, so shard sizes and positive counts differ by at most one. Readers take a
+split directory whatever its file count. Booleans are written as the schema's first true/false token so that any schema
 round-trips through CSV unchanged. Input tables may also be Parquet (the lake's feature table).
 """
 
@@ -17,6 +20,19 @@ from serving.feature_values import TransformError, bool_values
 from training_jobs.errors import JobError
 
 SPLIT_FILE = "data.csv"
+MAX_SHARDS = 1000
+
+
+def shard_file(index: int, shards: int) -> str:
+    return f"part-{index:05d}-of-{shards:05d}.csv"
+
+
+def shard_of_rows(y: np.ndarray, shards: int) -> np.ndarray:
+    """Shard index of each row: negatives then positives dealt round-robin, in row order."""
+    order = np.concatenate([np.nonzero(y == 0)[0], np.nonzero(y != 0)[0]])
+    assignment = np.empty(len(y), dtype=np.int64)
+    assignment[order] = np.arange(len(y)) % shards
+    return assignment
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -60,8 +76,10 @@ def target_vector(frame: pd.DataFrame, schema: DatasetSchema, where: str) -> np.
     bad = as_text[~as_text.isin(allowed)] if allowed else as_text[as_text.isin(["", "nan", "None"])]
     if len(bad):
         i = int(bad.index[0])
-        raise JobError(f"{where}: row {i}: target '{col}' value {bad.iloc[0]!r} is not one of "
-                       f"{sorted(allowed) if allowed else 'a non-empty label'}")
+        raise JobError(
+            f"{where}: row {i}: target '{col}' value {bad.iloc[0]!r} is not one of "
+            f"{sorted(allowed) if allowed else 'a non-empty label'}"
+        )
     return (as_text == schema.positive_label).to_numpy(dtype=np.int64)
 
 
@@ -69,8 +87,7 @@ def normalise_features(frame: pd.DataFrame, schema: DatasetSchema, where: str) -
     """Typed copy of the id + feature columns: categorical str/None, numeric float, bool tokens."""
     missing = [c for c in [schema.id_column, *schema.raw_feature_columns] if c not in frame]
     if missing:
-        raise JobError(f"{where}: missing columns {missing} required by schema '{schema.name}' "
-                       f"({schema.path})")
+        raise JobError(f"{where}: missing columns {missing} required by schema '{schema.name}' ({schema.path})")
     out = pd.DataFrame(index=frame.index)
     out[schema.id_column] = frame[schema.id_column].astype(str)
     for c in schema.categorical_columns:
@@ -100,11 +117,25 @@ def normalise_features(frame: pd.DataFrame, schema: DatasetSchema, where: str) -
     return out
 
 
-def write_split(frame: pd.DataFrame, out_dir: Path) -> Path:
+def write_split(frame: pd.DataFrame, out_dir: Path, y: np.ndarray | None = None, shards: int = 1) -> list[Path]:
+    """Write one split as `shards` files (see the module docstring); `y` (0/1 per row) balances the shards."""
+    if not 1 <= shards <= MAX_SHARDS:
+        raise JobError(f"shards must be in 1..{MAX_SHARDS}, got {shards}")
+    if shards > len(frame):
+        raise JobError(f"{out_dir.name}: {len(frame)} rows cannot fill {shards} shards (lower --shards)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / SPLIT_FILE
-    frame.to_csv(path, index=False)
-    return path
+    for stale in [*out_dir.glob(SPLIT_FILE), *out_dir.glob("part-*-of-*.csv")]:
+        stale.unlink()  # an earlier run's layout must not be read together with this one
+    if shards == 1:
+        frame.to_csv(out_dir / SPLIT_FILE, index=False)
+        return [out_dir / SPLIT_FILE]
+    assignment = shard_of_rows(np.zeros(len(frame)) if y is None else np.asarray(y), shards)
+    paths = []
+    for index in range(shards):
+        path = out_dir / shard_file(index, shards)
+        frame[assignment == index].to_csv(path, index=False)
+        paths.append(path)
+    return paths
 
 
 def read_split(path: str | Path, schema: DatasetSchema) -> tuple[pd.DataFrame, np.ndarray]:

@@ -311,15 +311,15 @@ def _train(args: argparse.Namespace, data: TrainingData) -> dict[str, Any]:
         data.transformer.feature_names[int(k[1:])]: float(sum(v) if isinstance(v, list) else v) for k, v in gain.items()
     }
     hyper = {k: getattr(args, k) for k in HYPERPARAMETERS}
+    train_rows = int(sum(xgb_cluster.gather(len(data.y_train))))
     extra = {
         "hyperparameters": hyper,
         "best_iteration": best,
         "refit": refit,
         "validation_auc_history_length": len(history),
-        "distributed": {
-            "workers": xgb_cluster.world_size(),
-            "train_rows": int(sum(xgb_cluster.gather(len(data.y_train)))),
-        },
+        # Across all workers; train_* metrics are rank 0's shard's (distributed.rank0_train_rows).
+        "rows": {"train": train_rows, "validation": len(data.y_val)},
+        "distributed": {"workers": xgb_cluster.world_size(), "rank0_train_rows": len(data.y_train)},
         "framework": {"xgboost": xgb.__version__},
         "model_file": "model.json",
     }

@@ -123,7 +123,8 @@ def broadcast_from_rank0(value: T) -> T:
 
     if not collective.is_distributed():
         return value
-    return collective.broadcast(value, 0)
+    # broadcast() refuses None on the root: wrap the value.
+    return collective.broadcast([value], 0)[0]
 
 
 def gather(value: T) -> list[T]:
@@ -132,5 +133,5 @@ def gather(value: T) -> list[T]:
 
     if not collective.is_distributed():
         return [value]
-    # broadcast(data, root) sends root's data; the other workers' argument is not used.
-    return [collective.broadcast(value, r) for r in range(collective.get_world_size())]
+    # broadcast(data, root) sends root's data (wrapped: None is refused); the others' argument is not used.
+    return [collective.broadcast([value], r)[0] for r in range(collective.get_world_size())]
