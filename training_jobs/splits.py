@@ -10,6 +10,7 @@ round-trips through CSV unchanged. Input tables may also be Parquet (the lake's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,50 @@ def read_table(path: str | Path) -> pd.DataFrame:
     raise JobError(f"{path}: unsupported input format '{path.suffix}' (expected .parquet or .csv)")
 
 
+def iter_table(path: str | Path, chunk_rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The table `read_table` reads, as chunks of at most `chunk_rows` rows (only `columns` when given),
+    indexed by row number across the whole table, so that messages can name the row."""
+    path = Path(path)
+    if not path.exists():
+        raise JobError(f"{path}: input data not found")
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    parquet = [p for p in files if p.suffix == ".parquet"]
+    csvs = [p for p in files if p.suffix == ".csv"]
+    if path.is_dir() and not parquet and not csvs:
+        raise JobError(f"{path}: directory holds no .parquet or .csv files")
+    if not path.is_dir() and path.suffix not in (".parquet", ".csv"):
+        raise JobError(f"{path}: unsupported input format '{path.suffix}' (expected .parquet or .csv)")
+    first = 0
+    for chunk in _parquet_chunks(path, chunk_rows, columns) if parquet else _csv_chunks(csvs, chunk_rows, columns):
+        chunk.index = pd.RangeIndex(first, first + len(chunk))
+        first += len(chunk)
+        yield chunk
+
+
+def _parquet_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
+    missing = [c for c in columns or () if c not in dataset.schema.names]
+    if missing:
+        raise JobError(f"{path}: missing columns {missing}")
+    for batch in dataset.to_batches(columns=columns, batch_size=chunk_rows):
+        if batch.num_rows:
+            yield batch.to_pandas()
+
+
+def _csv_chunks(files: list[Path], chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    for path in files:
+        try:
+            header = pd.read_csv(path, dtype=str, nrows=0).columns
+            missing = [c for c in columns or () if c not in header]
+            if missing:
+                raise JobError(f"{path}: missing columns {missing}")
+            yield from pd.read_csv(path, dtype=str, keep_default_na=False, usecols=columns, chunksize=chunk_rows)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise JobError(f"{path}: cannot parse CSV ({exc})") from None
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -83,8 +128,9 @@ def target_vector(frame: pd.DataFrame, schema: DatasetSchema, where: str) -> np.
     return (as_text == schema.positive_label).to_numpy(dtype=np.int64)
 
 
-def normalise_features(frame: pd.DataFrame, schema: DatasetSchema, where: str) -> pd.DataFrame:
-    """Typed copy of the id + feature columns: categorical str/None, numeric float, bool tokens."""
+def normalise_features(frame: pd.DataFrame, schema: DatasetSchema, where: str, first_row: int = 0) -> pd.DataFrame:
+    """Typed copy of the id + feature columns: categorical str/None, numeric float, bool tokens.
+    `first_row`: the row number of the frame's first row in the table (for messages)."""
     missing = [c for c in [schema.id_column, *schema.raw_feature_columns] if c not in frame]
     if missing:
         raise JobError(f"{where}: missing columns {missing} required by schema '{schema.name}' ({schema.path})")
@@ -101,20 +147,32 @@ def normalise_features(frame: pd.DataFrame, schema: DatasetSchema, where: str) -
         bad = num.isna() & raw.notna()
         if bad.any():
             i = int(np.argmax(bad.to_numpy()))
-            raise JobError(f"{where}: row {i}: column '{c}' value {raw.iloc[i]!r} is not a number")
+            raise JobError(f"{where}: row {first_row + i}: column '{c}' value {raw.iloc[i]!r} is not a number")
         out[c] = num.astype(np.float64)
     for c in schema.boolean_columns:
         spec = schema.column(c)
         try:
             col = frame[c].astype(object)
             col = col.where(col.astype(str) != "", None)
-            vals = bool_values(np.asarray(col, dtype=object), c, spec.true_values, spec.false_values)
+            vals = _bool_column(col, c, spec.true_values, spec.false_values)
         except TransformError as exc:
-            raise JobError(f"{where}: {exc}") from None
+            counted = f" (rows counted from row {first_row} of the table)" if first_row else ""
+            raise JobError(f"{where}: {exc}{counted}") from None
         tokens = np.where(vals == 1.0, spec.true_values[0], spec.false_values[0]).astype(object)
         tokens[np.isnan(vals)] = None
         out[c] = tokens
     return out
+
+
+def _bool_column(col: pd.Series, name: str, true_values: Sequence[str], false_values: Sequence[str]) -> np.ndarray:
+    """serving's bool_values, evaluated once per distinct value (it loops in Python: millions of rows)."""
+    codes, distinct = pd.factorize(col, use_na_sentinel=True)
+    try:
+        per_value = bool_values(np.asarray(distinct, dtype=object), name, true_values, false_values)
+    except TransformError:
+        bool_values(np.asarray(col, dtype=object), name, true_values, false_values)  # raises, naming the row
+        raise
+    return np.where(codes < 0, np.nan, per_value[np.maximum(codes, 0)]) if len(per_value) else np.full(len(col), np.nan)
 
 
 def write_split(frame: pd.DataFrame, out_dir: Path, y: np.ndarray | None = None, shards: int = 1) -> list[Path]:
