@@ -133,6 +133,7 @@ bench: setup
 	$(PY) benchmarks/bench_synth.py
 	@for b in benchmarks/bench_etl.py benchmarks/bench_ml.py; do \
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
+	$(PY) benchmarks/bench_preprocess.py
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -38,7 +38,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dataset.schema import load_schema  # noqa: E402
-from dataset.sources import load_source  # noqa: E402
 
 OUT = REPO / "build" / "bench"
 SCHEMA = REPO / "dataset" / "schemas" / "ibm_telco_churn.yaml"
