@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from tests.unit.ml.conftest import ROOT, SCHEMA
-from training_jobs import preprocess, train_xgboost
+from training_jobs import preprocess, train_xgboost, xgb_cluster
 from training_jobs.artifacts import load_model
 from training_jobs.splits import read_split, shard_of_rows
-from training_jobs.xgb_cluster import cluster_from
+from training_jobs.xgb_cluster import cluster_from, communicator
 
 SPLITS = ("train", "validation", "test")
 # Quick, and without row/column sampling so that the two runs differ only by what distribution changes.
@@ -114,6 +114,10 @@ def test_cluster_ranks_follow_sorted_host_names():
     cluster = cluster_from('["algo-2", "algo-1"]', "algo-2")
     assert cluster is not None and cluster.hosts == ("algo-1", "algo-2") and cluster.tracker_host == "algo-1"
     assert cluster_from(None, None) is None
+    single = cluster_from('["algo-1"]', "algo-1")  # one instance: SageMaker still sets SM_HOSTS
+    assert single is not None and single.size == 1
+    with communicator(single):  # no tracker, no communicator
+        assert xgb_cluster.world_size() == 1 and xgb_cluster.rank() == 0
 
 
 def free_port() -> int:
