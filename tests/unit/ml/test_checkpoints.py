@@ -114,15 +114,9 @@ def test_segmented_boosting_stops_where_xgboost_early_stopping_does(prep):
     assert np.array_equal(ours.inplace_predict(data.x_val), expected.inplace_predict(data.x_val))
 
 
-@pytest.fixture(scope="module")
-def pt_reference(prep: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pt_ref")
-    assert train_pytorch.main(argv(prep, out, QUICK_PT, None)) == 0
-    return out
-
-
 @pytest.mark.parametrize("phase, nth", [("search", 3), ("refit", 2)])
-def test_pytorch_resumes_to_the_same_model(prep, pt_reference, tmp_path, monkeypatch, phase, nth):
+def test_pytorch_resumes_to_the_same_model(prep, pt_model, tmp_path, monkeypatch, phase, nth):
+    """`pt_model` (conftest): the same settings, trained without checkpoints."""
     import torch
 
     ckpt = tmp_path / "ckpt"
@@ -131,12 +125,12 @@ def test_pytorch_resumes_to_the_same_model(prep, pt_reference, tmp_path, monkeyp
         train_pytorch.main(argv(prep, tmp_path / "first", PT, ckpt))
     monkeypatch.undo()
     assert train_pytorch.main(argv(prep, tmp_path / "resumed", PT, ckpt)) == 0
-    ref = torch.load(pt_reference / "model" / "model_state.pt", weights_only=True)
+    ref = torch.load(pt_model / "model_state.pt", weights_only=True)
     got = torch.load(tmp_path / "resumed" / "model" / "model_state.pt", weights_only=True)
     assert ref.keys() == got.keys()
     for name in ref:
         torch.testing.assert_close(got[name], ref[name], rtol=0, atol=1e-6)
-    ref_meta, _ = outcome(pt_reference)
+    ref_meta = json.loads((pt_model / "metadata.json").read_text())
     meta, _ = outcome(tmp_path / "resumed")
     assert meta["training"]["best_epoch"] == ref_meta["training"]["best_epoch"]
     assert meta["metrics"]["validation_roc_auc"] == pytest.approx(ref_meta["metrics"]["validation_roc_auc"], abs=1e-6)
