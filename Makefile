@@ -134,6 +134,7 @@ bench: setup
 	@for b in benchmarks/bench_etl.py benchmarks/bench_ml.py benchmarks/bench_drift.py; do \
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 	$(PY) benchmarks/bench_serving.py
+	$(PY) benchmarks/bench_preprocess.py
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

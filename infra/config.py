@@ -460,8 +460,9 @@ class PipelineConfig(_Strict):
     cache_expire_after: str = Field(default="P30D", pattern=_ISO_DURATION)
     model_choice: ModelChoiceConfig = ModelChoiceConfig()
     preprocess: ProcessingStepConfig = ProcessingStepConfig()
-    # Preprocess writes each split as this many files; XGBoost with more than one instance trains on
-    # S3-sharded input (ShardedByS3Key), so shards >= its instance count.
+    # Preprocess writes each split as this many files (--shards); XGBoost with more than one instance trains
+    # distributed, each instance on its share of the train files (ShardedByS3Key), so shards >= its instance
+    # count. The PyTorch network and the compile train on one instance.
     preprocess_shards: Annotated[int, Field(ge=1, le=1000)] = 1
     train_xgboost: TrainingStepConfig = TrainingStepConfig()
     train_pytorch: TrainingStepConfig = TrainingStepConfig()
@@ -486,6 +487,14 @@ class PipelineConfig(_Strict):
                 f"compile_neuron.instance_type {compile_type!r} must be a Trainium type (ml.trn1.*): the traced "
                 "model is checked against eager where Neuron runs, and Processing has no Neuron instances"
             )
+        for name in ("preprocess", "train_pytorch", "compile_neuron"):
+            if getattr(self, name).instance_count > 1:
+                raise ValueError(
+                    f"{name}.instance_count must be 1: its script runs on one instance (only train_xgboost "
+                    "trains distributed; preprocess_shards sets how many files the splits have)"
+                )
+        if self.compile_neuron.managed_spot:
+            raise ValueError("compile_neuron.managed_spot is not supported: the compile keeps no checkpoints")
         if self.train_xgboost.instance_count > self.preprocess_shards:
             raise ValueError(
                 f"train_xgboost.instance_count {self.train_xgboost.instance_count} needs preprocess_shards >= it "
