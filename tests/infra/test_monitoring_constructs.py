@@ -31,7 +31,7 @@ from infra.constructs.monitoring.retrain_alarms import RetrainAlarms, alarm_spec
 from infra.pipeline import drift, render
 from stacks.serving_stack import endpoint_name as serving_endpoint_name
 from tests.conftest import ROOT
-from tests.infra.pipeline_checks import concrete, problems
+from tests.infra.pipeline_checks import EXECUTION_ID, all_steps, concrete, problems
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -320,13 +320,14 @@ def test_drift_step_is_a_valid_processing_job_with_the_c3_arguments() -> None:
                 "JobRoleArn": ROLE,
                 "MlKeyArn": KEY,
                 "LabelsLocation": "s3://curated/churn_labels/",
+                "WindowGuardArn": "arn:aws:lambda:eu-west-1:111111111111:function:WindowGuard",
                 "JobSecurityGroup": "sg-0123456789abcdef0",
                 "JobSubnet1": "subnet-0123456789abcdef0",
                 "JobSubnet2": "subnet-0fedcba9876543210",
             }
         )
         document = json.loads(render.resolve(render.sub_body(render.definition(pipeline), pipeline.variables), values))
-        (step,) = document["Steps"]
+        (step,) = [s for s in all_steps(document["Steps"]) if s["Name"] == "DetectDrift"]
         request = concrete(document, step)
         assert not problems("CreateProcessingJob", request), env
         app = request["AppSpecification"]
@@ -344,7 +345,11 @@ def test_drift_step_is_a_valid_processing_job_with_the_c3_arguments() -> None:
         } <= set(flags) and arguments[-1] == "--publish-metrics"
         inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
         assert inputs["baseline"] == "s3://artifacts/monitoring/telecom-ml-" + env + "-churn/current-baseline/"
-        assert inputs["capture"] == "s3://artifacts/data-capture/telecom-ml-" + env + "-churn/primary/"
+        # The window's capture files, listed by WindowGuard into a manifest (not the whole capture prefix).
+        assert (
+            inputs["capture"]
+            == f"s3://artifacts/monitoring/telecom-ml-{env}-churn/reports/manifests/{EXECUTION_ID}.json"
+        )
         assert ("labels" in inputs) == ("--labels-dir" in arguments) == CONFIGS[env].monitoring.model_quality
         (output,) = request["ProcessingOutputConfig"]["Outputs"]
         assert output["S3Output"]["S3Uri"].startswith(
