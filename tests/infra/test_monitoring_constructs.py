@@ -15,11 +15,13 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from infra.config import SUPPORTED_REGIONS, load_all
 from infra.constructs.monitoring.drift_schedule import SCHEDULED_TIME, DriftSchedule, start_request
+from infra.constructs.monitoring.drift_window import DriftWindowFunction
 from infra.constructs.monitoring.model_monitor_jobs import (
     ANALYZER_ACCOUNTS,
     ANALYZER_REPOSITORY,
@@ -295,6 +297,46 @@ def test_alarms_are_named_for_the_retrain_trigger_and_notify_ops() -> None:
             "Threshold": 0.8,
         },
     )
+
+
+def test_window_guard_function_alone_lists_what_it_is_granted_and_writes_only_manifests() -> None:
+    stack = _stack()
+    key = kms.Key(stack, "Key")
+    bucket = s3.Bucket(stack, "Artifacts", encryption_key=key)
+    guard = DriftWindowFunction(
+        stack,
+        "WindowGuard",
+        logs_key=key,
+        log_retention_days=30,
+        destroy_on_removal=True,
+        vpc=None,
+        security_group=None,
+    )
+    guard.grant_list(bucket, ["data-capture/e/primary/", "monitoring/e/current-baseline/"])
+    guard.grant_manifests(bucket, "monitoring/e/reports/manifests/", key)
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    (function,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert (function["Handler"], function["Runtime"], function["Timeout"]) == (
+        "lambdas.drift_window.handler.handler",
+        "python3.11",
+        120,
+    )
+    assert "VpcConfig" not in function and function["ReservedConcurrentExecutions"] == 2
+    (logs,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert "KmsKeyId" in logs and logs["RetentionInDays"] == 30
+    (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Policy"]
+    by_action = {json.dumps(st["Action"]): st for st in policy["PolicyDocument"]["Statement"]}
+    listing = by_action['"s3:ListBucket"']
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["data-capture/e/primary/*", "monitoring/e/current-baseline/*"]}
+    }
+    assert by_action['"s3:PutObject"']["Resource"]["Fn::Join"][1][-1] == "/monitoring/e/reports/manifests/*"
+    assert set(by_action) == {
+        '["logs:CreateLogStream", "logs:PutLogEvents"]',
+        '"s3:ListBucket"',
+        '"s3:PutObject"',
+        '["kms:Decrypt", "kms:GenerateDataKey"]',
+    }
 
 
 # --------------------------------------------------------------------------------- drift pipeline
