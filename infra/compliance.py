@@ -360,6 +360,26 @@ class Finding(Enum):
         "registry metadata only) and its role allows only reading this environment's model package group. "
         "In 'vpc' mode the function runs in the isolated subnets.",
     )
+    DRIFT_WINDOW_OUTSIDE_VPC_IN_ISOLATED_MODE = (
+        (f"{_NIST}LambdaInsideVPC", f"{_HIPAA}LambdaInsideVPC"),
+        "network.mode is 'isolated' in this environment: the drift pipeline's WindowGuard step runs outside the "
+        "VPC, as the drift job it guards does there. It reads no object: it lists key names under the endpoint's "
+        "capture, current-baseline and labels prefixes (SageMaker-generated file names, no subscriber data) and "
+        "writes one manifest of key names per execution; its role allows exactly that, over TLS. In 'vpc' mode "
+        "the function runs in the isolated subnets.",
+    )
+    DRIFT_WINDOW_VPC_NETWORK_INTERFACES = (
+        (f"{_AWS}IAM5[Resource::*]",),
+        "Only ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets, which Lambda calls to attach the WindowGuard "
+        "function to the isolated subnets, use Resource '*': they have no resource-level permissions (IAM service "
+        "authorization reference). Interface changes are scoped to this VPC, listing to the endpoint's prefixes.",
+    )
+    DRIFT_WINDOW_MANIFESTS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "The drift pipeline's WindowGuard writes one manifest per execution, named by the execution id chosen at "
+        "run time, under the endpoint's reports/manifests/ prefix of the ML artefact bucket; s3:PutObject only, no "
+        "read or delete.",
+    )
     REGISTRY_LISTING_AND_VPC_NETWORK_INTERFACES = (
         (f"{_AWS}IAM5[Resource::*]",),
         "sagemaker:ListModelPackages and the ec2:Describe* calls Lambda makes to attach a function to subnets "

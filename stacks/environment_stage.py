@@ -93,6 +93,7 @@ class EnvironmentStage(cdk.Stage):
             labels_bucket=self.data_lake.zones.curated,
             ml_key=keys.ml_key,
             data_key=keys.data_key,
+            logs_key=keys.logs_key,
             network=self.foundation.network,
             ops=self.foundation.ops,
             code=self.ml_pipeline.code,

@@ -23,11 +23,13 @@ from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_reso
 from infra.config import EnvironmentConfig
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
+from infra.constructs.ml.job_access import network_interfaces_arn
 from infra.constructs.ml.pipeline_code import PipelineCode
 from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline
 from infra.constructs.ml.training_trigger import retrain_alarm_prefix
 from infra.constructs.monitoring.drift_dashboard import DriftDashboard, alarm_arn, dashboard_body
 from infra.constructs.monitoring.drift_schedule import DriftSchedule
+from infra.constructs.monitoring.drift_window import DriftWindowFunction
 from infra.constructs.monitoring.model_monitor_jobs import (
     ANALYZER_REPOSITORY,
     ModelMonitorJobs,
@@ -40,6 +42,7 @@ from infra.grants import grant_key, s3_context
 from infra.logical_ids import StableIdStack
 from infra.pipeline import churn, drift
 from infra.sagemaker_role import import_sagemaker_role, sagemaker_role_name
+from infra.template_hygiene import keep_only_dependencies
 
 LABELS_PREFIX = "churn_labels/"  # the lake's labels table in the curated zone (the labels contract)
 
@@ -68,6 +71,7 @@ class MonitoringStack(StableIdStack):
         labels_bucket: s3.IBucket,
         ml_key: kms.IKey,
         data_key: kms.IKey,
+        logs_key: kms.IKey,
         network: IsolatedNetwork,
         ops: OpsNotifications,
         code: PipelineCode,
@@ -94,7 +98,9 @@ class MonitoringStack(StableIdStack):
         self.schedule_specs: list[dict[str, str]] = []
         self.drift_pipeline: SageMakerPipeline | None = None
         self.model_monitor: ModelMonitorJobs | None = None
+        self.window_guard: DriftWindowFunction | None = None
         if self.monitoring.engine == "drift_job":
+            self._build_window_guard(artifacts, labels_bucket, ml_key, logs_key, network)
             self._build_drift_job(artifacts, labels_bucket, ml_key, data_key, code, network)
         else:
             self._build_model_monitor(artifacts, ml_key)
@@ -139,6 +145,45 @@ class MonitoringStack(StableIdStack):
         )
 
     # ------------------------------------------------------------------------------------- drift_job
+    def _build_window_guard(
+        self,
+        artifacts: s3.IBucket,
+        labels_bucket: s3.IBucket,
+        ml_key: kms.IKey,
+        logs_key: kms.IKey,
+        network: IsolatedNetwork,
+    ) -> None:
+        """The drift pipeline's first step: lists the baseline, the window's captures (and labels), writes
+        the manifest of the window's capture files. Listing only, on the prefixes it looks at."""
+        config = self.config
+        in_vpc = network.workload_security_group is not None
+        guard = self.window_guard = DriftWindowFunction(
+            self,
+            "WindowGuard",
+            logs_key=logs_key,
+            log_retention_days=config.log_retention_days,
+            destroy_on_removal=config.destroy_on_removal,
+            vpc=network.vpc if in_vpc else None,
+            security_group=network.workload_security_group,
+        )
+        env = config.name
+        guard.grant_list(artifacts, [drift.capture_prefix(env), drift.baseline_prefix(env)])
+        if self.monitoring.model_quality:
+            guard.grant_list(labels_bucket, [LABELS_PREFIX])
+        manifests = drift.manifests_prefix(env)
+        guard.grant_manifests(artifacts, manifests, ml_key)
+        # The function already references its role (GetAtt); it need only wait for the role's policy.
+        policy = grant_policy_of(guard.role)
+        keep_only_dependencies(guard.function, policy)
+        acknowledge_grant_policy(guard.role, *([Finding.DRIFT_WINDOW_VPC_NETWORK_INTERFACES] if in_vpc else []))
+        acknowledge_resource_wildcard(
+            policy, f"{cross_stack_arn_as_nag_renders(artifacts)}/{manifests}*", Finding.DRIFT_WINDOW_MANIFESTS
+        )
+        if in_vpc:
+            acknowledge_resource_wildcard(
+                policy, self.resolve(network_interfaces_arn(self)), Finding.NETWORK_INTERFACES_CREATED_AT_RUN_TIME
+            )
+
     def _build_drift_job(
         self,
         artifacts: s3.IBucket,
@@ -157,11 +202,19 @@ class MonitoringStack(StableIdStack):
             churn.ML_KEY: ml_key.key_arn,
             drift.LABELS_LOCATION: f"s3://{labels_bucket.bucket_name}/{LABELS_PREFIX}",
         }
+        assert self.window_guard is not None
+        variables[drift.WINDOW_GUARD] = self.window_guard.function_arn
         if self.subnet_ids:  # network mode 'vpc': the churn pipeline's security group and subnets
             variables.update(zip(churn.VPC_VARIABLES, self.security_group_ids + self.subnet_ids, strict=True))
-        role = iam.Role.from_role_name(
-            self, "PipelineExecutionRole", churn.pipeline_role_name(config.name), mutable=False
+        # The pipeline role (the Foundation's) may invoke this one function from here; the MlPipeline stack
+        # grants it the jobs and ChampionLookup.
+        role = iam.Role.from_role_name(self, "PipelineExecutionRole", churn.pipeline_role_name(config.name))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WindowGuardStep", actions=["lambda:InvokeFunction"], resources=[self.window_guard.function_arn]
+            )
         )
+        acknowledge_grant_policy(role)
         self.drift_pipeline = SageMakerPipeline(
             self,
             "DriftPipeline",
@@ -171,6 +224,8 @@ class MonitoringStack(StableIdStack):
             description=f"Drift of {self.endpoint_name}'s captured traffic against the deployed model's baseline",
             max_parallel_steps=1,
         )
+        # SageMaker checks the Lambda step's permission when the pipeline runs; let the grant exist first.
+        self.drift_pipeline.resource.node.add_dependency(grant_policy_of(role))
         self.schedule = DriftSchedule(
             self,
             "DriftSchedule",
@@ -261,6 +316,8 @@ class MonitoringStack(StableIdStack):
         labels = monitoring.model_quality and monitoring.engine == "drift_job"
         if monitoring.model_quality and monitoring.engine == "model_monitor":
             reads.append(self.ground_truth_prefix)
+        if monitoring.engine == "drift_job":
+            reads.append(drift.manifests_prefix(self.config.name))  # SageMaker reads the window's manifest as the job
         grants = [
             (artifacts, reads, ["s3:GetObject"]),
             (artifacts, [self.reports_prefix], ["s3:PutObject", "s3:AbortMultipartUpload"]),

@@ -1,12 +1,20 @@
-"""The drift pipeline: one Processing step that runs the project's drift job over one window of captured data.
+"""The drift pipeline: the project's drift job over one window of captured data, when there is any.
 
-    DetectDrift: python -m training_jobs.drift --baseline-dir .. --capture-dir .. --output-dir ..
+    WindowGuard (Lambda, lambdas/drift_window): is there a current baseline, which capture files lie in the
+                 window's hour folders (their manifest), are there labels
+    WindowHasData: has_baseline and has_captures, else the execution ends successfully (the guard's `reason`
+                 output says why: no deployment yet, or no captured data in the window)
+      [HasLabels: has_labels (only with monitoring.model_quality)]
+      DetectDrift: python -m training_jobs.drift --baseline-dir .. --capture-dir .. --output-dir ..
                  --window-start <WindowEnd - WindowHours> --window-end <WindowEnd> --schema ..
                  [--labels-dir ..] --endpoint-name <endpoint> --monitoring-schedule-name <schedule>
                  --publish-metrics
+      (DetectDriftWithoutLabels: the same without --labels-dir, with model quality on and no labels yet)
 
-It reads the deployed model's baselines from the stable current-baseline prefix (the deployer refreshes it on
-every deployment) and the endpoint's data capture, writes constraint_violations.json, statistics.json and
+SageMaker refuses to start a Processing job whose S3 input matches no object, hence the guard. The job reads
+the deployed model's baselines from the stable current-baseline prefix (the deployer refreshes it on every
+deployment) and the window's capture files through the guard's manifest (S3DataType ManifestFile), not the
+endpoint's whole capture prefix; it writes constraint_violations.json, statistics.json and
 drift_report.json under the monitoring reports prefix, and publishes Model Monitor's CloudWatch metric names
 (docs/monitoring.md). The EventBridge Scheduler schedule starts it with WindowEnd = the scheduled time.
 
@@ -32,10 +40,22 @@ from infra.pipeline.churn import (
 )
 from infra.pipeline.expressions import EXECUTION_ID, Join, Parameter
 from infra.pipeline.render import Pipeline
-from infra.pipeline.steps import JobSecurity, ProcessingInput, ProcessingOutput, ProcessingStep
+from infra.pipeline.steps import (
+    Condition,
+    ConditionStep,
+    JobSecurity,
+    LambdaStep,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingStep,
+    Step,
+)
 
 LABELS_LOCATION = "LabelsLocation"  # Fn::Sub variable: s3:// prefix of the lake's churn_labels table
-VARIABLES = (ARTIFACT_BUCKET, CODE_BUCKET, JOB_ROLE, ML_KEY)
+WINDOW_GUARD = "WindowGuardArn"  # Fn::Sub variable: ARN of the lambdas/drift_window function
+VARIABLES = (ARTIFACT_BUCKET, CODE_BUCKET, JOB_ROLE, ML_KEY, WINDOW_GUARD)
+# = what lambdas/drift_window/window.py guard() answers
+GUARD_OUTPUTS = ("has_baseline", "has_captures", "capture_objects", "has_labels", "manifest_uri", "reason")
 MODULE = "training_jobs.drift"
 VARIANT_NAME = "primary"  # the deployer's one production variant (the data capture layout)
 CAPTURE_PREFIX = "data-capture"  # ServingStack.capture_prefix (the data capture layout)
@@ -76,16 +96,34 @@ def endpoint_name(env_name: str) -> str:
     return f"telecom-ml-{env_name}-churn"
 
 
+def capture_prefix(env_name: str) -> str:
+    """Key prefix of the endpoint's data capture (the data capture layout) in the ML artefact bucket."""
+    return f"{CAPTURE_PREFIX}/{endpoint_name(env_name)}/{VARIANT_NAME}/"
+
+
+def baseline_prefix(env_name: str) -> str:
+    return f"{MONITORING_PREFIX}/{endpoint_name(env_name)}/current-baseline/"
+
+
+def reports_prefix(env_name: str) -> str:
+    return f"{MONITORING_PREFIX}/{endpoint_name(env_name)}/reports/"
+
+
+def manifests_prefix(env_name: str) -> str:
+    """Where WindowGuard writes each execution's capture manifest (expires with the reports)."""
+    return f"{reports_prefix(env_name)}manifests/"
+
+
 def capture_uri(env_name: str) -> str:
-    return f"s3://{var(ARTIFACT_BUCKET)}/{CAPTURE_PREFIX}/{endpoint_name(env_name)}/{VARIANT_NAME}/"
+    return f"s3://{var(ARTIFACT_BUCKET)}/{capture_prefix(env_name)}"
 
 
 def baseline_uri(env_name: str) -> str:
-    return f"s3://{var(ARTIFACT_BUCKET)}/{MONITORING_PREFIX}/{endpoint_name(env_name)}/current-baseline/"
+    return f"s3://{var(ARTIFACT_BUCKET)}/{baseline_prefix(env_name)}"
 
 
 def reports_uri(env_name: str) -> str:
-    return f"s3://{var(ARTIFACT_BUCKET)}/{MONITORING_PREFIX}/{endpoint_name(env_name)}/reports/"
+    return f"s3://{var(ARTIFACT_BUCKET)}/{reports_prefix(env_name)}"
 
 
 @dataclass(frozen=True)
@@ -119,11 +157,65 @@ def build(ctx: DriftPipelineInputs) -> Pipeline:
     config = ctx.config
     churn = ChurnPipelineInputs(config, ctx.schema_path, ctx.code_key)
     hours = window_hours(config)
+    guard = window_guard(ctx, hours)
+    if ctx.model_quality:
+        # A Processing input must match at least one object: the job reads labels only when some exist.
+        run: Step = ConditionStep(
+            name="HasLabels",
+            conditions=(Condition("Equals", guard.output("has_labels"), "true"),),
+            if_steps=(detect_drift(ctx, churn, hours, guard, labels=True),),
+            else_steps=(detect_drift(ctx, churn, hours, guard, labels=False),),
+        )
+    else:
+        run = detect_drift(ctx, churn, hours, guard, labels=False)
+    # Otherwise the execution ends here, successfully: WindowGuard's `reason` output says why nothing ran.
+    window_has_data = ConditionStep(
+        name="WindowHasData",
+        conditions=(
+            Condition("Equals", guard.output("has_baseline"), "true"),
+            Condition("Equals", guard.output("has_captures"), "true"),
+        ),
+        if_steps=(run,),
+    )
+    variables = VARIABLES + ((LABELS_LOCATION,) if ctx.model_quality else ())
+    return Pipeline(
+        name=pipeline_name(ctx.env_name),
+        parameters=(WINDOW_END, hours),
+        steps=(guard, window_has_data),
+        variables=variables + (VPC_VARIABLES if churn.vpc else ()),
+    )
+
+
+def window_guard(ctx: DriftPipelineInputs, hours: Parameter) -> LambdaStep:
+    """lambdas/drift_window: is there a baseline and captured data, and the manifest of the window's files."""
+    env = ctx.env_name
+    inputs: dict[str, object] = {
+        "Bucket": var(ARTIFACT_BUCKET),
+        "CapturePrefix": capture_prefix(env),
+        "BaselinePrefix": baseline_prefix(env),
+        "WindowEnd": WINDOW_END,
+        "WindowHours": hours,
+        "ManifestKey": Join("", (manifests_prefix(env), EXECUTION_ID, ".json")),
+    }
+    if ctx.model_quality:
+        inputs["LabelsUri"] = var(LABELS_LOCATION)
+    return LambdaStep(
+        name="WindowGuard",
+        function_arn=var(WINDOW_GUARD),
+        inputs=inputs,
+        outputs=GUARD_OUTPUTS,
+    )
+
+
+def detect_drift(
+    ctx: DriftPipelineInputs, churn: ChurnPipelineInputs, hours: Parameter, guard: LambdaStep, *, labels: bool
+) -> ProcessingStep:
     env = ctx.env_name
     inputs = [
         ProcessingInput("code", churn.code_uri, f"{PROCESSING}/input/code"),
         ProcessingInput("baseline", baseline_uri(env), f"{PROCESSING}/input/baseline"),
-        ProcessingInput("capture", capture_uri(env), f"{PROCESSING}/input/capture"),
+        # Exactly the window's capture files, as WindowGuard listed them (not the whole retained prefix).
+        ProcessingInput("capture", guard.output("manifest_uri"), f"{PROCESSING}/input/capture", "ManifestFile"),
     ]
     arguments: list[object] = [
         WINDOW_END,
@@ -137,7 +229,7 @@ def build(ctx: DriftPipelineInputs) -> Pipeline:
         "--schema",
         churn.schema_in_container,
     ]
-    if ctx.model_quality:
+    if labels:
         inputs.append(ProcessingInput("labels", var(LABELS_LOCATION), f"{PROCESSING}/input/labels"))
         arguments += ["--labels-dir", f"{PROCESSING}/input/labels"]
     arguments += [
@@ -147,9 +239,9 @@ def build(ctx: DriftPipelineInputs) -> Pipeline:
         data_quality_schedule_name(env),
         "--publish-metrics",
     ]
-    monitoring = config.monitoring
-    step = ProcessingStep(
-        name="DetectDrift",
+    monitoring = ctx.config.monitoring
+    return ProcessingStep(
+        name="DetectDrift" if labels or not ctx.model_quality else "DetectDriftWithoutLabels",
         image=churn.image("xgboost"),
         entrypoint=("/bin/sh", "-c", DRIFT_BOOTSTRAP, MODULE),
         container_arguments=tuple(arguments),
@@ -169,11 +261,4 @@ def build(ctx: DriftPipelineInputs) -> Pipeline:
             )
         ),
         security=ctx.security(),
-    )
-    variables = VARIABLES + ((LABELS_LOCATION,) if ctx.model_quality else ())
-    return Pipeline(
-        name=pipeline_name(env),
-        parameters=(WINDOW_END, hours),
-        steps=(step,),
-        variables=variables + (VPC_VARIABLES if churn.vpc else ()),
     )

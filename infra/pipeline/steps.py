@@ -68,6 +68,8 @@ class ProcessingInput:
     name: str
     s3_uri: Value
     local_path: str
+    # ManifestFile: s3_uri is a manifest ([{"prefix": ...}, relative keys...]) naming exactly the objects to copy.
+    data_type: str = "S3Prefix"
 
     def request(self) -> dict[str, Any]:
         return {
@@ -75,7 +77,7 @@ class ProcessingInput:
             "S3Input": {
                 "S3Uri": self.s3_uri,
                 "LocalPath": self.local_path,
-                "S3DataType": "S3Prefix",
+                "S3DataType": self.data_type,
                 "S3InputMode": "File",
                 "S3DataDistributionType": "FullyReplicated",
                 "S3CompressionType": "None",

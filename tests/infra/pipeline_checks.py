@@ -136,7 +136,10 @@ class Execution:
         raise AssertionError(f"unknown property {path}")
 
     def lambda_outputs(self, step: dict[str, Any]) -> dict[str, str]:
-        """What lambdas/champion_lookup answers for this step's inputs, with a champion registered."""
+        """What the step's Lambda answers for its inputs: ChampionLookup with a champion registered,
+        the drift pipeline's WindowGuard with a baseline, captures and labels in the window."""
+        if step["Name"] == "WindowGuard":
+            return window_guard_outputs(self.value(step["Arguments"]))
         from lambdas.champion_lookup import lookup
 
         request = lookup.Request.parse(self.value(step["Arguments"]))
@@ -155,6 +158,32 @@ class Execution:
         for part in json_get["Path"].split("."):
             node = node[part]
         return node
+
+
+def window_guard_outputs(arguments: dict[str, Any]) -> dict[str, str]:
+    """lambdas/drift_window's answer for `arguments` when S3 holds a baseline, one capture file and labels."""
+    from lambdas.drift_window import window
+
+    request = window.Request.parse(arguments)
+    hour = f"{request.window_end:%Y/%m/%d/%H}/"
+    listed = {
+        request.baseline_prefix: [request.baseline_prefix + name for name in window.BASELINE_FILES],
+        request.capture_prefix + hour: [f"{request.capture_prefix}{hour}part-0.jsonl"],
+        request.labels_prefix: [f"{request.labels_prefix}label_date=2026-11-20/part-0.parquet"],
+    }
+
+    class Listing:
+        def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
+            return [{"Contents": [{"Key": k} for k in listed.get(Prefix, [])]}]
+
+    class S3:
+        def get_paginator(self, _name: str) -> Listing:
+            return Listing()
+
+        def put_object(self, **_kwargs: Any) -> None:
+            return None
+
+    return window.guard(S3(), request)
 
 
 def sample_property_file(step: str, name: str) -> dict[str, Any]:

@@ -170,7 +170,7 @@ class SdkPipeline:
                 ProcessingInput(
                     input_name=i.name,
                     s3_input=ProcessingS3Input(
-                        s3_uri=self.value(i.s3_uri), local_path=i.local_path, s3_data_type="S3Prefix",
+                        s3_uri=self.value(i.s3_uri), local_path=i.local_path, s3_data_type=i.data_type,
                         s3_input_mode="File",
                     ),
                 )

@@ -17,7 +17,7 @@ from infra.constructs.monitoring.model_monitor_jobs import analyzer_image
 from infra.pipeline import drift, render
 from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
-from tests.infra.pipeline_checks import concrete, problems
+from tests.infra.pipeline_checks import EXECUTION_ID, all_steps, concrete, problems
 from tests.infra.sdk_oracle import SdkOracle
 
 CONFIGS = {c.stage_name: c for c in load_all(ROOT / "config")}
@@ -30,6 +30,7 @@ SDK_FAKES = {
     "ArtifactBucket": "artifacts",
     "MlKeyArn": "arn:aws:kms:eu-west-1:111111111111:key/k",
     "LabelsLocation": "s3://curated/churn_labels/",
+    "WindowGuardArn": "arn:aws:lambda:eu-west-1:111111111111:function:Monitoring-WindowGuardFunction-AbC123",
     "JobSecurityGroup": "sg-0123456789abcdef0",
     "JobSubnet1": "subnet-0123456789abcdef0",
     "JobSubnet2": "subnet-0fedcba9876543210",
@@ -87,20 +88,116 @@ def test_drift_step_as_deployed_is_a_valid_processing_job_in_the_environments_ne
         "ArtifactBucket": "artifacts",
         "MlKeyArn": "arn:aws:kms:eu-west-1:111111111111:key/k",
         "LabelsLocation": "s3://curated/churn_labels/",
+        "WindowGuardArn": SDK_FAKES["WindowGuardArn"],
         "JobSecurityGroup": "sg-0123456789abcdef0",
         "JobSubnet1": "subnet-0123456789abcdef0",
         "JobSubnet2": "subnet-0fedcba9876543210",
     }
     document = json.loads(render.resolve(body, {**fakes, **values}))
-    (step,) = document["Steps"]
-    request = concrete(document, step)
-    assert not problems("CreateProcessingJob", request)
+    jobs = [s for s in all_steps(document["Steps"]) if s["Type"] == "Processing"]
+    assert [s["Name"] for s in jobs] == (
+        ["DetectDrift", "DetectDriftWithoutLabels"] if config.monitoring.model_quality else ["DetectDrift"]
+    )
+    for step in jobs:
+        request = concrete(document, step)
+        assert not problems("CreateProcessingJob", request), step["Name"]
+        assert ("VpcConfig" in request["NetworkConfig"]) == (config.network.mode == "vpc")
+        inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
+        labels = step["Name"] == "DetectDrift" and config.monitoring.model_quality
+        assert set(inputs) == {"code", "baseline", "capture", *(["labels"] if labels else [])}
+        assert ("--labels-dir" in request["AppSpecification"]["ContainerArguments"]) == labels
+        # The window's files only: WindowGuard's manifest, not the endpoint's whole capture prefix.
+        assert inputs["capture"]["S3DataType"] == "ManifestFile"
+        assert step["Arguments"]["ProcessingInputs"][2]["S3Input"]["S3Uri"] == {
+            "Get": "Steps.WindowGuard.OutputParameters['manifest_uri']"
+        }
+        endpoint = drift.endpoint_name(config.name)
+        assert (
+            inputs["capture"]["S3Uri"] == f"s3://artifacts/monitoring/{endpoint}/reports/manifests/{EXECUTION_ID}.json"
+        )
     assert values["JobRoleArn"].endswith(f":role/telecom-ml-{config.name}-sagemaker-execution")
-    assert ("VpcConfig" in request["NetworkConfig"]) == (config.network.mode == "vpc")
     assert ("LabelsLocation" in variables) == config.monitoring.model_quality
     (pipeline,) = resources(assembly, stage, "AWS::SageMaker::Pipeline").values()
     assert pipeline["PipelineName"] == drift.pipeline_name(config.name)
     assert pipeline["RoleArn"] == f"arn:aws:iam::{config.account}:role/telecom-ml-{config.name}-pipeline-execution"
+
+
+@pytest.mark.parametrize("stage", DRIFT_STAGES)
+def test_a_run_without_a_baseline_or_captured_data_ends_after_the_window_guard(assembly: Assembly, stage: str) -> None:
+    """SageMaker refuses a Processing input that matches no object: the job runs only when both exist, and
+    otherwise the execution succeeds with the guard's `reason` as its last output."""
+    config = CONFIGS[stage]
+    body, variables = drift_body(assembly, stage)
+    document = json.loads(body)
+    guard, condition = document["Steps"]
+    assert (guard["Name"], guard["Type"], guard["FunctionArn"]) == ("WindowGuard", "Lambda", "${WindowGuardArn}")
+    assert {o["OutputName"] for o in guard["OutputParameters"]} >= {"has_baseline", "has_captures", "reason"}
+    endpoint = drift.endpoint_name(config.name)
+    assert guard["Arguments"]["CapturePrefix"] == f"data-capture/{endpoint}/primary/"
+    assert guard["Arguments"]["BaselinePrefix"] == f"monitoring/{endpoint}/current-baseline/"
+    assert guard["Arguments"]["WindowEnd"] == {"Get": "Parameters.WindowEnd"}
+    assert ("LabelsUri" in guard["Arguments"]) == config.monitoring.model_quality
+    assert condition["Type"] == "Condition"
+    assert condition["Arguments"]["Conditions"] == [
+        {"Type": "Equals", "LeftValue": {"Get": f"Steps.WindowGuard.OutputParameters['{name}']"}, "RightValue": "true"}
+        for name in ("has_baseline", "has_captures")
+    ]
+    assert condition["Arguments"]["ElseSteps"] == []
+    (run,) = condition["Arguments"]["IfSteps"]
+    if config.monitoring.model_quality:
+        assert run["Arguments"]["Conditions"][0]["LeftValue"] == {
+            "Get": "Steps.WindowGuard.OutputParameters['has_labels']"
+        }
+    assert "WindowGuardFunction" in json.dumps(variables["WindowGuardArn"])
+
+
+@pytest.mark.parametrize("stage", DRIFT_STAGES)
+def test_window_guard_lists_only_the_endpoints_prefixes_and_writes_only_manifests(
+    assembly: Assembly, stage: str
+) -> None:
+    config = CONFIGS[stage]
+    endpoint = drift.endpoint_name(config.name)
+    granted = statements(assembly, stage, "WindowGuardRoleDefaultPolicy")
+    s3 = [s for s in granted if str(s["Action"]).startswith("s3:")]
+    listed = sorted(p for s in s3 if s["Action"] == "s3:ListBucket" for p in s["Condition"]["StringLike"]["s3:prefix"])
+    expected = [f"data-capture/{endpoint}/primary/*", f"monitoring/{endpoint}/current-baseline/*"]
+    assert listed == sorted(expected + (["churn_labels/*"] if config.monitoring.model_quality else []))
+    (put,) = [s for s in s3 if s["Action"] != "s3:ListBucket"]
+    assert put["Action"] == "s3:PutObject"
+    assert put["Resource"]["Fn::Join"][1][-1] == f"/monitoring/{endpoint}/reports/manifests/*"
+    assert not [s for s in granted if "s3:GetObject" in json.dumps(s)]
+    (key,) = [s for s in granted if str(s["Action"]).count("kms:")]
+    assert key["Condition"]["StringEquals"]["kms:ViaService"] == f"s3.{config.region}.amazonaws.com"
+    assert "PublishOutputFnGetAttKeysMlKey" in json.dumps(key["Resource"])
+    (function,) = [
+        r
+        for r in resources(assembly, stage, "AWS::Lambda::Function").values()
+        if r["Handler"] == "lambdas.drift_window.handler.handler"
+    ]
+    assert ("VpcConfig" in function) == (config.network.mode == "vpc")
+    assert function["Runtime"] == "python3.11" and "powertools" in json.dumps(function["Layers"])
+    code = assembly.outdir / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+    shipped = sorted(p.relative_to(code).as_posix() for p in code.rglob("*") if p.is_file())
+    assert shipped == [
+        "lambdas/__init__.py",
+        "lambdas/drift_window/__init__.py",
+        "lambdas/drift_window/handler.py",
+        "lambdas/drift_window/window.py",
+    ]
+    star = {a for st in granted if st["Resource"] == "*" for a in st["Action"]}
+    assert star <= {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
+    (log_group,) = resources(assembly, stage, "AWS::Logs::LogGroup").values()
+    assert "KmsKeyId" in log_group and log_group["RetentionInDays"] == config.log_retention_days
+    invoke = [s for s in statements(assembly, stage, "PipelineExecutionRolePolicy") if "lambda:" in str(s["Action"])]
+    assert [(s["Action"], json.dumps(s["Resource"])) for s in invoke] == [
+        ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": [function_id(assembly, stage), "Arn"]}))
+    ]
+
+
+def function_id(assembly: Assembly, stage: str) -> str:
+    found = assembly.template(stage, "Monitoring")["Resources"]
+    (name,) = [k for k, v in found.items() if v["Type"] == "AWS::Lambda::Function" and k.startswith("WindowGuard")]
+    return name
 
 
 @pytest.mark.parametrize("stage", DRIFT_STAGES)
@@ -181,6 +278,8 @@ def test_job_role_reads_and_writes_only_the_endpoints_monitoring_prefixes(assemb
         return found
 
     reads = {f"/data-capture/{endpoint}/*", f"/monitoring/{endpoint}/current-baseline/*"}
+    if config.monitoring.engine == "drift_job":
+        reads.add(f"/monitoring/{endpoint}/reports/manifests/*")  # the window's capture manifest
     if config.monitoring.model_quality:
         reads.add(
             "/churn_labels/*" if config.monitoring.engine == "drift_job" else f"/monitoring/{endpoint}/ground-truth/*"

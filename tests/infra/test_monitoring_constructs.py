@@ -15,11 +15,13 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from infra.config import SUPPORTED_REGIONS, load_all
 from infra.constructs.monitoring.drift_schedule import SCHEDULED_TIME, DriftSchedule, start_request
+from infra.constructs.monitoring.drift_window import DriftWindowFunction
 from infra.constructs.monitoring.model_monitor_jobs import (
     ANALYZER_ACCOUNTS,
     ANALYZER_REPOSITORY,
@@ -31,7 +33,7 @@ from infra.constructs.monitoring.retrain_alarms import RetrainAlarms, alarm_spec
 from infra.pipeline import drift, render
 from stacks.serving_stack import endpoint_name as serving_endpoint_name
 from tests.conftest import ROOT
-from tests.infra.pipeline_checks import concrete, problems
+from tests.infra.pipeline_checks import EXECUTION_ID, all_steps, concrete, problems
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -297,6 +299,46 @@ def test_alarms_are_named_for_the_retrain_trigger_and_notify_ops() -> None:
     )
 
 
+def test_window_guard_function_alone_lists_what_it_is_granted_and_writes_only_manifests() -> None:
+    stack = _stack()
+    key = kms.Key(stack, "Key")
+    bucket = s3.Bucket(stack, "Artifacts", encryption_key=key)
+    guard = DriftWindowFunction(
+        stack,
+        "WindowGuard",
+        logs_key=key,
+        log_retention_days=30,
+        destroy_on_removal=True,
+        vpc=None,
+        security_group=None,
+    )
+    guard.grant_list(bucket, ["data-capture/e/primary/", "monitoring/e/current-baseline/"])
+    guard.grant_manifests(bucket, "monitoring/e/reports/manifests/", key)
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    (function,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert (function["Handler"], function["Runtime"], function["Timeout"]) == (
+        "lambdas.drift_window.handler.handler",
+        "python3.11",
+        120,
+    )
+    assert "VpcConfig" not in function and function["ReservedConcurrentExecutions"] == 2
+    (logs,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert "KmsKeyId" in logs and logs["RetentionInDays"] == 30
+    (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Policy"]
+    by_action = {json.dumps(st["Action"]): st for st in policy["PolicyDocument"]["Statement"]}
+    listing = by_action['"s3:ListBucket"']
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["data-capture/e/primary/*", "monitoring/e/current-baseline/*"]}
+    }
+    assert by_action['"s3:PutObject"']["Resource"]["Fn::Join"][1][-1] == "/monitoring/e/reports/manifests/*"
+    assert set(by_action) == {
+        '["logs:CreateLogStream", "logs:PutLogEvents"]',
+        '"s3:ListBucket"',
+        '"s3:PutObject"',
+        '["kms:Decrypt", "kms:GenerateDataKey"]',
+    }
+
+
 # --------------------------------------------------------------------------------- drift pipeline
 def _drift(env: str) -> render.Pipeline:
     config = CONFIGS[env]
@@ -320,13 +362,14 @@ def test_drift_step_is_a_valid_processing_job_with_the_c3_arguments() -> None:
                 "JobRoleArn": ROLE,
                 "MlKeyArn": KEY,
                 "LabelsLocation": "s3://curated/churn_labels/",
+                "WindowGuardArn": "arn:aws:lambda:eu-west-1:111111111111:function:WindowGuard",
                 "JobSecurityGroup": "sg-0123456789abcdef0",
                 "JobSubnet1": "subnet-0123456789abcdef0",
                 "JobSubnet2": "subnet-0fedcba9876543210",
             }
         )
         document = json.loads(render.resolve(render.sub_body(render.definition(pipeline), pipeline.variables), values))
-        (step,) = document["Steps"]
+        (step,) = [s for s in all_steps(document["Steps"]) if s["Name"] == "DetectDrift"]
         request = concrete(document, step)
         assert not problems("CreateProcessingJob", request), env
         app = request["AppSpecification"]
@@ -344,7 +387,11 @@ def test_drift_step_is_a_valid_processing_job_with_the_c3_arguments() -> None:
         } <= set(flags) and arguments[-1] == "--publish-metrics"
         inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
         assert inputs["baseline"] == "s3://artifacts/monitoring/telecom-ml-" + env + "-churn/current-baseline/"
-        assert inputs["capture"] == "s3://artifacts/data-capture/telecom-ml-" + env + "-churn/primary/"
+        # The window's capture files, listed by WindowGuard into a manifest (not the whole capture prefix).
+        assert (
+            inputs["capture"]
+            == f"s3://artifacts/monitoring/telecom-ml-{env}-churn/reports/manifests/{EXECUTION_ID}.json"
+        )
         assert ("labels" in inputs) == ("--labels-dir" in arguments) == CONFIGS[env].monitoring.model_quality
         (output,) = request["ProcessingOutputConfig"]["Outputs"]
         assert output["S3Output"]["S3Uri"].startswith(
