@@ -19,8 +19,7 @@ from constructs import Construct
 from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, grant_policy_of
 from infra.constructs.foundation.log_retention import retention
 from infra.constructs.ml.job_access import grant_network_interfaces
-from infra.constructs.ml.pipeline_code import assembly_root
-from infra.runtime_code import runtime_path
+from infra.constructs.ml.pipeline_code import stage_files
 from infra.template_hygiene import keep_only_dependencies
 
 HANDLER = "lambdas.champion_lookup.handler.handler"
@@ -30,14 +29,8 @@ PACKAGE_FILES = ("lambdas/__init__.py", "lambdas/champion_lookup/__init__.py", "
 
 
 def stage_package(scope: Construct) -> Path:
-    """Copy the package into the cloud assembly once: the asset then hashes four files, not the repository."""
-    target = assembly_root(scope) / "pipelines" / "champion-lookup"
-    for relative in PACKAGE_FILES:
-        source, copy = runtime_path(relative), target / relative
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if not copy.exists() or copy.read_bytes() != source.read_bytes():
-            copy.write_bytes(source.read_bytes())
-    return target
+    """The handler's package alone, staged in the cloud assembly as the function's asset."""
+    return stage_files(scope, "champion-lookup", PACKAGE_FILES)
 
 
 class ChampionLookupFunction(Construct):

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from infra.pipeline import code_bundle
+from infra.runtime_code import runtime_path
 
 
 def assembly_root(scope: Construct) -> Path:
@@ -18,6 +19,18 @@ def assembly_root(scope: Construct) -> Path:
     if not isinstance(root, cdk.Stage):
         raise TypeError(f"{scope.node.path}: the construct tree's root is not an App")
     return Path(root.outdir)
+
+
+def stage_files(scope: Construct, folder: str, files: tuple[str, ...]) -> Path:
+    """Copy `files` (repository-relative) to <cloud assembly>/pipelines/<folder>/ once, keeping their paths:
+    an asset made from that folder hashes those files, not the repository."""
+    target = assembly_root(scope) / "pipelines" / folder
+    for relative in files:
+        source, copy = runtime_path(relative), target / relative
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if not copy.exists() or copy.read_bytes() != source.read_bytes():
+            copy.write_bytes(source.read_bytes())
+    return target
 
 
 class PipelineCode(Construct):

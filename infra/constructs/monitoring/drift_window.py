@@ -24,10 +24,9 @@ from constructs import Construct
 from infra.compliance import Finding, acknowledge
 from infra.constructs.foundation.log_retention import retention
 from infra.constructs.ml.job_access import grant_network_interfaces
-from infra.constructs.ml.pipeline_code import assembly_root
+from infra.constructs.ml.pipeline_code import stage_files
 from infra.constructs.ml.training_trigger import powertools_layer_arn
 from infra.grants import grant_key, s3_context
-from infra.runtime_code import runtime_path
 
 HANDLER = "lambdas.drift_window.handler.handler"
 # Exactly the handler's package, at the paths it imports itself by (relative to the repository root).
@@ -42,14 +41,8 @@ TIMEOUT = cdk.Duration.seconds(120)
 
 
 def stage_package(scope: Construct) -> Path:
-    """Copy the package into the cloud assembly once: the asset then hashes four files, not the repository."""
-    target = assembly_root(scope) / "pipelines" / "drift-window"
-    for relative in PACKAGE_FILES:
-        source, copy = runtime_path(relative), target / relative
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if not copy.exists() or copy.read_bytes() != source.read_bytes():
-            copy.write_bytes(source.read_bytes())
-    return target
+    """The handler's package alone, staged in the cloud assembly as the function's asset."""
+    return stage_files(scope, "drift-window", PACKAGE_FILES)
 
 
 class DriftWindowFunction(Construct):
