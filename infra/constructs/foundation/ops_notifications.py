@@ -9,10 +9,13 @@ explicitly (`grant_publish`). A topic whose key no publisher can use drops every
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import NotificationConfig
@@ -111,3 +114,22 @@ class OpsNotifications(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
             )
         )
+
+
+def alarm_on_dead_letters(scope: Construct, queue: sqs.IQueue, description: str, ops_topic: sns.ITopic
+                          ) -> cloudwatch.Alarm:
+    """`DeadLettersAlarm` in `scope`: any message visible in `queue` (5-minute maximum) notifies the ops topic."""
+    alarm = cloudwatch.Alarm(
+        scope,
+        "DeadLettersAlarm",
+        alarm_description=description,
+        metric=queue.metric_approximate_number_of_messages_visible(
+            period=cdk.Duration.minutes(5), statistic="Maximum"
+        ),
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(cw_actions.SnsAction(ops_topic))
+    return alarm

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -36,6 +35,7 @@ from infra.compliance import (
 )
 from infra.config import RetrainingConfig
 from infra.constructs.foundation.log_retention import retention
+from infra.constructs.foundation.ops_notifications import alarm_on_dead_letters
 from infra.constructs.lake.lake_orchestration import FEATURES_READY_DETAIL_TYPE, FEATURES_READY_SOURCE
 from infra.grants import grant_key
 from infra.runtime_code import runtime_path
@@ -270,21 +270,7 @@ class TrainingTrigger(Construct):
             acknowledge(self.function, Finding.LAMBDA_OUTSIDE_VPC_IN_ISOLATED_MODE)
 
     def _alarm_on_dead_letters(self, ops_topic: sns.ITopic) -> cloudwatch.Alarm:
-        alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description=(
-                f"Training trigger ({self.env_name}): an event failed or could not be delivered; "
-                "see the dead-letter runbook in docs/retraining-trigger.md"
-            ),
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarm.add_alarm_action(cw_actions.SnsAction(ops_topic))
-        return alarm
+        description = (f"Training trigger ({self.env_name}): an event failed or could not be delivered; "
+                       "see the dead-letter runbook in docs/retraining-trigger.md")
+        return alarm_on_dead_letters(self, self.dead_letters, description, ops_topic)
 

@@ -14,7 +14,6 @@ import json
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
@@ -23,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, grant_policy_of
+from infra.constructs.foundation.ops_notifications import alarm_on_dead_letters
 from infra.grants import grant_key
 from infra.template_hygiene import keep_only_dependencies
 
@@ -115,20 +115,6 @@ class DriftSchedule(Construct):
         self.dead_letter_alarm = self._alarm_on_dead_letters(schedule_name, ops_topic)
 
     def _alarm_on_dead_letters(self, schedule_name: str, ops_topic: sns.ITopic) -> cloudwatch.Alarm:
-        alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description=(
-                f"{schedule_name}: Scheduler could not start the drift pipeline; the request is in the "
-                "dead-letter queue (docs/monitoring.md)"
-            ),
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarm.add_alarm_action(cw_actions.SnsAction(ops_topic))
-        return alarm
+        description = (f"{schedule_name}: Scheduler could not start the drift pipeline; the request is in the "
+                       "dead-letter queue (docs/monitoring.md)")
+        return alarm_on_dead_letters(self, self.dead_letters, description, ops_topic)
