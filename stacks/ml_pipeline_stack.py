@@ -34,7 +34,7 @@ from infra.constructs.ml.job_access import (
 from infra.constructs.ml.model_registry import ModelRegistry
 from infra.constructs.ml.pipeline_code import PipelineCode
 from infra.constructs.ml.pipeline_role import grant_pipeline_role, pipeline_job_arns
-from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline
+from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline, notify_failed_executions
 from infra.constructs.ml.training_trigger import TrainingTrigger
 from infra.logical_ids import StableIdStack
 from infra.pipeline import churn, scoring
@@ -159,17 +159,9 @@ class MlPipelineStack(StableIdStack):
     def _notify(self, ops: OpsNotifications) -> None:
         """Failed executions (a failed quality gate included) and packages awaiting approval reach the ops topic."""
         topic = self.ops_topic = ops.import_topic(self)
-        events.Rule(
-            self,
-            "OnFailedExecution",
-            description=f"{self.pipeline_name}: an execution failed (job error or quality gate)",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
-                detail={"pipelineArn": [self.pipeline_arn], "currentPipelineExecutionStatus": ["Failed"]},
-            ),
-            targets=[targets.SnsTopic(topic)],
-        )
+        notify_failed_executions(self, "OnFailedExecution", pipeline_name=self.pipeline_name,
+                                 pipeline_arn=self.pipeline_arn, topic=topic,
+                                 description="an execution failed (job error or quality gate)")
         events.Rule(
             self,
             "OnPackageAwaitingApproval",

@@ -12,8 +12,6 @@ Grants for the job role (the Foundation's SageMaker role) are made here, scoped 
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -25,7 +23,7 @@ from infra.constructs.foundation.isolated_network import IsolatedNetwork
 from infra.constructs.foundation.ops_notifications import OpsNotifications
 from infra.constructs.ml.job_access import network_interfaces_arn
 from infra.constructs.ml.pipeline_code import PipelineCode
-from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline
+from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline, notify_failed_executions
 from infra.constructs.ml.training_trigger import retrain_alarm_prefix
 from infra.constructs.monitoring.drift_dashboard import DriftDashboard, alarm_arn, dashboard_body
 from infra.constructs.monitoring.drift_schedule import DriftSchedule
@@ -238,19 +236,13 @@ class MonitoringStack(StableIdStack):
             ops_topic=self.ops_topic,
             destroy_on_removal=config.destroy_on_removal,
         )
-        events.Rule(
+        notify_failed_executions(
             self,
             "OnFailedDriftRun",
-            description=f"{self.drift_pipeline.pipeline_name}: a drift run failed (job error or missing input)",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
-                detail={
-                    "pipelineArn": [self.drift_pipeline.pipeline_arn],
-                    "currentPipelineExecutionStatus": ["Failed"],
-                },
-            ),
-            targets=[targets.SnsTopic(self.ops_topic)],
+            pipeline_name=self.drift_pipeline.pipeline_name,
+            pipeline_arn=self.drift_pipeline.pipeline_arn,
+            topic=self.ops_topic,
+            description="a drift run failed (job error or missing input)",
         )
 
     # --------------------------------------------------------------------------------- model_monitor

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
@@ -22,7 +21,7 @@ from constructs import Construct
 from infra.config import BatchScoringConfig
 from infra.constructs.ml.job_access import grant_volume_encryption
 from infra.constructs.ml.pipeline_role import PIPELINE_JOB_PREFIX
-from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline
+from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline, notify_failed_executions
 from infra.pipeline import render
 
 MAX_PARALLEL_STEPS = 2
@@ -76,17 +75,9 @@ class BatchScoring(Construct):
 
     def notify_failures(self, topic: sns.ITopic) -> events.Rule:
         """A failed run (no approved package, bad transform output, a job error) reaches `topic`."""
-        return events.Rule(
-            self,
-            "OnFailedExecution",
-            description=f"{self.pipeline_name}: a batch-scoring execution failed",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
-                detail={"pipelineArn": [self.pipeline_arn], "currentPipelineExecutionStatus": ["Failed"]},
-            ),
-            targets=[targets.SnsTopic(topic)],
-        )
+        return notify_failed_executions(self, "OnFailedExecution", pipeline_name=self.pipeline_name,
+                                        pipeline_arn=self.pipeline_arn, topic=topic,
+                                        description="a batch-scoring execution failed")
 
     def _schedule(self, config: BatchScoringConfig) -> scheduler.CfnSchedule:
         stack = cdk.Stack.of(self)

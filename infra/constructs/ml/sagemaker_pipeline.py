@@ -6,8 +6,11 @@ stored as PipelineDefinitionBody through Fn::Sub, and written indented to
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.ml.pipeline_code import assembly_root
@@ -52,3 +55,19 @@ class SageMakerPipeline(Construct):
         self.pipeline_arn = cdk.Stack.of(self).format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline.name
         )
+
+
+def notify_failed_executions(scope: Construct, construct_id: str, *, pipeline_name: str, pipeline_arn: str,
+                             topic: sns.ITopic, description: str) -> events.Rule:
+    """An EventBridge rule in `scope`: every Failed execution of the pipeline reaches `topic`."""
+    return events.Rule(
+        scope,
+        construct_id,
+        description=f"{pipeline_name}: {description}",
+        event_pattern=events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+            detail={"pipelineArn": [pipeline_arn], "currentPipelineExecutionStatus": ["Failed"]},
+        ),
+        targets=[targets.SnsTopic(topic)],
+    )
