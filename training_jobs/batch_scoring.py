@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 from dataset.schema import SchemaError, load_schema
+from dataset.scores_table import SCORE_COLUMNS
+from dataset.scores_table import SCORES_PARTITION as SCORES_PARTITION  # the partition the job writes under
 from training_jobs.artifacts import write_json
 from training_jobs.errors import JobError
 from training_jobs.runner import run_job
@@ -60,20 +62,6 @@ PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/(?P<group>[A-Za-z0-9](?:-*[A-Za-z0-9]){0,62})"
     r"/(?P<version>[1-9]\d*)$"
 )
-# The scores table (Glue types); the catalog declares the same columns, partitioned by scoring_date.
-SCORE_COLUMNS = (
-    ("subscriber_id", "string"),
-    ("probability", "double"),
-    ("label", "string"),
-    ("rank", "bigint"),
-    ("decile", "bigint"),
-    ("snapshot_date", "string"),
-    ("model_package_arn", "string"),
-    ("model_package_group", "string"),
-    ("model_version", "bigint"),
-    ("scored_at", "timestamp"),
-)
-SCORES_PARTITION = "scoring_date"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PARTITION_DIR = re.compile(rf"^{PARTITION}=(\d{{4}}-\d{{2}}-\d{{2}})$")
 

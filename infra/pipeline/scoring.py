@@ -16,6 +16,7 @@ are the churn pipeline's Fn::Sub variables plus the lake's data key and the scor
 
 from __future__ import annotations
 
+from dataset.scores_table import SCORES_PARTITION
 from infra.pipeline.churn import (
     ARTIFACT_BUCKET,
     ARTIFACT_PREFIX,
@@ -54,7 +55,6 @@ SCORING_VARIABLES = (*VARIABLES, DATA_KEY, SCORES_LOCATION)
 SCORING_PREFIX = f"{ARTIFACT_PREFIX}/batch-scoring"
 # What the transform sends and accepts: one record per line in, one prediction per line out.
 CONTENT_TYPE = "application/jsonlines"
-SCORES_PARTITION = "scoring_date"
 # ChampionLookup re-scores a stand-in when there is no champion; this pipeline never reads it (HasChampion
 # "false" gives ChampionModelPackageArn "none"), but the function requires an s3:// URI.
 NO_CANDIDATE = f"s3://{var(ARTIFACT_BUCKET)}/{SCORING_PREFIX}/no-candidate"

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from dataset.schema import DatasetSchema
 from dataset.schema_labels import CONTRACT_COLUMNS, LABEL_PARTITION, LABELS_TABLE
+from dataset.scores_table import SCORE_COLUMNS, SCORES_PARTITION
 
 PARTITION_COLUMN = "snapshot_date"
 _GLUE_TYPES = {
@@ -31,20 +32,8 @@ _PARQUET = {
 }
 
 
-# Batch scoring's table (training_jobs/batch_scoring.py writes these columns; a test keeps them equal).
-SCORES_PARTITION_COLUMN = "scoring_date"
-SCORE_COLUMNS = (
-    ("subscriber_id", "string"),
-    ("probability", "double"),
-    ("label", "string"),
-    ("rank", "bigint"),
-    ("decile", "bigint"),
-    ("snapshot_date", "string"),
-    ("model_package_arn", "string"),
-    ("model_package_group", "string"),
-    ("model_version", "bigint"),
-    ("scored_at", "timestamp"),
-)
+# Batch scoring's table: declared once for the catalog and the scoring job that writes it.
+SCORES_PARTITION_COLUMN = SCORES_PARTITION
 # Athena projects scoring_date partitions (no partition registration after each run); the first date it
 # considers, and NOW as the last.
 SCORES_PROJECTION_START = "2026-01-01"
