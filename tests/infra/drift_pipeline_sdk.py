@@ -9,24 +9,14 @@ Reuses tests.infra.pipeline_sdk (its offline settings and step translations); ne
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from tests.infra.pipeline_sdk import OFFLINE_ENVIRONMENT
+from tests.infra.pipeline_sdk import run
 
 
 def main(argv: list[str]) -> int:
-    request = json.loads(Path(argv[0]).read_text())
-    os.environ.update(OFFLINE_ENVIRONMENT)
-    import logging
-    import warnings
-
-    logging.disable(logging.WARNING)
-    warnings.simplefilter("ignore")
-    print(json.dumps(render_definitions(request)))
-    return 0
+    return run(argv, render_definitions)
 
 
 def render_definitions(request: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +33,26 @@ OFFLINE_ENVIRONMENT = {
 }
 
 
-def main(argv: list[str]) -> int:
-    request = json.loads(Path(argv[0]).read_text())
+def go_offline() -> None:
+    """The settings the SDK must see before it is imported, and quiet logs (it warns about defaults)."""
     os.environ.update(OFFLINE_ENVIRONMENT)
     import logging
     import warnings
 
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
-    print(json.dumps(render_definitions(request)))
+
+
+def run(argv: list[str], render: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """`python -m <renderer> <request.json>`: print {env: definition} as JSON."""
+    request = json.loads(Path(argv[0]).read_text())
+    go_offline()
+    print(json.dumps(render(request)))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run(argv, render_definitions)
 
 
 def render_definitions(request: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import traceback
 from typing import Any
 
 from tests.conftest import ROOT
-from tests.infra.pipeline_sdk import OFFLINE_ENVIRONMENT
+from tests.infra.pipeline_sdk import go_offline
 
 RENDERERS = {
     "churn": "tests.infra.pipeline_sdk",
@@ -29,12 +28,7 @@ RENDERERS = {
 
 
 def serve() -> int:
-    os.environ.update(OFFLINE_ENVIRONMENT)
-    import logging
-    import warnings
-
-    logging.disable(logging.WARNING)
-    warnings.simplefilter("ignore")
+    go_offline()
     for line in sys.stdin:
         kind, request = json.loads(line)
         try:

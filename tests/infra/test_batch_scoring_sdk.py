@@ -12,15 +12,13 @@ TransformStep -> Transformer.transform. Runs in its own process, offline, as tha
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from infra.config import load_all
 from infra.pipeline import churn, render, scoring
 from tests.conftest import ROOT
-from tests.infra.pipeline_sdk import OFFLINE_ENVIRONMENT, SdkPipeline
+from tests.infra.pipeline_sdk import SdkPipeline, run
 from tests.infra.sdk_oracle import SdkOracle
 
 CODE_KEY = "0" * 64 + ".gz"
@@ -115,15 +113,7 @@ class SdkScoringPipeline(SdkPipeline):
 
 
 def main(argv: list[str]) -> int:
-    request = json.loads(Path(argv[0]).read_text())
-    os.environ.update(OFFLINE_ENVIRONMENT)
-    import logging
-    import warnings
-
-    logging.disable(logging.WARNING)
-    warnings.simplefilter("ignore")
-    print(json.dumps(render_definitions(request)))
-    return 0
+    return run(argv, render_definitions)
 
 
 def render_definitions(request: dict[str, Any]) -> dict[str, Any]:
