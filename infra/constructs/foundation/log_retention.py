@@ -1,8 +1,12 @@
-"""Map a retention in days (as config states it) to the CDK enum member."""
+"""Log groups as config states their retention: the CDK enum member for a number of days, and the encrypted
+log group every function of the project writes to."""
 
 from __future__ import annotations
 
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from constructs import Construct
 
 _BY_DAYS = {
     7: logs.RetentionDays.ONE_WEEK,
@@ -23,3 +27,10 @@ def retention(days: int) -> logs.RetentionDays:
         return _BY_DAYS[days]
     except KeyError:
         raise ValueError(f"log retention {days} days is not one of {sorted(_BY_DAYS)}") from None
+
+
+def encrypted_log_group(scope: Construct, key: kms.IKey, retention_days: int, removal: cdk.RemovalPolicy,
+                        construct_id: str = "Logs") -> logs.LogGroup:
+    """A log group in `scope` encrypted with `key`, kept `retention_days`."""
+    return logs.LogGroup(scope, construct_id, encryption_key=key, retention=retention(retention_days),
+                         removal_policy=removal)

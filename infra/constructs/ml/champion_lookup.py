@@ -13,11 +13,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.compliance import Finding, acknowledge, acknowledge_grant_policy, grant_policy_of
-from infra.constructs.foundation.log_retention import retention
+from infra.constructs.foundation.log_retention import encrypted_log_group
 from infra.constructs.ml.job_access import grant_network_interfaces
 from infra.constructs.ml.pipeline_code import stage_files
 from infra.template_hygiene import keep_only_dependencies
@@ -47,13 +46,8 @@ class ChampionLookupFunction(Construct):
         security_group: ec2.ISecurityGroup | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=logs_key,
-            retention=retention(log_retention_days),
-            removal_policy=cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN,
-        )
+        removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
+        self.log_group = encrypted_log_group(self, logs_key, log_retention_days, removal)
         self.role = iam.Role(
             self,
             "Role",

@@ -21,7 +21,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -34,7 +33,7 @@ from infra.compliance import (
     grant_policy_of,
 )
 from infra.config import RetrainingConfig
-from infra.constructs.foundation.log_retention import retention
+from infra.constructs.foundation.log_retention import encrypted_log_group
 from infra.constructs.foundation.ops_notifications import alarm_on_dead_letters
 from infra.constructs.lake.lake_orchestration import FEATURES_READY_DETAIL_TYPE, FEATURES_READY_SOURCE
 from infra.grants import grant_key
@@ -110,9 +109,7 @@ class TrainingTrigger(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"start_training ({env_name}): decide and start the training pipeline",
         )
-        self.log_group = logs.LogGroup(
-            self, "Logs", encryption_key=logs_key, retention=retention(log_retention_days), removal_policy=self._removal
-        )
+        self.log_group = encrypted_log_group(self, logs_key, log_retention_days, self._removal)
         if vpc is not None:
             self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(VPC_ACCESS_POLICY))
         self.function = self._function(env_name, pipeline_name, config, vpc, subnets, security_group)

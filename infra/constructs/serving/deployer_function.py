@@ -11,12 +11,11 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.compliance import Finding, acknowledge
-from infra.constructs.foundation.log_retention import retention
+from infra.constructs.foundation.log_retention import encrypted_log_group
 from infra.runtime_code import runtime_path
 
 POWERTOOLS_VERSION = "3.37.0"  # the version pinned in requirements.txt and requirements/lambdas.txt
@@ -52,13 +51,7 @@ class DeployerFunction(Construct):
         ),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=logs_key,
-            retention=retention(log_retention_days),
-            removal_policy=removal,
-        )
+        self.log_group = encrypted_log_group(self, logs_key, log_retention_days, removal)
         self.role = iam.Role(
             self,
             "Role",
