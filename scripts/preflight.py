@@ -184,7 +184,14 @@ def check_quota(
             f"{name}: no such quota in {region}, so SageMaker does not offer {need.instance_type} "
             f"there for {need.usage} use ({need.why}): choose another instance type or region",
         )
-    value, code = quota.get("Value", 0.0), quota.get("QuotaCode", "?")
+    value, code = quota.get("Value"), quota.get("QuotaCode", "?")
+    if value is None:  # Service Quotas could not read it (ErrorReason says why, e.g. a dependency's throttling)
+        reason = quota.get("ErrorReason", {})
+        return Result(
+            False,
+            f"{name}: Service Quotas has no value for it in {region} ({reason.get('ErrorCode', 'no value')}: "
+            f"{reason.get('ErrorMessage', '')}): run preflight again later or look it up in the console ({code})",
+        )
     if value < need.count:
         return Result(
             False,

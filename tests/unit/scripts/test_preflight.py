@@ -87,9 +87,10 @@ class Stubs:
         defaults: dict[str, float] | None = None,
         version: str | None = "30",
         parameter: str = BOOTSTRAP_PARAMETER,
+        applied_rows: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Answers for every call of a run against dev: the given quotas and bootstrap version (None: no
-        bootstrap answer, the test adds its own)."""
+        """Answers for every call of a run against dev: the given quotas (or applied_rows as they are) and
+        bootstrap version (None: no bootstrap answer, the test adds its own)."""
         self.sts.add_response(
             "get_caller_identity",
             {"Account": DEV.account, "UserId": "AIDEXAMPLE", "Arn": f"arn:aws:iam::{DEV.account}:user/dev"},
@@ -97,9 +98,8 @@ class Stubs:
         for role in preflight.required_roles(DEV):
             self.iam.add_response("get_role", role_response(role, DEV.account), {"RoleName": role})
         applied = DEV_QUOTAS if quotas is None else quotas
-        self.quota_pages(
-            [[quota(n, v) for n, v in applied.items()]], [[quota(n, v) for n, v in (defaults or {}).items()]]
-        )
+        rows = applied_rows if applied_rows is not None else [quota(n, v) for n, v in applied.items()]
+        self.quota_pages([rows], [[quota(n, v) for n, v in (defaults or {}).items()]])
         if version is not None:
             self.ssm.add_response(
                 "get_parameter", {"Parameter": {"Name": parameter, "Value": version}}, {"Name": parameter}
@@ -283,6 +283,19 @@ def test_an_instance_type_the_region_does_not_offer(stubs: Stubs, assembly: Path
         "FAIL  ml.inf2.xlarge for transform job usage: no such quota in eu-west-1, so SageMaker does not offer "
         "ml.inf2.xlarge there for transform job use (ml.batch_scoring.instance_count (PyTorch package)): choose "
         "another instance type or region"
+    ]
+
+
+def test_a_quota_without_a_value_says_why(stubs: Stubs, assembly: Path) -> None:
+    name = "ml.m5.large for endpoint usage"
+    unreadable = {k: v for k, v in quota(name, 0).items() if k != "Value"}
+    unreadable["ErrorReason"] = {"ErrorCode": "DEPENDENCY_THROTTLING_ERROR", "ErrorMessage": "Rate exceeded"}
+    rows = [quota(n, v) for n, v in DEV_QUOTAS.items() if n != name] + [unreadable]
+    stubs.all_pass(applied_rows=rows)
+    assert stubs.run(assembly) == 1
+    assert stubs.failures == [
+        f"FAIL  {name}: Service Quotas has no value for it in eu-west-1 (DEPENDENCY_THROTTLING_ERROR: Rate "
+        f"exceeded): run preflight again later or look it up in the console ({quota_code(name)})"
     ]
 
 
