@@ -12,9 +12,9 @@ Reads config/<env>.yaml and checks, in the account and region it names:
   (servicequotas:ListAWSDefaultServiceQuotas) does not hold is an instance type SageMaker does not offer there
   for that use; the value checked is the account's applied one (servicequotas:ListServiceQuotas), or the
   default where none is applied;
-- the CDK bootstrap of the account and region is at least the version the synthesized stacks require: the
-  cloud assembly's `requiresBootstrapStackVersion` (the number each template's CheckBootstrapVersion rule
-  also asserts), read from the SSM parameter the assembly names (its qualifier included).
+- the CDK bootstrap of the account and region is at least the version the synthesized stage requires (the
+  largest of its templates' CheckBootstrapVersion rules and its artefacts' `requiresBootstrapStackVersion`),
+  read from the SSM parameter the cloud assembly names (its qualifier included).
 
 Prints one line per check (`ok` or `FAIL` and what to do), then a summary. Exit codes: 0 every check passed;
 1 some check failed; 2 it could not run (no or rejected credentials, bad config, no network).
@@ -212,26 +212,46 @@ def check_quotas(quotas: Any, needs: Iterable[InstanceNeed], region: str) -> lis
 
 
 # --------------------------------------------------------------------------- CDK bootstrap
-def required_bootstrap(assembly: Path, stage: str) -> BootstrapRequirement:
-    """The bootstrap version and SSM parameters the synthesized stage's stacks and assets require."""
-    hint = f"run `make synth ENV=<env>` first (it writes {assembly}/)"
+def _read_json(path: Path, hint: str) -> Any:
     try:
-        root = json.loads((assembly / "manifest.json").read_text())
-        nested = next(
-            (
-                a["properties"]["directoryName"]
-                for a in root.get("artifacts", {}).values()
-                if a.get("type") == "cdk:cloud-assembly" and a.get("properties", {}).get("displayName") == stage
-            ),
-            None,
-        )
-        if nested is None:
-            raise CannotRun(f"{assembly}: no cloud assembly of stage {stage}: {hint}")
-        manifest = json.loads((assembly / nested / "manifest.json").read_text())
-    except FileNotFoundError as exc:
-        raise CannotRun(f"{exc.filename}: not found: {hint}") from None
-    except (json.JSONDecodeError, KeyError, AttributeError) as exc:
-        raise CannotRun(f"{assembly}: not a readable cloud assembly ({exc}): {hint}") from None
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CannotRun(f"{path}: not found: {hint}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CannotRun(f"{path}: not a readable cloud assembly file ({exc}): {hint}") from None
+
+
+def rule_minimum(template: dict[str, Any]) -> int | None:
+    """The least bootstrap version a template's CheckBootstrapVersion rule accepts (it lists the refused ones)."""
+    rule = template.get("Rules", {}).get("CheckBootstrapVersion")
+    if not rule:
+        return None
+    refused: list[int] = []
+    for assertion in rule.get("Assertions", []):
+        try:  # {"Fn::Not": [{"Fn::Contains": [["1", ..., "5"], {"Ref": "BootstrapVersion"}]}]}
+            listed = assertion["Assert"]["Fn::Not"][0]["Fn::Contains"][0]
+        except (KeyError, IndexError, TypeError):
+            continue  # another shape of rule: the manifest's number still applies
+        refused += [int(v) for v in listed if str(v).isdigit()]
+    return max(refused) + 1 if refused else None
+
+
+def required_bootstrap(assembly: Path, stage: str) -> BootstrapRequirement:
+    """The bootstrap version and SSM parameters the synthesized stage requires: the largest of its artefacts'
+    `requiresBootstrapStackVersion` (stacks and asset manifests) and of its templates' CheckBootstrapVersion."""
+    hint = f"run `make synth ENV=<env>` first (it writes {assembly}/)"
+    root = _read_json(assembly / "manifest.json", hint)
+    nested = next(
+        (
+            a.get("properties", {}).get("directoryName")
+            for a in root.get("artifacts", {}).values()
+            if a.get("type") == "cdk:cloud-assembly" and a.get("properties", {}).get("displayName") == stage
+        ),
+        None,
+    )
+    if nested is None:
+        raise CannotRun(f"{assembly}: no cloud assembly of stage {stage}: {hint}")
+    manifest = _read_json(assembly / nested / "manifest.json", hint)
     versions, parameters = [], set()
     for artifact in manifest.get("artifacts", {}).values():
         props = artifact.get("properties") or {}
@@ -239,6 +259,9 @@ def required_bootstrap(assembly: Path, stage: str) -> BootstrapRequirement:
             versions.append(int(props["requiresBootstrapStackVersion"]))
             if props.get("bootstrapStackVersionSsmParameter"):
                 parameters.add(props["bootstrapStackVersionSsmParameter"])
+        if artifact.get("type") == "aws:cloudformation:stack" and props.get("templateFile"):
+            minimum = rule_minimum(_read_json(assembly / nested / props["templateFile"], hint))
+            versions += [minimum] if minimum is not None else []
     if not versions or not parameters:
         raise CannotRun(
             f"{assembly}/{nested}: no stack requires a bootstrap version (not a default-synthesizer assembly?): {hint}"

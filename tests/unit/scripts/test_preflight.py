@@ -42,10 +42,30 @@ def quota(name: str, value: float) -> dict[str, Any]:
     return {"ServiceCode": "sagemaker", "QuotaName": name, "QuotaCode": quota_code(name), "Value": float(value)}
 
 
+def bootstrap_rule(least: int) -> dict[str, Any]:
+    """The Rules section `cdk synth` writes into each stack template (shape copied from a synthesized one)."""
+    refused = [str(v) for v in range(1, least)]
+    return {
+        "CheckBootstrapVersion": {
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Not": [{"Fn::Contains": [refused, {"Ref": "BootstrapVersion"}]}]},
+                    "AssertDescription": f"CDK bootstrap stack version {least} required.",
+                }
+            ]
+        }
+    }
+
+
 def write_assembly(
-    root: Path, stage: str = "Dev", versions: tuple[int, ...] = (6, 6), parameter: str = BOOTSTRAP_PARAMETER
+    root: Path,
+    stage: str = "Dev",
+    versions: tuple[int, ...] = (6, 6),
+    parameter: str = BOOTSTRAP_PARAMETER,
+    rule: int | None = 6,
 ) -> Path:
-    """A cloud assembly shaped like `cdk synth`'s: a root manifest naming the stage's nested assembly."""
+    """A cloud assembly shaped like `cdk synth`'s: a root manifest naming the stage's nested assembly, whose
+    manifest lists asset manifests and stacks (alternately, one per version) and each stack's template."""
     nested = root / f"assembly-{stage}"
     nested.mkdir(parents=True)
     root_manifest = {
@@ -62,10 +82,14 @@ def write_assembly(
         "aws-cdk-lib/feature-flag-report": {"type": "cdk:feature-flag-report", "properties": {"module": "aws-cdk-lib"}}
     }
     for i, version in enumerate(versions):
-        kind = "aws:cloudformation:stack" if i % 2 else "cdk:asset-manifest"
+        props = {"requiresBootstrapStackVersion": version, "bootstrapStackVersionSsmParameter": parameter}
+        if i % 2:
+            props["templateFile"] = f"Stack{i}.template.json"
+            template = {"Resources": {}, **({"Rules": bootstrap_rule(rule)} if rule else {})}
+            (nested / props["templateFile"]).write_text(json.dumps(template))
         artifacts[f"Stack{i}"] = {
-            "type": kind,
-            "properties": {"requiresBootstrapStackVersion": version, "bootstrapStackVersionSsmParameter": parameter},
+            "type": "aws:cloudformation:stack" if i % 2 else "cdk:asset-manifest",
+            "properties": props,
         }
     (root / "manifest.json").write_text(json.dumps(root_manifest))
     (nested / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
@@ -337,8 +361,17 @@ def test_the_requirement_comes_from_the_stage_assembly(tmp_path: Path) -> None:
     with pytest.raises(CannotRun, match=r"manifest.json: not found: run `make synth ENV=<env>` first"):
         required_bootstrap(tmp_path / "missing", "Dev")
     (root / "manifest.json").write_text("{not json")
-    with pytest.raises(CannotRun, match="not a readable cloud assembly"):
+    with pytest.raises(CannotRun, match="not a readable cloud assembly file"):
         required_bootstrap(root, "Dev")
+
+
+def test_a_template_rule_can_raise_the_requirement(tmp_path: Path) -> None:
+    root = write_assembly(tmp_path / "a", versions=(6, 6), rule=30)
+    assert required_bootstrap(root, "Dev").version == 30
+    assert required_bootstrap(write_assembly(tmp_path / "b", versions=(6, 6), rule=None), "Dev").version == 6
+    assert preflight.rule_minimum({"Rules": bootstrap_rule(6)}) == 6
+    assert preflight.rule_minimum({"Rules": {"CheckBootstrapVersion": {"Assertions": [{"Assert": True}]}}}) is None
+    assert preflight.rule_minimum({"Resources": {}}) is None
 
 
 def test_a_qualified_bootstrap_parameter_is_the_one_read(stubs: Stubs, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,10 @@ def test_each_need_says_where_its_count_comes_from() -> None:
         "ml.pipeline.train_xgboost + ml.pipeline.train_pytorch"
     )
     assert "blue/green" in by_name["ml.inf2.xlarge for endpoint usage"].why
+
+
+def test_docs_deploy_lists_what_dev_needs() -> None:
+    """docs/deploy.md's quota table is dev's needs, row for row."""
+    text = (CONFIG.parent / "docs" / "deploy.md").read_text()
+    rows = re.findall(r"^\| `(ml\.\S+ for [a-z ]+ usage)` \| (\d+) \|", text, flags=re.MULTILINE)
+    assert {name: int(count) for name, count in rows} == needs(load_environment(CONFIG / "dev.yaml"))
