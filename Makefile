@@ -27,10 +27,10 @@ endif
 
 ENV ?=
 CDK_ENV_ARG := $(if $(ENV),--context env=$(ENV),)
-# deploy/destroy refuse before doing anything unless ENV names a config/<env>.yaml.
-ifneq ($(filter deploy destroy,$(MAKECMDGOALS)),)
+# deploy/destroy/preflight refuse before doing anything unless ENV names a config/<env>.yaml.
+ifneq ($(filter deploy destroy preflight,$(MAKECMDGOALS)),)
 ifeq ($(ENV),)
-$(error ENV is required: make $(firstword $(filter deploy destroy,$(MAKECMDGOALS))) ENV=dev (a config/<env>.yaml name))
+$(error ENV is required: make $(firstword $(filter deploy destroy preflight,$(MAKECMDGOALS))) ENV=dev (a config/<env>.yaml name))
 endif
 ifeq ($(wildcard config/$(ENV).yaml),)
 $(error no config/$(ENV).yaml: ENV names an environment file in config/)
@@ -43,14 +43,15 @@ PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
 MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin scripts
 
 # infra/ is also a folder: every target must be phony.
-.PHONY: help setup lock synth demo twin test unit infra e2e lint bench deploy destroy clean
+.PHONY: help setup lock synth demo twin test unit infra e2e lint bench preflight deploy destroy clean
 
 help:
 	@echo "make setup   - install the locked Python environment (.venv) and the pinned Node/CDK CLI"
 	@echo "make demo    - set up, synthesize every environment, run the local ML twin"
 	@echo "make test    - the whole test suite; 'make unit', 'make infra', 'make e2e' run one part"
-	@echo "make lint    - ruff, mypy, import contracts (import-linter), dependency check (deptry)"
+	@echo "make lint    - ruff, mypy, import contracts (import-linter), dependency check (deptry), actionlint"
 	@echo "make synth   - synthesize all environments (ENV=prod for one)"
+	@echo "make preflight ENV=dev - check that environment's AWS account (roles, quotas, bootstrap) before deploying"
 	@echo "make deploy ENV=dev / make destroy ENV=dev - cdk deploy/destroy that environment's stacks"
 	@echo "make lock    - re-resolve requirements*.txt into $(LOCK) (UPGRADE=1 to move unpinned packages)"
 	@echo "make bench   - benchmarks, results under build/bench/"
@@ -122,6 +123,12 @@ lint: setup
 	$(PY) -m mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m deptry . --config tools/deptry.toml
+	$(VENV)/bin/actionlint
+
+# Synthesizes ENV (the bootstrap version its stacks require is read from cdk.out), then checks its account with
+# the caller's credentials: scripts/preflight.py, docs/deploy.md.
+preflight: synth
+	$(PY) -m scripts.preflight $(ENV)
 
 deploy: setup
 	cdk deploy --context env=$(ENV) "$(STAGE)/*" $(CDK_ARGS)

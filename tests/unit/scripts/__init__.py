@@ -1,0 +1,1 @@
+"""scripts/: the preflight of an AWS account."""
