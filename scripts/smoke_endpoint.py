@@ -13,6 +13,16 @@ holds it; production callers send the lake's pseudonymised ids, cut to fit SageM
 Prints the predictions summary and the client-side latency percentiles (each request timed from the call
 to the last byte of the body read).
 
+An asynchronous endpoint (dev's `ml.endpoint.mode: async`) answers InvokeEndpointAsync only: pass
+--async-input, where each request body is put before the call (the endpoint's `async-input/<endpoint>/`
+prefix of the ML artefact bucket, `s3://<bucket>/async-input/<endpoint>/`, for a real endpoint; a local
+directory for the local server). The client then polls each OutputLocation / FailureLocation until the
+answer is there or --async-wait runs out; latency is then end to end (queue, scaling from zero, inference),
+to within the poll interval:
+
+    .venv/bin/python scripts/smoke_endpoint.py --endpoint-name telecom-ml-dev-churn --region eu-west-1 \
+        --async-input s3://<ML artefact bucket>/async-input/telecom-ml-dev-churn/ --async-wait 900
+
 Exit codes: 0 every request answered; 1 some requests failed (the first errors are printed); 2 the
 endpoint could not be called at all (connection refused, no credentials, no region, unknown endpoint)
 or bad arguments.
@@ -45,6 +55,7 @@ class SmokeError(Exception):
 class Summary:
     endpoint: str
     target: str
+    mode: str = "realtime"
     sent: int = 0
     answered: int = 0
     failed: int = 0
@@ -101,6 +112,16 @@ def runtime_client(endpoint_url: str | None, region: str | None, timeout_s: floa
         return boto3.session.Session().client("sagemaker-runtime", region_name=region, config=config)
     except NoRegionError:
         raise SmokeError("no AWS region: pass --region or set AWS_REGION (or a profile's region)") from None
+
+
+def async_files(location: str, region: str | None, timeout_s: float) -> LocalAsyncFiles | S3AsyncFiles:
+    if not location.startswith("s3://"):
+        return LocalAsyncFiles(Path(location))
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 3})
+    return S3AsyncFiles(boto3.session.Session().client("s3", region_name=region, config=config), location)
 
 
 def _fatal(exc: Exception, endpoint: str, target: str) -> SmokeError | None:
@@ -165,7 +186,8 @@ def smoke(
     from dataset import inference_ids
 
     summary = Summary(endpoint, target)
-    latencies, probabilities = [], []
+    latencies: list[float] = []
+    probabilities: list[float] = []
     for sid, fields in records:
         body = json.dumps(fields)
         summary.sent += 1
@@ -183,33 +205,165 @@ def smoke(
             fatal = _fatal(exc, endpoint, target)
             if fatal is not None:
                 raise fatal from None
-            summary.failed += 1
-            if len(summary.errors) < 5:
-                summary.errors.append(f"subscriber {sid}: {_describe(exc)}")
+            _failed(summary, sid, _describe(exc))
             continue
         latencies.append(time.perf_counter() - t0)
-        pred = answer["predictions"][0]
-        probabilities.append(float(pred["probability"]))
-        summary.positives += int(pred["label"] == answer.get("positive_label"))
-        summary.answered += 1
+        _answered(summary, probabilities, answer)
+    _finish(summary, probabilities, latencies)
+    return summary
+
+
+class LocalAsyncFiles:
+    """--async-input as a local directory, for the local server (it reads and writes file:// URLs)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def put(self, name: str, body: bytes) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / name
+        path.write_bytes(body)
+        return path.resolve().as_uri()
+
+    def get(self, location: str) -> bytes | None:
+        from urllib.parse import unquote, urlparse
+
+        path = Path(unquote(urlparse(location).path))
+        return path.read_bytes() if path.is_file() else None
+
+
+class S3AsyncFiles:
+    """--async-input as s3://bucket/prefix/: bodies put there, results read where SageMaker writes them."""
+
+    def __init__(self, s3: Any, uri: str) -> None:
+        self.s3 = s3
+        self.bucket, self.prefix = split_s3_uri(uri)
+
+    def put(self, name: str, body: bytes) -> str:
+        key = f"{self.prefix}{name}"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        return f"s3://{self.bucket}/{key}"
+
+    def get(self, location: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        bucket, key = split_s3_uri(location)
+        try:
+            return bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:] or uri[5:].startswith("/"):
+        raise SmokeError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+@dataclass
+class _Pending:
+    sid: str
+    started: float
+    output: str
+    failure: str
+
+
+def smoke_async(
+    client: Any,
+    files: LocalAsyncFiles | S3AsyncFiles,
+    endpoint: str,
+    target: str,
+    records: list[tuple[str, dict[str, Any]]],
+    scoring_date: str,
+    wait_s: float,
+    poll_s: float = 1.0,
+) -> Summary:
+    """Every request queued first (InvokeEndpointAsync), then every answer polled until --async-wait."""
+    from dataset import inference_ids
+
+    summary = Summary(endpoint, target, mode="async")
+    pending: list[_Pending] = []
+    for index, (sid, fields) in enumerate(records):
+        summary.sent += 1
+        inference_id = inference_ids.make(sid, scoring_date)
+        try:
+            location = files.put(f"smoke-{scoring_date}-{index:06d}.json", json.dumps(fields).encode())
+            resp = client.invoke_endpoint_async(
+                EndpointName=endpoint,
+                InputLocation=location,
+                ContentType="application/json",
+                Accept="application/json",
+                InferenceId=inference_id,
+            )
+        except Exception as exc:
+            fatal = _fatal(exc, endpoint, target)
+            if fatal is not None:
+                raise fatal from None
+            _failed(summary, sid, _describe(exc))
+            continue
+        pending.append(_Pending(sid, time.perf_counter(), resp["OutputLocation"], resp.get("FailureLocation", "")))
+    latencies: list[float] = []
+    probabilities: list[float] = []
+    deadline = time.perf_counter() + wait_s
+    while pending:
+        still = []
+        for p in pending:
+            answer = files.get(p.output)
+            if answer is not None:
+                latencies.append(time.perf_counter() - p.started)
+                _answered(summary, probabilities, json.loads(answer))
+                continue
+            failure = files.get(p.failure) if p.failure else None
+            if failure is not None:
+                _failed(summary, p.sid, failure.decode("utf-8", "replace").strip())
+                continue
+            still.append(p)
+        pending = still
+        if pending and time.perf_counter() >= deadline:
+            for p in pending:
+                _failed(summary, p.sid, f"no answer at {p.output} after --async-wait {wait_s:g} s")
+            break
+        if pending:
+            time.sleep(poll_s)
+    _finish(summary, probabilities, latencies)
+    return summary
+
+
+def _answered(summary: Summary, probabilities: list[float], answer: dict[str, Any]) -> None:
+    pred = answer["predictions"][0]
+    probabilities.append(float(pred["probability"]))
+    summary.positives += int(pred["label"] == answer.get("positive_label"))
+    summary.answered += 1
+
+
+def _failed(summary: Summary, sid: str, why: str) -> None:
+    summary.failed += 1
+    if len(summary.errors) < 5:
+        summary.errors.append(f"subscriber {sid}: {why}")
+
+
+def _finish(summary: Summary, probabilities: list[float], latencies: list[float]) -> None:
     if probabilities:
         summary.probability_mean = sum(probabilities) / len(probabilities)
         summary.probability_min, summary.probability_max = min(probabilities), max(probabilities)
     summary.latency_ms = percentiles(latencies)
-    return summary
 
 
 def report(s: Summary) -> str:
-    lines = [f"endpoint {s.endpoint} at {s.target}: {s.sent} requests, {s.answered} answered, {s.failed} failed"]
+    kind = "requests" if s.mode == "realtime" else "async requests"
+    lines = [f"endpoint {s.endpoint} at {s.target}: {s.sent} {kind}, {s.answered} answered, {s.failed} failed"]
     if s.answered:
         lines.append(
             f"  predicted churners: {s.positives} of {s.answered}; probability mean "
             f"{s.probability_mean:.3f} (min {s.probability_min:.3f}, max {s.probability_max:.3f})"
         )
         lat = s.latency_ms
+        what = "client-side latency" if s.mode == "realtime" else "end-to-end latency, to within the poll"
         lines.append(
-            f"  client-side latency (ms): p50 {lat['p50']:.2f}, p90 {lat['p90']:.2f}, "
-            f"p99 {lat['p99']:.2f}, max {lat['max']:.2f}"
+            f"  {what} (ms): p50 {lat['p50']:.2f}, p90 {lat['p90']:.2f}, p99 {lat['p99']:.2f}, max {lat['max']:.2f}"
         )
     lines += [f"  error: {e}" for e in s.errors]
     return "\n".join(lines)
@@ -226,7 +380,25 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--scoring-date", default=None, help="YYYY-MM-DD in the InferenceId (default: today, UTC)")
     ap.add_argument("--timeout", type=float, default=10.0, help="connect/read timeout per request, seconds")
     ap.add_argument("--json", type=Path, help="also write the summary here")
+    ap.add_argument(
+        "--async-input",
+        help="asynchronous endpoint: where request bodies are put (s3://bucket/prefix/, or a local directory "
+        "for the local server)",
+    )
+    ap.add_argument("--async-wait", type=float, default=60.0, help="seconds to wait for async answers")
+    ap.add_argument("--async-poll", type=float, default=1.0, help="seconds between polls of async answers")
     args = ap.parse_args(argv)
+    if args.async_wait <= 0 or args.async_poll <= 0:
+        ap.error("--async-wait and --async-poll must be positive")
+    if args.async_input is not None:
+        if args.endpoint_url is None and not args.async_input.startswith("s3://"):
+            ap.error(
+                f"--async-input {args.async_input!r}: a real endpoint reads its input from S3 (s3://bucket/prefix/)"
+            )
+        if args.endpoint_url is not None and args.async_input.startswith("s3://"):
+            ap.error("--async-input: the local server reads a local directory, not s3://")
+        if args.async_input.startswith("s3://") and not args.async_input.endswith("/"):
+            args.async_input += "/"
     if not 1 <= args.records <= 100_000:
         ap.error(f"--records {args.records}: must be 1..100000")
     if args.timeout <= 0:
@@ -249,7 +421,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         records = load_records(args.schema, args.data, args.records)
         client = runtime_client(args.endpoint_url, args.region, args.timeout)
-        summary = smoke(client, args.endpoint_name, target, records, args.scoring_date)
+        if args.async_input is None:
+            summary = smoke(client, args.endpoint_name, target, records, args.scoring_date)
+        else:
+            files = async_files(args.async_input, args.region, args.timeout)
+            summary = smoke_async(
+                client, files, args.endpoint_name, target, records, args.scoring_date, args.async_wait, args.async_poll
+            )
     except SmokeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
