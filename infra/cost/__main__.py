@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     if args.markdown == "idle":
         print(markdown_idle(result))
     elif args.markdown == "details":
-        print(markdown_details(result, load))
+        print(markdown_details(result, load, load_prices(args.prices)))
     else:
         print(text(result, load))
     return 0

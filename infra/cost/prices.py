@@ -36,7 +36,9 @@ class Price:
         """The price as printed beside a figure: value, and the stand-in region if any."""
         if self.value is None:
             return "no cited price"
-        basis = f" [{self.basis} rate]" if self.basis else ""
+        if not self.basis:
+            return f"{self.value:g}"
+        basis = " [region not stated]" if self.basis == "unstated" else f" [{self.basis} rate]"
         return f"{self.value:g}{basis}"
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from infra.cost.model import Assumptions, Estimate, Line
-from infra.cost.prices import Price
+from infra.cost.prices import PriceTable
 
 STAND_IN_NOTE = (
-    "[<region> rate] = no price published for the environment's region was found; the rate published for <region> "
-    "(or on a page naming no region: unstated) stands in. Free tiers are not deducted, except the account's 3 free "
-    "dashboards. Not counted: data transfer, interface endpoint and KMS request charges, Secrets Manager API calls, "
-    "SageMaker ML storage volumes, S3 storage of derived tables and captures, support plans, taxes."
+    "[<region> rate] = no price published for the environment's region was found and the rate published for "
+    "<region> stands in; [region not stated] = the source names no region. Free tiers are not deducted, except the "
+    "account's 3 free dashboards. Not counted: data transfer, interface endpoint data processing and KMS requests, "
+    "Secrets Manager API calls, SageMaker ML storage volumes, S3 storage of derived tables and captured requests, "
+    "support plans, taxes."
 )
 
 
@@ -86,7 +87,7 @@ def _idle_cell(line: Line | None) -> str:
     return f"{_usd(line.idle_usd)} ({_quantity(line.idle_quantity)} {line.unit})"
 
 
-def markdown_details(estimates: list[Estimate], load: Assumptions) -> str:
+def markdown_details(estimates: list[Estimate], load: Assumptions, prices: PriceTable) -> str:
     """docs/cost.md's generated part: per environment every line idle and under load, the assumptions, the prices."""
     out: list[str] = []
     for est in estimates:
@@ -108,19 +109,19 @@ def markdown_details(estimates: list[Estimate], load: Assumptions) -> str:
             out += ["", "Not in the totals, no cited price: " + "; ".join(unpriced) + "."]
         out.append("")
     out += ["### Load assumed", ""] + [f"- {a}" for a in load.describe()] + [""]
+    regions = sorted({e.region for e in estimates})
     out += [
         "### Prices",
         "",
-        "| Price | Unit | " + " | ".join(sorted({e.region for e in estimates})) + " | Source | Read |",
-        "| --- | --- |" + " --- |" * len({e.region for e in estimates}) + " --- | --- |",
+        "Every entry of `infra/cost/prices.yaml` (USD):",
+        "",
+        "| Price | Unit | " + " | ".join(regions) + " | Source | Read |",
+        "| --- | --- |" + " --- |" * len(regions) + " --- | --- |",
     ]
-    seen: dict[str, dict[str, Price]] = {}
-    for est in estimates:
-        for line in est.lines:
-            seen.setdefault(line.price.item, {})[est.region] = line.price
-    for item, by_region in seen.items():
-        first = next(iter(by_region.values()))
-        cells = [by_region[r].label if r in by_region else "" for r in sorted({e.region for e in estimates})]
-        out.append(f"| `{item}` | {first.unit} | " + " | ".join(cells) + f" | {first.source} | {first.read} |")
+    for item in prices.entries:
+        by_region = [prices.get(item, region) for region in regions]
+        first = by_region[0]
+        cells = " | ".join(price.label for price in by_region)
+        out.append(f"| `{item}` | {first.unit} | {cells} | {first.source} | {first.read} |")
     out += ["", STAND_IN_NOTE]
     return "\n".join(out)
