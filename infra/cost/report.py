@@ -122,6 +122,7 @@ def markdown_details(estimates: list[Estimate], load: Assumptions, prices: Price
         by_region = [prices.get(item, region) for region in regions]
         first = by_region[0]
         cells = " | ".join(price.label for price in by_region)
-        out.append(f"| `{item}` | {first.unit} | {cells} | {first.source} | {first.read} |")
+        source = f"{first.source} (note: {first.note})" if first.note else first.source
+        out.append(f"| `{item}` | {first.unit} | {cells} | {source} | {first.read} |")
     out += ["", STAND_IN_NOTE]
     return "\n".join(out)
