@@ -11,9 +11,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from infra.config import ConfigError, load_all
+from infra.cost.docs import DocsError, with_generated_block, with_readme_table
 from infra.cost.inventory import InventoryError, read_stage
 from infra.cost.model import Assumptions, Estimate, estimate
-from infra.cost.prices import PRICES_FILE, PriceError, load_prices
+from infra.cost.prices import PRICES_FILE, PriceError, PriceTable, load_prices
 from infra.cost.report import markdown_details, markdown_idle, text
 from infra.cost.schedules import ScheduleError
 
@@ -28,6 +29,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--markdown",
         choices=("idle", "details"),
         help="print README's idle table or docs/cost.md's generated part instead of the text table",
+    )
+    parser.add_argument(
+        "--write-docs",
+        type=Path,
+        metavar="ROOT",
+        help="replace README.md's idle table and docs/cost.md's generated part under ROOT (with the default load)",
     )
     defaults = Assumptions()
     for f in fields(Assumptions):
@@ -62,6 +69,24 @@ def _check_load(load: Assumptions) -> str | None:
     return None
 
 
+def _write_docs(root: Path, result: list[Estimate], load: Assumptions, prices: PriceTable) -> int:
+    if load != Assumptions():
+        print("cost: error: --write-docs writes the tables for the default load; drop the load flags", file=sys.stderr)
+        return 2
+    readme, doc = root / "README.md", root / "docs" / "cost.md"
+    try:
+        new_readme = with_readme_table(readme.read_text(), markdown_idle(result))
+        new_doc = with_generated_block(doc.read_text(), markdown_details(result, load, prices))
+    except (OSError, DocsError) as err:
+        print(f"cost: error: {err}", file=sys.stderr)
+        return 1
+    for path, content in ((readme, new_readme), (doc, new_doc)):
+        changed = path.read_text() != content
+        path.write_text(content)
+        print(f"{path}: {'updated' if changed else 'unchanged'}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     load = Assumptions(**{f.name: getattr(args, f.name) for f in fields(Assumptions)})
@@ -74,6 +99,8 @@ def main(argv: list[str]) -> int:
     except (ConfigError, InventoryError, PriceError, ScheduleError) as err:
         print(f"cost: error: {err}", file=sys.stderr)
         return 1
+    if args.write_docs is not None:
+        return _write_docs(args.write_docs, result, load, load_prices(args.prices))
     if args.markdown == "idle":
         print(markdown_idle(result))
     elif args.markdown == "details":

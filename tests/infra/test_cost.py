@@ -15,6 +15,7 @@ import yaml
 
 from infra.config import EnvironmentConfig, load_environment
 from infra.cost.__main__ import estimates, main
+from infra.cost.docs import DocsError, generated_block, readme_table, with_generated_block, with_readme_table
 from infra.cost.inventory import Inventory, InventoryError, JobStep, read_stage
 from infra.cost.model import HOURS_PER_MONTH, WEEKS_PER_MONTH, Assumptions, estimate
 from infra.cost.prices import PRICES_FILE, PriceError, PriceTable, load_prices
@@ -459,24 +460,45 @@ def test_bad_inputs_fail_with_one_line(assembly: Assembly, capsys: pytest.Captur
     assert "--spot-discount-percent must be at most 100" in capsys.readouterr().err
 
 
-def _generated_block(text: str, start: str, end: str) -> str:
-    return text.split(start, 1)[1].split(end, 1)[0].strip()
-
-
 def test_readme_cost_table_is_the_generated_one(shipped: list[Any]) -> None:
-    section = (ROOT / "README.md").read_text().split("## Cost at idle", 1)[1].split("\n## ", 1)[0]
-    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
-    assert table == markdown_idle(shipped), "README's cost table is stale: python -m infra.cost --markdown idle"
+    table = readme_table((ROOT / "README.md").read_text())
+    assert table == markdown_idle(shipped), "README's cost table is stale: python -m infra.cost --write-docs ."
 
 
 def test_docs_cost_tables_are_the_generated_ones(shipped: list[Any]) -> None:
-    text = (ROOT / "docs" / "cost.md").read_text()
-    block = _generated_block(
-        text, "<!-- generated: python -m infra.cost --markdown details -->", "<!-- end generated -->"
-    )
+    block = generated_block((ROOT / "docs" / "cost.md").read_text())
     assert block == markdown_details(shipped, Assumptions(), load_prices()), (
-        "docs/cost.md is stale: python -m infra.cost --markdown details"
+        "docs/cost.md is stale: python -m infra.cost --write-docs ."
     )
+
+
+def test_write_docs_replaces_stale_tables_and_nothing_else(
+    assembly: Assembly, shipped: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "docs").mkdir()
+    readme = (ROOT / "README.md").read_text()
+    stale = readme.replace(readme_table(readme), "| Item | Dev |\n| --- | --- |\n| KMS keys | 1.00 |")
+    (tmp_path / "README.md").write_text(stale)
+    doc = (ROOT / "docs" / "cost.md").read_text()
+    (tmp_path / "docs" / "cost.md").write_text(with_generated_block(doc, "| old | table |"))
+    args = ["--cdk-out", str(assembly.outdir), "--config-dir", str(ROOT / "config"), "--write-docs", str(tmp_path)]
+    assert main(args) == 0
+    assert (tmp_path / "README.md").read_text() == readme
+    assert (tmp_path / "docs" / "cost.md").read_text() == doc
+    assert capsys.readouterr().out.count(": updated") == 2
+    assert main([*args, "--retrains-per-week", "3"]) == 2  # the documents show the default load only
+
+
+def test_documents_without_their_table_place_are_refused() -> None:
+    with pytest.raises(DocsError, match=re.escape("README.md: no '## Cost at idle' section")):
+        readme_table("# Title\n\n## Teardown\n")
+    with pytest.raises(DocsError, match=re.escape("README.md: no table in the '## Cost at idle' section")):
+        readme_table("# T\n\n## Cost at idle\n\nprose only\n\n## Teardown\n")
+    with pytest.raises(DocsError, match=re.escape("docs/cost.md: the markers")):
+        generated_block("<!-- end generated --> then <!-- generated: python -m infra.cost --markdown details -->")
+    text = "# T\n\n## Cost at idle\n\nIntro.\n\n| a | b |\n| --- | --- |\n\nAfter.\n\n## Teardown\n| keep | me |\n"
+    replaced = with_readme_table(text, "| x |\n| --- |")
+    assert replaced == text.replace("| a | b |\n| --- | --- |", "| x |\n| --- |")
 
 
 def test_the_model_is_plain_python_without_the_cdk() -> None:
