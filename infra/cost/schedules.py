@@ -1,7 +1,7 @@
 """How often an EventBridge schedule expression fires in an average month.
 
 `rate(n unit)` fires every n units; `cron(minutes hours day-of-month month day-of-week year)` fires at every
-minute/hour of every day its fields match. Days are counted over the 28-year calendar cycle 2001-2028 (every
+minute/hour of every day its fields match; a one-time `at(...)` fires once ever, so 0 times a month. Days are counted over the 28-year calendar cycle 2001-2028 (every
 weekday and leap-year alignment once): a weekly schedule fires 365.25 / 7 / 12 = 4.35 times a month, a monthly one
 once and an hourly one 730.5 times (the calendar's average month), while always-on resources are priced at the
 730 hours a month AWS's pricing pages use. A time zone moves the hour, not the count (daylight-saving days aside).
@@ -19,6 +19,7 @@ _MONTHS = {
     m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
 }
 _WEEKDAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}  # cron: 1 = Sunday
+_AT = re.compile(r"^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$")
 _RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")
 _CRON = re.compile(r"^cron\((\S+( \S+){5})\)$")
 _UNIT_HOURS = {"minute": 1 / 60, "hour": 1.0, "day": 24.0}
@@ -30,7 +31,9 @@ class ScheduleError(ValueError):
 
 @cache
 def runs_per_month(expression: str) -> float:
-    """Average number of times `expression` fires in a month of HOURS_PER_MONTH hours."""
+    """Average number of times `expression` fires in a month of HOURS_PER_MONTH hours (a one-time at(...): 0)."""
+    if _AT.fullmatch(expression.strip()):
+        return 0.0
     rate = _RATE.fullmatch(expression.strip())
     if rate:
         count, unit = int(rate.group(1)), rate.group(2).rstrip("s")
@@ -39,7 +42,7 @@ def runs_per_month(expression: str) -> float:
         return HOURS_PER_MONTH / (count * _UNIT_HOURS[unit])
     cron = _CRON.fullmatch(expression.strip())
     if not cron:
-        raise ScheduleError(f"'{expression}' is neither rate(<n> <unit>) nor cron(<6 fields>)")
+        raise ScheduleError(f"'{expression}' is none of rate(<n> <unit>), cron(<6 fields>) or at(<date>T<time>)")
     minutes, hours, dom, month, dow, year = cron.group(1).split(" ")
     if year not in ("*", "?"):
         raise ScheduleError(

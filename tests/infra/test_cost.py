@@ -280,6 +280,7 @@ def test_a_missing_stage_says_to_synthesize(tmp_path: Path) -> None:
         ("rate(1 hour)", HOURS_PER_MONTH),
         ("rate(5 minutes)", HOURS_PER_MONTH * 12),
         ("rate(2 days)", HOURS_PER_MONTH / 48),
+        ("at(2027-01-01T05:00:00)", 0.0),  # one run ever: nothing a month
     ],
 )
 def test_schedule_expressions_fire_so_often_a_month(expression: str, runs: float) -> None:
@@ -294,7 +295,7 @@ def test_schedule_expressions_fire_so_often_a_month(expression: str, runs: float
         ("cron(0 5 1 * MON *)", "exactly one of day-of-month and day-of-week must be '?'"),
         ("cron(0 5 1 * ? 2027)", "year field '2027' must be *"),
         ("cron(0 25 * * ? *)", "hours '25' is outside 0-23"),
-        ("cron(0 5 * *)", "is neither rate"),
+        ("cron(0 5 * *)", "is none of rate(<n> <unit>), cron(<6 fields>) or at(<date>T<time>)"),
         ("rate(0 hours)", "a rate must be at least 1"),
     ],
 )
