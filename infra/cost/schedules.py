@@ -1,10 +1,11 @@
 """How often an EventBridge schedule expression fires in an average month.
 
 `rate(n unit)` fires every n units; `cron(minutes hours day-of-month month day-of-week year)` fires at every
-minute/hour of every day its fields match; a one-time `at(...)` fires once ever, so 0 times a month. Days are counted over the 28-year calendar cycle 2001-2028 (every
-weekday and leap-year alignment once): a weekly schedule fires 365.25 / 7 / 12 = 4.35 times a month, a monthly one
-once and an hourly one 730.5 times (the calendar's average month), while always-on resources are priced at the
-730 hours a month AWS's pricing pages use. A time zone moves the hour, not the count (daylight-saving days aside).
+minute/hour of every day its fields match; a one-time `at(...)` fires once ever, so 0 times a month. Days are
+counted over the 28-year calendar cycle 2001-2028 (every weekday and leap-year alignment once): a weekly schedule
+fires 365.25 / 7 / 12 = 4.35 times a month, a monthly one once and an hourly one 730.5 times (the calendar's
+average month), while always-on resources are priced at the 730 hours a month AWS's pricing pages use. A time
+zone moves the hour, not the count (daylight-saving days aside).
 """
 
 from __future__ import annotations
