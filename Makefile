@@ -43,7 +43,7 @@ PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
 MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin scripts
 
 # infra/ is also a folder: every target must be phony.
-.PHONY: help setup lock synth demo twin test unit infra e2e lint bench preflight deploy destroy clean
+.PHONY: help setup lock synth demo twin test unit infra e2e lint bench cost preflight deploy destroy clean
 
 help:
 	@echo "make setup   - install the locked Python environment (.venv) and the pinned Node/CDK CLI"
@@ -55,6 +55,7 @@ help:
 	@echo "make deploy ENV=dev / make destroy ENV=dev - cdk deploy/destroy that environment's stacks"
 	@echo "make lock    - re-resolve requirements*.txt into $(LOCK) (UPGRADE=1 to move unpinned packages)"
 	@echo "make bench   - benchmarks, results under build/bench/"
+	@echo "make cost    - synthesize, then the monthly cost per environment, idle and under load (ENV=prod for one)"
 	@echo "make clean   - remove build outputs and caches (keeps .venv and node_modules)"
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -129,6 +130,11 @@ lint: setup
 # the caller's credentials: scripts/preflight.py, docs/deploy.md.
 preflight: synth
 	$(PY) -m scripts.preflight $(ENV)
+
+# The estimate reads the templates just synthesized; load assumptions go in COST_ARGS, e.g.
+# make cost COST_ARGS="--predictions-per-day 1000000" (python -m infra.cost --help lists them).
+cost: synth
+	$(PY) -m infra.cost --cdk-out cdk.out $(if $(ENV),--env $(ENV),) $(COST_ARGS)
 
 deploy: setup
 	cdk deploy --context env=$(ENV) "$(STAGE)/*" $(CDK_ARGS)
