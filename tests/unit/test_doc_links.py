@@ -54,5 +54,5 @@ def test_relative_links_resolve(page: Path) -> None:
 
 
 def test_the_link_pattern_finds_links_and_skips_code() -> None:
-    text = "See [a](docs/a.md), ![d](diagrams/x.svg \"t\") and `[not](a link)`.\n```\n[nor](this)\n```\n"
+    text = 'See [a](docs/a.md), ![d](diagrams/x.svg "t") and `[not](a link)`.\n```\n[nor](this)\n```\n'
     assert LINK.findall(CODE.sub("", text)) == ["docs/a.md", "diagrams/x.svg"]
