@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from infra import compliance_table
 from infra.compliance import Finding
 from infra.compliance_table import Acknowledgement, generate, render, staleness
@@ -19,8 +21,13 @@ def _rows(markdown: str) -> dict[str, str]:
     return {line.split("`")[1]: line for line in findings_table.splitlines() if line.startswith("| `")}
 
 
-def test_committed_table_equals_the_generated_one(assembly: Assembly) -> None:
-    problem = staleness(DOC.read_text(), generate(assembly.outdir), DOC)
+@pytest.fixture(scope="module")
+def generated(assembly: Assembly) -> str:
+    return generate(assembly.outdir)
+
+
+def test_committed_table_equals_the_generated_one(generated: str) -> None:
+    problem = staleness(DOC.read_text(), generated, DOC)
     assert problem is None, problem
 
 
@@ -36,15 +43,15 @@ def test_a_changed_reason_in_a_scratch_copy_is_detected_as_stale(assembly: Assem
     assert "stale, run `make docs`" in err and "nothing sensitive" in err
 
 
-def test_every_finding_has_a_row_with_the_reason_from_the_code(assembly: Assembly) -> None:
-    rows = _rows(generate(assembly.outdir))
+def test_every_finding_has_a_row_with_the_reason_from_the_code(generated: str) -> None:
+    rows = _rows(generated)
     assert set(rows) == {finding.name for finding in Finding}
     for finding in Finding:
         assert finding.reason.replace("|", "\\|") in rows[finding.name], finding.name
 
 
-def test_where_condenses_stages_and_names_those_a_finding_is_limited_to(assembly: Assembly) -> None:
-    rows = _rows(generate(assembly.outdir))
+def test_where_condenses_stages_and_names_those_a_finding_is_limited_to(generated: str) -> None:
+    rows = _rows(generated)
     # On every stage: one path, no stage list, no CDK hash.
     assert "| `Foundation/AccessLogs/Bucket` |" in rows["ACCESS_LOG_BUCKET_SSE_S3"]
     # Only where the network mode is 'vpc' (config/staging.yaml, config/prod.yaml).
