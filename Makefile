@@ -43,7 +43,7 @@ PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
 MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin scripts
 
 # infra/ is also a folder: every target must be phony.
-.PHONY: help setup lock synth demo twin test unit infra e2e lint bench cost preflight deploy destroy clean
+.PHONY: help setup lock synth demo twin test unit infra e2e lint bench cost docs preflight deploy destroy clean
 
 help:
 	@echo "make setup   - install the locked Python environment (.venv) and the pinned Node/CDK CLI"
@@ -56,6 +56,7 @@ help:
 	@echo "make lock    - re-resolve requirements*.txt into $(LOCK) (UPGRADE=1 to move unpinned packages)"
 	@echo "make bench   - benchmarks, results under build/bench/"
 	@echo "make cost    - synthesize, then the monthly cost per environment, idle and under load (ENV=prod for one)"
+	@echo "make docs    - synthesize every environment and regenerate docs/security-acknowledgements.md"
 	@echo "make clean   - remove build outputs and caches (keeps .venv and node_modules)"
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -148,6 +149,11 @@ bench: setup
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_preprocess.py
+
+# Every environment (no ENV): the table condenses each acknowledgement across all of them.
+docs: setup
+	cdk synth --quiet
+	$(PY) -m infra.compliance_table cdk.out docs/security-acknowledgements.md
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -153,15 +153,6 @@ def test_every_acknowledgement_is_used(tmp_path) -> None:
     assert not unused, f"acknowledgements that match no finding: {unused}"
 
 
-def test_security_doc_lists_every_finding() -> None:
-    from tests.conftest import ROOT
-
-    doc = (ROOT / "docs" / "security.md").read_text()
-    table = doc.split("| Finding | Where | Why |", 1)[1]
-    listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
-    assert listed == {finding.name for finding in Finding}
-
-
 def test_cli_synth_fails_on_a_failed_validation_report(tmp_path, capsys) -> None:
     """Under the CDK CLI the jsii process swallows a failed validation; app.py turns it into exit 1."""
     import app as cdk_app
