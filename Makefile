@@ -43,7 +43,7 @@ PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
 MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin scripts
 
 # infra/ is also a folder: every target must be phony.
-.PHONY: help setup lock synth demo twin test unit infra e2e lint bench deploy destroy clean
+.PHONY: help setup lock synth demo twin test unit infra e2e lint bench deploy destroy clean diagram
 
 help:
 	@echo "make setup   - install the locked Python environment (.venv) and the pinned Node/CDK CLI"
@@ -54,6 +54,7 @@ help:
 	@echo "make deploy ENV=dev / make destroy ENV=dev - cdk deploy/destroy that environment's stacks"
 	@echo "make lock    - re-resolve requirements*.txt into $(LOCK) (UPGRADE=1 to move unpinned packages)"
 	@echo "make bench   - benchmarks, results under build/bench/"
+	@echo "make diagram - architecture diagrams per layer from the synthesized prod templates (docs/diagrams/)"
 	@echo "make clean   - remove build outputs and caches (keeps .venv and node_modules)"
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -135,6 +136,14 @@ bench: setup
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_preprocess.py
+
+# Synthesizes the environment the diagrams show (prod: infra/diagram/layers.py says why), writes one DOT file
+# per layer and renders each to SVG with Graphviz compiled to WebAssembly (no system Graphviz needed).
+# tests/infra/test_diagrams.py fails when the committed DOT no longer matches the templates.
+diagram: setup
+	cdk synth --quiet --context env=prod
+	$(PY) -m infra.diagram cdk.out docs/diagrams --stage Prod
+	$(NODE_BIN)/node tools/render_svg.mjs docs/diagrams/*.dot
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
