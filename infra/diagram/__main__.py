@@ -11,15 +11,19 @@ import sys
 from pathlib import Path
 
 from infra.diagram.assembly import DiagramError, load_stage
-from infra.diagram.dot import to_dot
-from infra.diagram.graph import build, layer_view
+from infra.diagram.dot import overview_to_dot, to_dot
+from infra.diagram.graph import build, layer_view, overview
 from infra.diagram.layers import DEFAULT_STAGE, LAYERS
 
 
 def render_all(outdir: Path, stage: str = DEFAULT_STAGE) -> dict[str, str]:
-    """{file name (`lake.dot`): DOT source} for every layer of `stage` in the assembly at `outdir`."""
-    graph = build(load_stage(outdir, stage))
-    return {f"{layer.file}.dot": to_dot(layer_view(graph, layer)) for layer in LAYERS}
+    """{file name (`lake.dot`): DOT source} for every layer of `stage` in the assembly at `outdir`, and the
+    stack-level overview (`overview.dot`)."""
+    loaded = load_stage(outdir, stage)
+    graph = build(loaded)
+    sources = {f"{layer.file}.dot": to_dot(layer_view(graph, layer)) for layer in LAYERS}
+    sources["overview.dot"] = overview_to_dot(overview(graph, tuple(s.name for s in loaded.stacks)))
+    return sources
 
 
 def main(argv: list[str]) -> int:

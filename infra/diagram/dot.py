@@ -11,7 +11,7 @@ from collections import defaultdict
 import graphviz
 
 from infra.diagram import layers
-from infra.diagram.graph import LayerGraph, Node
+from infra.diagram.graph import LayerGraph, Node, OverviewGraph
 
 FONT = "Helvetica"
 LEGEND = (
@@ -85,4 +85,28 @@ def to_dot(view: LayerGraph) -> str:
     nodes = {n.id: n for n in view.nodes}
     for source, target, kinds in view.edges:
         graph.edge(source, target, **_edge_attrs(kinds, nodes[target]))
+    return graph.source
+
+
+def overview_to_dot(view: OverviewGraph) -> str:
+    """The stacks of one stage and how many references each makes to the others."""
+    graph = graphviz.Digraph(
+        name="overview",
+        graph_attr={
+            "label": f"{view.stage} environment: the stacks and the references between them\\n"
+            "generated from the synthesized templates (make diagram); one diagram per stack shows each reference",
+            "labelloc": "t",
+            "fontname": FONT,
+            "fontsize": "16",
+            "rankdir": "LR",
+            "nodesep": "0.5",
+            "ranksep": "1.2",
+        },
+        node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "#f5f5f5", "fontname": FONT},
+        edge_attr={"fontname": FONT, "fontsize": "10", "color": "#444444"},
+    )
+    for stack, contents in view.stacks:
+        graph.node(stack, label="\\n".join([f"{stack} stack", *contents]), tooltip=stack)
+    for source, target, summary in view.edges:
+        graph.edge(source, target, label=summary)
     return graph.source

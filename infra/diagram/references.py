@@ -20,8 +20,8 @@ from infra.diagram.assembly import DiagramError, StackTemplate, Stage
 ResourceKey = tuple[str, str]  # (stack name inside the stage, logical id)
 KeyPath = tuple[str, ...]  # the property keys from the resource's Properties down to the reference
 
-# Keys whose values describe or condition rather than use: tags, descriptions, IAM conditions and trust,
-# key policies (who may use a key is drawn from the principals' own policies).
+# Keys whose values describe or condition rather than use, and every key ending in Tags or Description: tags,
+# descriptions, IAM conditions and trust, key policies (who may use a key is drawn from the principals' own policies).
 SKIPPED_KEYS = frozenset(
     {"Tags", "Description", "DisplayName", "Condition", "AssumeRolePolicyDocument", "KeyPolicy", "Metadata"}
 )
@@ -36,14 +36,18 @@ def _name(properties: dict[str, Any], *keys: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-# type -> (bare name, [ARN resource parts: "<service>:<resource>" with {name}]); a part ending in / or : is a prefix
+# type -> (bare name, ARN resource parts "<service>:<resource>" with {name}, "<service>::<resource>" for a global
+# one); a part ending in / or : is a prefix
 _NAMED: dict[str, tuple[Callable[[dict[str, Any]], str | None], tuple[str, ...]]] = {
     "AWS::Athena::WorkGroup": (lambda p: _name(p, "Name"), ("athena:workgroup/{name}",)),
     "AWS::CloudWatch::Alarm": (lambda p: _name(p, "AlarmName"), ("cloudwatch:alarm:{name}",)),
+    "AWS::CloudWatch::Dashboard": (lambda p: _name(p, "DashboardName"), ("cloudwatch::dashboard/{name}",)),
     "AWS::DynamoDB::Table": (lambda p: _name(p, "TableName"), ("dynamodb:table/{name}",)),
     "AWS::Glue::Connection": (lambda p: _name(p, "ConnectionInput", "Name"), ("glue:connection/{name}",)),
     "AWS::Glue::Database": (lambda p: _name(p, "DatabaseInput", "Name"), ("glue:database/{name}",)),
     "AWS::Glue::Job": (lambda p: _name(p, "Name"), ("glue:job/{name}",)),
+    # not drawn, but indexed so that a name it shares with a connection is not taken for the connection's
+    "AWS::Glue::SecurityConfiguration": (lambda p: _name(p, "Name"), ()),
     "AWS::IAM::Role": (lambda p: _name(p, "RoleName"), ("iam:role/{name}",)),
     "AWS::Lambda::Function": (lambda p: _name(p, "FunctionName"), ("lambda:function:{name}",)),
     "AWS::SNS::Topic": (lambda p: _name(p, "TopicName"), ("sns:{name}",)),
@@ -106,7 +110,9 @@ class References:
         self._bare.setdefault(name, []).append(key)
         for part in named[1]:
             service, _, rest = part.partition(":")
-            region = "" if service == "iam" else self.stage.region
+            region = self.stage.region
+            if service == "iam" or rest.startswith(":"):  # global: IAM, CloudWatch dashboards ("service::...")
+                region, rest = "", rest.removeprefix(":")
             arn = f"arn:aws:{service}:{region}:{self.stage.account}:{rest.format(name=name)}"
             self._arns.append((arn, arn.endswith(("/", ":")), key))
 
@@ -130,7 +136,7 @@ class References:
                 yield from intrinsic
                 return
         for key, item in sorted(value.items()):
-            if key not in SKIPPED_KEYS and not key.endswith("Description"):
+            if key not in SKIPPED_KEYS and not key.endswith(("Description", "Tags")):
                 yield from self.in_value(stack, item, (*path, key))
 
     def _intrinsic(self, stack: StackTemplate, key: str, argument: Any, path: KeyPath) -> Iterator[Reference] | None:
@@ -240,7 +246,7 @@ class References:
                 argument = value["Fn::Sub"]
                 yield self.flatten_sub(argument if isinstance(argument, str) else argument[0])
             for key, item in value.items():
-                if key not in SKIPPED_KEYS:
+                if key not in SKIPPED_KEYS and not key.endswith(("Description", "Tags")):
                     yield from self.strings(item)
         elif isinstance(value, list):
             for item in value:

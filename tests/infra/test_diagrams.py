@@ -17,8 +17,8 @@ import pytest
 from infra.diagram.__main__ import main as diagram_main
 from infra.diagram.__main__ import render_all
 from infra.diagram.assembly import DiagramError, StackTemplate, Stage, load_stage
-from infra.diagram.dot import to_dot
-from infra.diagram.graph import Edge, build, layer_view
+from infra.diagram.dot import overview_to_dot, to_dot
+from infra.diagram.graph import Edge, build, layer_view, overview
 from infra.diagram.layers import DEFAULT_STAGE, LAYERS, Layer
 from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
@@ -42,8 +42,8 @@ def test_committed_diagrams_match_the_templates(assembly: Assembly) -> None:
 
 def test_the_readme_shows_every_layer() -> None:
     readme = (ROOT / "README.md").read_text()
-    for layer in LAYERS:
-        assert f"docs/diagrams/{layer.file}.svg" in readme, f"README.md does not show the {layer.file} diagram"
+    for name in ("overview", *(layer.file for layer in LAYERS)):
+        assert f"docs/diagrams/{name}.svg" in readme, f"README.md does not show the {name} diagram"
 
 
 def _copy_stage(assembly: Assembly, destination: Path) -> Path:
@@ -75,7 +75,8 @@ def test_the_cli_writes_one_dot_per_layer_and_names_a_missing_assembly(
     assembly: Assembly, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert diagram_main([str(assembly.outdir), str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{layer.file}.dot" for layer in LAYERS)
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(["overview.dot", *(f"{layer.file}.dot" for layer in LAYERS)])
 
     assert diagram_main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 1
     assert "manifest.json: missing; run `make synth`" in capsys.readouterr().err
@@ -219,6 +220,23 @@ def test_dot_is_deterministic_and_marks_grants_events_and_other_stacks() -> None
     assert '"Base/Data/Bucket" -> "App/OnUpload" [label=event]' in source
     assert 'label="Handler\\nLambda function\\nKMS: Key"' in source
     assert "/work" not in source and str(ROOT) not in source
+
+
+def test_overview_counts_what_each_stack_holds_and_the_references_between_stacks() -> None:
+    view = overview(build(_tiny_stage()), ("Base", "App"))
+
+    assert view.stacks == (
+        ("Base", ("1 KMS key", "1 S3 bucket", "1 SNS topic")),
+        ("App", ("2 CloudWatch alarms", "1 EventBridge rule", "1 Lambda function", "1 SageMaker pipeline")),
+    )
+    assert view.edges == (
+        ("App", "Base", "3 references (2 IAM)"),  # function -> bucket and key (IAM), alarms -> topic
+        ("Base", "App", "1 reference (1 event)"),
+    )
+    assert view == overview(build(_tiny_stage()), ("Base", "App"), kinds_shown=5)
+    short = overview(build(_tiny_stage()), ("Base", "App"), kinds_shown=1)
+    assert short.stacks[1] == ("App", ("2 CloudWatch alarms", "and 3 more"))
+    assert 'App -> Base [label="3 references (2 IAM)"]' in overview_to_dot(view)
 
 
 def test_unresolvable_cross_stack_reference_names_the_stack() -> None:
