@@ -1,4 +1,4 @@
-"""A layer's graph as Graphviz DOT source: one cluster per stack, one per construct with several drawn resources.
+"""A layer's graph as Graphviz DOT source: one cluster per stack, each node labelled with its construct path.
 
 The output depends only on the graph: nodes and edges are written sorted, ids are construct paths, and
 nothing carries a path on this machine, a version or a time, so the same templates give byte-identical DOT.

@@ -25,8 +25,7 @@ from infra.diagram.references import KeyPath, References, ResourceKey
 class Node:
     id: str
     stack: str
-    cluster: str  # the construct directly under the stack ("Zones" for Zones/Raw); a layer groups by it
-    name: str  # the construct path under the cluster, or the whole meaningful path
+    name: str  # the construct path under the stack, less generic tails ("Zones/Raw" for Zones/Raw/Bucket/Resource)
     kind: str  # human type label, e.g. "S3 bucket" or "40 CloudWatch alarms"
     colour: str
 
@@ -35,7 +34,7 @@ class Node:
 class Edge:
     source: str
     target: str
-    kind: str  # "ref", "event", "metric", "env", "IAM", "Lake Formation"
+    kind: str  # "ref", "event", "metric", "env", "access logs", "IAM", "Lake Formation"
     declared_in: str
 
 
@@ -115,7 +114,7 @@ class _Builder:
                 kind, name = node.kind.removesuffix("s"), names[0]
             else:
                 kind, name = f"{len(names)} {node.kind}", node.name
-            self.graph.nodes[node_id] = Node(node.id, node.stack, node.cluster, name, kind, node.colour)
+            self.graph.nodes[node_id] = Node(node.id, node.stack, name, kind, node.colour)
         for stack in self.stage.stacks:
             for logical_id, resource in sorted(stack.resources.items()):
                 self._collect(stack, logical_id, resource)
@@ -146,11 +145,11 @@ class _Builder:
         label, colour = layers.type_label(self.types[key])
         if role == "node":
             node_id = _node_id(stack.name, [s for s in segments if s != "Resource"])
-            self.graph.nodes[node_id] = Node(node_id, stack.name, meaningful[0], "/".join(meaningful), label, colour)
+            self.graph.nodes[node_id] = Node(node_id, stack.name, "/".join(meaningful), label, colour)
         else:
             top = segments[0]
             node_id = _node_id(stack.name, [top, label.lower().replace(" ", "-")])
-            self.graph.nodes.setdefault(node_id, Node(node_id, stack.name, top, top, label, colour))
+            self.graph.nodes.setdefault(node_id, Node(node_id, stack.name, top, label, colour))
             members[node_id].append("/".join(meaningful))
         self.node_of[key] = node_id
 

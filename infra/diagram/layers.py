@@ -44,7 +44,7 @@ NODE_TYPES: dict[str, tuple[str, str]] = {
     "AWS::Scheduler::Schedule": ("EventBridge schedule", "events"),
     "AWS::SecretsManager::Secret": ("Secrets Manager secret", "security"),
     "AWS::StepFunctions::StateMachine": ("Step Functions state machine", "compute"),
-    "Custom::EndpointTeardown": ("custom resource: deletes the run-time endpoint", "compute"),
+    "Custom::EndpointTeardown": ("custom resource: deletes what the deployer created", "compute"),
 }
 
 # type -> (label of the group, colour group): one node per construct holding them, "<n> <label>"
