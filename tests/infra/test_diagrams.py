@@ -262,3 +262,44 @@ def test_load_stage_names_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(DiagramError, match=r"manifest\.json: not valid JSON"):
         load_stage(tmp_path, "Prod")
+
+
+def test_custom_events_and_alarm_name_prefixes_reach_the_rules_that_match_them() -> None:
+    definition = {
+        "Fn::Join": [
+            "",
+            [
+                '{"Parameters":{"Entries":[{"Source":"test.lake","DetailType":"Ready","Bus":"',
+                {"Ref": "AWS::Region"},
+                '"}]}}',
+            ],
+        ]
+    }
+    stack = {
+        "Resources": {
+            "Flow": _resource("AWS::StepFunctions::StateMachine", "Lake/Flow/Resource", DefinitionString=definition),
+            "OnReady": _resource(
+                "AWS::Events::Rule",
+                "Lake/OnReady/Resource",
+                EventPattern={"source": ["test.lake"], "detail-type": ["Ready"]},
+            ),
+            "OnOther": _resource(
+                "AWS::Events::Rule",
+                "Lake/OnOther/Resource",
+                EventPattern={"source": ["test.lake"], "detail-type": ["Other"]},
+            ),
+            "Drift": _resource("AWS::CloudWatch::Alarm", "Lake/Retrain/Drift/Resource", AlarmName="test-retrain-a"),
+            "Quiet": _resource("AWS::CloudWatch::Alarm", "Lake/Quiet/Resource", AlarmName="test-other"),
+            "OnAlarm": _resource(
+                "AWS::Events::Rule",
+                "Lake/OnAlarm/Resource",
+                EventPattern={"detail": {"alarmName": [{"prefix": "test-retrain-"}]}},
+            ),
+        }
+    }
+    graph = build(Stage("Test", "123456789012", "eu-west-1", (StackTemplate("Lake", "Test-Lake", stack),)))
+
+    assert {(e.source, e.target, e.kind) for e in graph.edges} == {
+        ("Lake/Flow", "Lake/OnReady", "event"),  # its definition sends that source and detail type
+        ("Lake/Retrain/cloudwatch-alarms", "Lake/OnAlarm", "event"),  # the alarm whose name has the prefix
+    }
