@@ -12,8 +12,9 @@ from pathlib import Path
 
 from infra.diagram.assembly import DiagramError, load_stage
 from infra.diagram.dot import overview_to_dot, to_dot
-from infra.diagram.graph import build, layer_view, overview
+from infra.diagram.graph import build, layer_view
 from infra.diagram.layers import DEFAULT_STAGE, LAYERS
+from infra.diagram.overview import overview
 
 
 def render_all(outdir: Path, stage: str = DEFAULT_STAGE) -> dict[str, str]:

@@ -11,7 +11,8 @@ from collections import defaultdict
 import graphviz
 
 from infra.diagram import layers
-from infra.diagram.graph import LayerGraph, Node, OverviewGraph
+from infra.diagram.graph import LayerGraph, Node
+from infra.diagram.overview import OverviewGraph
 
 FONT = "Helvetica"
 LEGEND = (

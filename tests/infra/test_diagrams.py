@@ -18,8 +18,9 @@ from infra.diagram.__main__ import main as diagram_main
 from infra.diagram.__main__ import render_all
 from infra.diagram.assembly import DiagramError, StackTemplate, Stage, load_stage
 from infra.diagram.dot import overview_to_dot, to_dot
-from infra.diagram.graph import Edge, build, layer_view, overview
+from infra.diagram.graph import Edge, build, layer_view
 from infra.diagram.layers import DEFAULT_STAGE, LAYERS, Layer
+from infra.diagram.overview import overview
 from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
 
