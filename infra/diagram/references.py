@@ -26,7 +26,8 @@ SKIPPED_KEYS = frozenset(
     {"Tags", "Description", "DisplayName", "Condition", "AssumeRolePolicyDocument", "KeyPolicy", "Metadata"}
 )
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
-_PLACEHOLDER = "\x00"  # stands for a value only known at deploy time, so a flattened string never matches by it
+# Stands for a value only known at deploy time: no name or ARN contains it, and it keeps flattened JSON valid.
+_PLACEHOLDER = "{unresolved}"
 
 
 def _name(properties: dict[str, Any], *keys: str) -> str | None:
@@ -168,7 +169,11 @@ class References:
             if base not in variables:
                 yield from self._local(stack, base, path)
         yield from self.in_value(stack, variables, path)
-        yield from self._named_by(self.flatten_sub(template), path)
+        flat = self.flatten_sub(template)
+        yield from self._named_by(flat, path)
+        embedded = _embedded_json(flat)
+        if embedded is not None:  # e.g. a pipeline definition: {"Arguments": {"ModelPackageGroupName": "<name>"}}
+            yield from self.in_value(stack, embedded, path)
 
     def _in_join(self, stack: StackTemplate, argument: Any, path: KeyPath) -> Iterator[Reference]:
         yield from self.in_value(stack, argument[1], path)

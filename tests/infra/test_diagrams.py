@@ -304,3 +304,28 @@ def test_custom_events_and_alarm_name_prefixes_reach_the_rules_that_match_them()
         ("Lake/Flow", "Lake/OnReady", "event"),  # its definition sends that source and detail type
         ("Lake/Retrain/cloudwatch-alarms", "Lake/OnAlarm", "event"),  # the alarm whose name has the prefix
     }
+
+
+def test_names_inside_a_substituted_json_document_are_references() -> None:
+    body = '{"Steps":[{"Arguments":{"ModelPackageGroupName":"test-models","Output":"s3://${Out}/x"}}]}'
+    stack = {
+        "Resources": {
+            "Out": _resource("AWS::S3::Bucket", "Ml/Out/Bucket/Resource"),
+            "Models": _resource(
+                "AWS::SageMaker::ModelPackageGroup", "Ml/Models/Group", ModelPackageGroupName="test-models"
+            ),
+            "Train": _resource(
+                "AWS::SageMaker::Pipeline",
+                "Ml/Train/Pipeline",
+                PipelineName="test-models",
+                PipelineDefinition={"PipelineDefinitionBody": {"Fn::Sub": [body, {"Out": {"Ref": "Out"}}]}},
+            ),
+        }
+    }
+    graph = build(Stage("Test", "123456789012", "eu-west-1", (StackTemplate("Ml", "Test-Ml", stack),)))
+
+    # the pipeline shares the group's name: the key ("ModelPackageGroupName") says which one the document means
+    assert {(e.source, e.target, e.kind) for e in graph.edges} == {
+        ("Ml/Train/Pipeline", "Ml/Models/Group", "ref"),
+        ("Ml/Train/Pipeline", "Ml/Out/Bucket", "ref"),
+    }
