@@ -43,7 +43,7 @@ PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
 MYPY_PATHS := app.py infra stacks lambdas dataset etl training_jobs serving twin scripts
 
 # infra/ is also a folder: every target must be phony.
-.PHONY: help setup lock synth demo twin test unit infra e2e lint bench cost docs preflight deploy destroy clean
+.PHONY: help setup lock synth demo twin test unit infra e2e lint bench cost docs diagram preflight deploy destroy clean
 
 help:
 	@echo "make setup   - install the locked Python environment (.venv) and the pinned Node/CDK CLI"
@@ -56,7 +56,8 @@ help:
 	@echo "make lock    - re-resolve requirements*.txt into $(LOCK) (UPGRADE=1 to move unpinned packages)"
 	@echo "make bench   - benchmarks, results under build/bench/"
 	@echo "make cost    - synthesize, then the monthly cost per environment, idle and under load (ENV=prod for one)"
-	@echo "make docs    - synthesize every environment and regenerate docs/security-acknowledgements.md"
+	@echo "make docs    - synthesize every environment, regenerate the generated docs: acknowledgement table, cost tables, diagrams"
+	@echo "make diagram - architecture diagrams per layer from the synthesized prod templates (docs/diagrams/)"
 	@echo "make clean   - remove build outputs and caches (keeps .venv and node_modules)"
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -150,10 +151,23 @@ bench: setup
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_preprocess.py
 
-# Every environment (no ENV): the table condenses each acknowledgement across all of them.
+# Synthesizes the environment the diagrams show (prod: infra/diagram/layers.py says why), writes one DOT file
+# per layer and renders each to SVG with Graphviz compiled to WebAssembly (no system Graphviz needed).
+# tests/infra/test_diagrams.py fails when the committed DOT no longer matches the templates.
+diagram: setup
+	cdk synth --quiet --context env=prod
+	$(PY) -m infra.diagram cdk.out docs/diagrams --stage Prod
+	$(NODE_BIN)/node tools/render_svg.mjs docs/diagrams/*.dot
+
+# Every generated part of the docs from one synth of every environment: the acknowledgement table (condensed
+# across environments), the cost tables (README.md, docs/cost.md) and the diagrams (prod: all-environment and
+# prod-only synths give the same DOT). Tests fail when a committed copy is stale.
 docs: setup
 	cdk synth --quiet
 	$(PY) -m infra.compliance_table cdk.out docs/security-acknowledgements.md
+	$(PY) -m infra.cost --cdk-out cdk.out --write-docs .
+	$(PY) -m infra.diagram cdk.out docs/diagrams --stage Prod
+	$(NODE_BIN)/node tools/render_svg.mjs docs/diagrams/*.dot
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
