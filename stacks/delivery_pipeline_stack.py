@@ -55,7 +55,6 @@ ARTIFACT_GRANT_ACTIONS = frozenset(
         "kms:ReEncrypt*",
     }
 )
-_CDK_BOOTSTRAP_ROLES = ("deploy",)
 
 
 def replica_bucket_name(account: str, region: str) -> str:
@@ -69,9 +68,9 @@ def add_delivery_pipeline(
     """The pipeline stack and, for each other region a stage deploys to, its artefact store's stack."""
     replicas = {}
     for region in sorted({str(s.region) for s, _ in stages if s.region != config.region}):
-        deploy_roles = [
-            _deploy_role_arn(stack) for stage, _ in stages if stage.region == region for stack in _stacks_of(stage)
-        ]
+        deploy_roles = sorted(
+            {_deploy_role_arn(stack) for stage, _ in stages if stage.region == region for stack in _stacks_of(stage)}
+        )
         replicas[region] = DeliveryArtifactsReplicaStack(
             app, f"DeliveryArtifacts-{region}", config=config, region=region, deploy_role_arns=deploy_roles
         )
@@ -89,12 +88,12 @@ def _deploy_role_arn(stack: cdk.Stack) -> str:
     return synthesizer.deploy_role_arn
 
 
-def _artifact_key(scope: Construct, config: DeliveryConfig) -> kms.Key:
+def _artifact_key(scope: Construct, config: DeliveryConfig, purpose: str) -> kms.Key:
     return kms.Key(
         scope,
         "ArtifactsKey",
         alias=ARTIFACTS_ALIAS,
-        description="Telecom ML reference solution: delivery pipeline artefacts and build logs",
+        description=f"Telecom ML reference solution: delivery pipeline {purpose}",
         enable_key_rotation=True,
         rotation_period=cdk.Duration.days(365),
         pending_window=cdk.Duration.days(30),
@@ -125,7 +124,8 @@ def _artifact_buckets(scope: Construct, key: kms.IKey) -> s3.Bucket:
 
 class DeliveryArtifactsReplicaStack(cdk.Stack):
     """The pipeline's artefact store in another region (tooling account): CodePipeline copies each execution's
-    artefacts here for the deploy actions of that region. Readable by the targets' CDK deploy roles only."""
+    artefacts here for the deploy actions of that region. Of the target accounts, only their CDK deploy roles
+    may read it."""
 
     def __init__(
         self,
@@ -143,7 +143,7 @@ class DeliveryArtifactsReplicaStack(cdk.Stack):
             description=f"Telecom ML reference solution: delivery pipeline artefacts in {region}",
             termination_protection=True,
         )
-        self.key = _artifact_key(self, config)
+        self.key = _artifact_key(self, config, f"artefacts in {region}")
         self.bucket = _artifact_buckets(self, self.key)
         cfn_bucket = self.bucket.node.default_child
         assert isinstance(cfn_bucket, s3.CfnBucket)
@@ -198,7 +198,7 @@ class DeliveryPipelineStack(cdk.Stack):
             description="Telecom ML reference solution: delivery pipeline (CDK Pipelines) in the tooling account",
             termination_protection=True,
         )
-        self.key = _artifact_key(self, config)
+        self.key = _artifact_key(self, config, "artefacts and build logs")
         self._allow_log_groups_of_this_account()
         self.artifacts = _artifact_buckets(self, self.key)
         build_logs = encrypted_log_group(
