@@ -151,3 +151,37 @@ def test_acknowledgements_on_pipeline_resources_are_recorded(template: dict[str,
     assert "HIPAA.Security-CodeBuildProjectSourceRepoUrl" in acknowledged
     assert "AwsSolutions-IAM5[Action::s3:GetObject*]" in acknowledged
     assert not any("Resource::*]" in rule for rule in acknowledged)
+
+
+def test_the_asset_role_keeps_every_grant_made_while_the_pipeline_was_built(template: dict[str, Any]) -> None:
+    """Its narrowed policy document is fixed after the build: it must still carry the publishing roles it assumes."""
+    [policy] = [v for k, v in _of_type(template, "AWS::IAM::Policy").items() if k.startswith("PipelineAssetsFileRole")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    [assume] = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+    assert {json.dumps(r) for r in assume["Resource"]} == {
+        json.dumps({"Fn::Sub": f"arn:${{AWS::Partition}}:iam::{a}:role/cdk-hnb659fds-file-publishing-role-{a}-{r}"})
+        for a, r in ((ACCOUNTS[n], REGIONS[n]) for n in ("dev", "staging", "prod"))
+    }
+    [builds] = [s for s in statements if "codebuild:StartBuild" in s["Action"]]
+    assert builds["Resource"] == [{"Fn::GetAtt": [_asset_project(template), "Arn"]}]
+
+
+def _asset_project(template: dict[str, Any]) -> str:
+    [action] = _stage(template, "Assets")["Actions"]
+    return action["Configuration"]["ProjectName"]["Ref"]
+
+
+def test_role_arns_are_rewritten_as_sub_only_when_made_of_strings_and_pseudo_parameters() -> None:
+    from stacks.delivery_pipeline_stack import _as_nag_renders, _joins_as_subs
+
+    partition = {"Ref": "AWS::Partition"}
+    assert _joins_as_subs({"Fn::Join": ["", ["arn:", partition, ":iam::1:role/x"]]}) == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::1:role/x"
+    }
+    with_resource = {"Fn::Join": ["", [{"Fn::GetAtt": ["Bucket", "Arn"]}, "/*"]]}
+    assert _joins_as_subs({"List": [with_resource]}) == {"List": [with_resource]}
+    assert _joins_as_subs({"Fn::Join": [",", ["a", partition]]}) == {"Fn::Join": [",", ["a", partition]]}
+    assert _as_nag_renders(with_resource) == "<Bucket.Arn>/*"
+    assert _as_nag_renders({"Fn::Sub": "arn:${AWS::Partition}:s3:::b/*"}) == "arn:<AWS::Partition>:s3:::b/*"
+    with pytest.raises(ValueError, match="cannot render"):
+        _as_nag_renders({"Fn::If": ["C", "a", "b"]})
