@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""CDK entry point: one stage per config/<env>.yaml; `-c env=<name>` synthesizes only that one."""
+"""CDK entry point: one stage per config/<env>.yaml; `-c env=<name>` synthesizes only that one;
+`-c delivery=pipeline` adds the CDK Pipelines delivery pipeline that deploys those stages (docs/delivery.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import aws_cdk as cdk
 from dataset.schema import SchemaError, load_schema
 from infra.compliance import enable_compliance_gate
 from infra.config import ConfigError, EnvironmentConfig, load_all
+from infra.delivery_config import DELIVERY_CONTEXT, DELIVERY_FILE, DELIVERY_PIPELINE, load_delivery
 from stacks.environment_stage import EnvironmentStage
 
 ROOT = Path(__file__).parent
@@ -24,7 +26,7 @@ def new_app(outdir: str | None = None) -> cdk.App:
     return cdk.App(outdir=outdir, context=flags)
 
 
-def add_environments(app: cdk.App, configs: list[EnvironmentConfig]) -> None:
+def add_environments(app: cdk.App, configs: list[EnvironmentConfig]) -> list[EnvironmentStage]:
     """Add one stage per environment to `app` and put the whole app behind the compliance gate."""
     for config in configs:
         # Availability zones come from config, never from a lookup: synth stays credential-free
@@ -34,10 +36,34 @@ def add_environments(app: cdk.App, configs: list[EnvironmentConfig]) -> None:
             list(config.availability_zones),
         )
     schemas = {path: load_schema(ROOT / path) for path in sorted({c.data_lake.dataset_schema for c in configs})}
-    for config in configs:
-        path = config.data_lake.dataset_schema
-        EnvironmentStage(app, config, schemas[path], ROOT / path)
+    stages = [
+        EnvironmentStage(app, config, schemas[config.data_lake.dataset_schema], ROOT / config.data_lake.dataset_schema)
+        for config in configs
+    ]
     enable_compliance_gate(app)
+    return stages
+
+
+def add_delivery_pipeline(app: cdk.App, stages: list[EnvironmentStage], settings_file: Path) -> None:
+    """The delivery pipeline stack, deploying the stages already in `app` (built once, so their templates are
+    those of the plain synth). aws_cdk.pipelines is imported here only: without the flag nothing of it loads."""
+    from stacks.delivery_pipeline_stack import add_delivery_pipeline as add_pipeline_stacks
+
+    settings = load_delivery(settings_file)
+    ordered = settings.environments([s.config for s in stages], settings_file)
+    by_name = {s.config.name: s for s in stages}
+    approvals = {s.environment: s.manual_approval for s in settings.stages}
+    add_pipeline_stacks(app, settings, [(by_name[c.name], approvals[c.name]) for c in ordered])
+
+
+def delivery_requested(app: cdk.App) -> bool:
+    """`-c delivery=pipeline` adds the pipeline; any other value is a mistake worth one line, not a silent no."""
+    value = app.node.try_get_context(DELIVERY_CONTEXT)
+    if value is not None and value != DELIVERY_PIPELINE:
+        raise ConfigError(
+            f"-c {DELIVERY_CONTEXT}={value}: unknown value (use -c {DELIVERY_CONTEXT}={DELIVERY_PIPELINE})"
+        )
+    return value is not None
 
 
 def main() -> int:
@@ -46,7 +72,9 @@ def main() -> int:
     config_dir = app.node.try_get_context("config_dir") or CONFIG_DIR
     try:
         configs = load_all(config_dir, only=only)
-        add_environments(app, configs)
+        stages = add_environments(app, configs)
+        if delivery_requested(app):
+            add_delivery_pipeline(app, stages, Path(config_dir) / DELIVERY_FILE)
     except (ConfigError, SchemaError) as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1

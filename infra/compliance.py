@@ -450,6 +450,46 @@ class Finding(Enum):
         "s3:AbortMultipartUpload only, listing carries an s3:prefix condition.",
     )
 
+    CDK_PIPELINES_ROLE_POLICY = (
+        (f"{_NIST}IAMNoInlinePolicy", f"{_HIPAA}IAMNoInlinePolicy"),
+        "The policy CDK Pipelines generates for one role it creates for the delivery pipeline (the pipeline, its "
+        "source and build actions, a CodeBuild project), attached to that role alone. Its statements name the "
+        "pipeline's artefact buckets and key, its own projects and log groups; Resource '*' only where the "
+        "allow-list admits it (enforced at synth). A customer-managed policy for the same one role adds no control.",
+    )
+    PIPELINE_ARTIFACT_GRANT_ACTIONS = (
+        (),  # the rule id names the action; see acknowledge_action_wildcard
+        "CDK Pipelines grants its roles the artefact bucket and key with the S3 and KMS grant helpers, whose "
+        "action sets are written with wildcards (s3:GetObject*, s3:List*, kms:GenerateDataKey* ...). Every such "
+        "statement names the pipeline's own artefact bucket or key; the bucket holds only source and cloud-assembly "
+        "archives of pipeline executions and expires them after 30 days.",
+    )
+    PIPELINE_ARTIFACT_OBJECTS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "CodePipeline names each execution's artefact objects at run time; the wildcard covers the objects of the "
+        "pipeline's own KMS-encrypted, TLS-only, access-logged artefact bucket (one per region it deploys to) and "
+        "nothing else.",
+    )
+    PIPELINE_REPLICA_KEY_BY_ALIAS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "The artefact store of another region is encrypted with a key created in that region's stack, whose id the "
+        "pipeline stack cannot reference across regions; the grant names keys of that region in the tooling account "
+        "and is limited by a kms:ResourceAliases condition to the one alias of the pipeline's artefact key.",
+    )
+    CODEBUILD_LOGS_AND_REPORTS = (
+        (),  # the rule id names the resource; see acknowledge_resource_wildcard
+        "CodeBuild names each build's log stream and report at run time: the grant covers the log group "
+        "/aws/codebuild/<project> and report groups <project>-* of the pipeline's own projects (for the shared asset "
+        "role, CodeBuild log groups and report groups of this account and region). Build output itself goes to the "
+        "pipeline's KMS-encrypted log group.",
+    )
+    CODEBUILD_SOURCE_FROM_PIPELINE = (
+        (f"{_HIPAA}CodeBuildProjectSourceRepoUrl",),
+        "The project's source is CODEPIPELINE (the execution's artefact in the encrypted artefact bucket): it holds "
+        "no repository URL and no credentials. GitHub is read by the pipeline's source action through a "
+        "CodeConnections connection (an installed GitHub App), so no OAuth token or personal access token is stored.",
+    )
+
     @property
     def rule_ids(self) -> tuple[str, ...]:
         return self.value[0]
@@ -497,6 +537,14 @@ def acknowledge_resource_wildcard(policy: IConstruct, resource: str, finding: Fi
     while target.node.default_child is not None:
         target = target.node.default_child
     _acknowledge(target, f"{_AWS}IAM5[Resource::{resource}]", finding)
+
+
+def acknowledge_action_wildcard(policy: IConstruct, action: str, finding: Finding) -> None:
+    """AwsSolutions-IAM5 is acknowledged per wildcard action, exactly as cdk-nag renders it."""
+    target = policy
+    while target.node.default_child is not None:
+        target = target.node.default_child
+    _acknowledge(target, f"{_AWS}IAM5[Action::{action}]", finding)
 
 
 def acknowledge_bucket_notifications(bucket: IConstruct) -> None:

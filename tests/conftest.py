@@ -31,6 +31,7 @@ XDIST_GROUPS = {"tests/infra/": "synth", "tests/e2e/": "twin"}
 # synthesized alone, the app synthesized without acknowledgements): any free worker runs them.
 SYNTH_FREE = (
     "tests/infra/test_config.py",
+    "tests/infra/test_delivery_config.py",
     "tests/infra/test_ml_pipeline_config.py",
     "tests/infra/test_ml_pipeline_render.py",
     "tests/infra/test_monitoring_config.py",

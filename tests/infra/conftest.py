@@ -1,4 +1,5 @@
-"""One synthesized app (all environments, nag gate on) shared by every infrastructure test."""
+"""One synthesized app (all environments and the delivery pipeline, nag gate on) shared by every infrastructure
+test."""
 
 from __future__ import annotations
 
@@ -29,16 +30,32 @@ class Assembly:
                 return json.loads(path.read_text())
         raise KeyError(f"no stack {stage}/{stack} in {self.outdir}")
 
-    def template_files(self) -> list[Path]:
+    def app_template(self, stack: str) -> dict[str, Any]:
+        """A stack outside the stages (the delivery pipeline's), by its display name."""
+        manifest = json.loads((self.outdir / "manifest.json").read_text())
+        for artifact in manifest["artifacts"].values():
+            if artifact.get("type") == "aws:cloudformation:stack" and artifact.get("displayName") == stack:
+                return json.loads((self.outdir / artifact["properties"]["templateFile"]).read_text())
+        raise KeyError(f"no stack {stack} in {self.outdir}")
+
+    def stage_template_files(self) -> list[Path]:
         return sorted(self.outdir.glob("assembly-*/*.template.json"))
 
+    def template_files(self) -> list[Path]:
+        """Every template: the environments' stages and the stacks beside them (the delivery pipeline's)."""
+        return sorted([*self.outdir.glob("*.template.json"), *self.stage_template_files()])
 
-def synthesize(outdir: Path, config_dir: Path = ROOT / "config") -> Assembly:
+
+def synthesize(outdir: Path, config_dir: Path = ROOT / "config", delivery: bool = True) -> Assembly:
+    """All environments; with `delivery` also the delivery pipeline that deploys those same stages
+    (what `cdk synth -c delivery=pipeline` builds)."""
     import app as cdk_app
     from infra.config import load_all
 
     application = cdk_app.new_app(outdir=str(outdir))
-    cdk_app.add_environments(application, load_all(config_dir))
+    stages = cdk_app.add_environments(application, load_all(config_dir))
+    if delivery:
+        cdk_app.add_delivery_pipeline(application, stages, config_dir / cdk_app.DELIVERY_FILE)
     application.synth()
     return Assembly(outdir)
 

@@ -137,7 +137,8 @@ def test_every_acknowledgement_is_used(tmp_path) -> None:
     SKIPPED_ACKNOWLEDGEMENTS.clear()
     application = cdk_app.new_app(outdir=str(tmp_path))
     application.node.set_context(ACKNOWLEDGEMENTS_CONTEXT, "off")
-    cdk_app.add_environments(application, load_all(ROOT / "config"))
+    stages = cdk_app.add_environments(application, load_all(ROOT / "config"))
+    cdk_app.add_delivery_pipeline(application, stages, ROOT / "config" / cdk_app.DELIVERY_FILE)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         application.synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
