@@ -159,11 +159,11 @@ diagram: setup
 	$(PY) -m infra.diagram cdk.out docs/diagrams --stage Prod
 	$(NODE_BIN)/node tools/render_svg.mjs docs/diagrams/*.dot
 
-# Every generated part of the docs from one synth of every environment: the acknowledgement table (condensed
-# across environments), the cost tables (README.md, docs/cost.md) and the diagrams (prod: all-environment and
-# prod-only synths give the same DOT). Tests fail when a committed copy is stale.
+# Every generated part of the docs from one synth of every environment and the delivery pipeline: the
+# acknowledgement table (condensed across environments), the cost tables (README.md, docs/cost.md) and the
+# diagrams (prod: all-environment and prod-only synths give the same DOT). Tests fail when a copy is stale.
 docs: setup
-	cdk synth --quiet
+	cdk synth --quiet --context delivery=pipeline
 	$(PY) -m infra.compliance_table cdk.out docs/security-acknowledgements.md
 	$(PY) -m infra.cost --cdk-out cdk.out --write-docs .
 	$(PY) -m infra.diagram cdk.out docs/diagrams --stage Prod

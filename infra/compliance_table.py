@@ -53,29 +53,39 @@ def stages_of(outdir: Path) -> list[str]:
     return stages
 
 
+# Stacks at the top of the assembly (not in an environment stage): the delivery pipeline's, synthesized with
+# `-c delivery=pipeline`. Their acknowledgements are listed under this label instead of a stage name.
+DELIVERY = "Delivery"
+
+
 def collect(outdir: Path) -> list[Acknowledgement]:
-    """Every acknowledgement in the templates of the assembly's stages."""
+    """Every acknowledgement in the templates of the assembly's stages and of its top-level (delivery) stacks."""
     found = []
     for stage in stages_of(outdir):
-        stage_dir = outdir / f"assembly-{stage}"
-        stage_artifacts = json.loads((stage_dir / "manifest.json").read_text())["artifacts"]
-        for artifact in stage_artifacts.values():
-            if artifact["type"] != "aws:cloudformation:stack":
-                continue
-            template_file = stage_dir / artifact["properties"]["templateFile"]
-            template = json.loads(template_file.read_text())
-            account, region = artifact["environment"].removeprefix("aws://").split("/")
-            paths = _construct_paths(stage_dir, artifact)
-            for logical_id, resource in template.get("Resources", {}).items():
-                metadata = resource.get("Metadata", {})
-                rules = metadata.get("cdk_nag", {}).get("rules_to_suppress", [])
-                if rules and logical_id not in paths:
-                    raise AssemblyError(f"{template_file}: no construct path for {logical_id} in the stack metadata")
-                path = _below_stage(paths.get(logical_id, ""), stage)
-                for rule in rules:
-                    found.append(
-                        Acknowledgement(stage, path, _rule_name(rule["id"], stage, account, region), rule["reason"])
-                    )
+        found += _collect_stacks(outdir / f"assembly-{stage}", stage)
+    found += _collect_stacks(outdir, DELIVERY)
+    return found
+
+
+def _collect_stacks(assembly_dir: Path, stage: str) -> list[Acknowledgement]:
+    found = []
+    artifacts = json.loads((assembly_dir / "manifest.json").read_text())["artifacts"]
+    for artifact in artifacts.values():
+        if artifact["type"] != "aws:cloudformation:stack":
+            continue
+        template_file = assembly_dir / artifact["properties"]["templateFile"]
+        template = json.loads(template_file.read_text())
+        account, region = artifact["environment"].removeprefix("aws://").split("/")
+        paths = _construct_paths(assembly_dir, artifact)
+        for logical_id, resource in template.get("Resources", {}).items():
+            metadata = resource.get("Metadata", {})
+            rules = metadata.get("cdk_nag", {}).get("rules_to_suppress", [])
+            if rules and logical_id not in paths:
+                raise AssemblyError(f"{template_file}: no construct path for {logical_id} in the stack metadata")
+            path = _below_stage(paths.get(logical_id, ""), stage)
+            for rule in rules:
+                rule_name = _rule_name(rule["id"], stage, account, region)
+                found.append(Acknowledgement(stage, path, rule_name, rule["reason"]))
     return found
 
 
@@ -112,9 +122,11 @@ def _stack_output(match: re.Match[str]) -> str:
 
 def _rule_name(rule_id: str, stage: str, account: str, region: str) -> str:
     name = _STACK_OUTPUT.sub(_stack_output, _short(rule_id))
-    env = re.sub(r"(?<!^)(?=[A-Z])", "-", stage).lower()  # stage "SandboxEu" is environment "sandbox-eu"
     name = name.replace(f":{account}:", ":<account>:").replace(f":{region}:", ":<region>:")
-    return _CDK_HASH.sub("", re.sub(f"(?<=-){re.escape(env)}(?=-)", "<env>", name))
+    if stage != DELIVERY:
+        env = re.sub(r"(?<!^)(?=[A-Z])", "-", stage).lower()  # stage "SandboxEu" is environment "sandbox-eu"
+        name = re.sub(f"(?<=-){re.escape(env)}(?=-)", "<env>", name)
+    return _CDK_HASH.sub("", name)
 
 
 def render(acknowledgements: list[Acknowledgement], stages: list[str]) -> str:
@@ -133,9 +145,10 @@ def render(acknowledgements: list[Acknowledgement], stages: list[str]) -> str:
         "# cdk-nag acknowledgements",
         "",
         "Every acknowledgement the synthesized templates carry (resource `Metadata.cdk_nag.rules_to_suppress`),",
-        f"across the environments synthesized from `config/` ({', '.join(stages)}). Each is a `Finding` in",
-        "`infra/compliance.py`; its reason is copied from the code. *Where* lists construct paths below each",
-        "environment's stage (CDK's per-stage hashes removed), with the stages it applies to when not all.",
+        f"across the environments synthesized from `config/` ({', '.join(stages)}) and the delivery pipeline's",
+        "stacks (`-c delivery=pipeline`, docs/delivery.md). Each is a `Finding` in `infra/compliance.py`; its",
+        "reason is copied from the code. *Where* lists construct paths below each environment's stage (CDK's",
+        'per-stage hashes removed), with the stages it applies to when not all, or "(delivery pipeline)".',
         "See [security.md](security.md) for the security model around them.",
         "",
         "| Finding | Rules | Where | Reason |",
@@ -144,7 +157,7 @@ def render(acknowledgements: list[Acknowledgement], stages: list[str]) -> str:
     for finding in Finding:
         applied = ours.get(finding, [])
         rules = sorted({a.rule for a in applied}) or sorted(_short(r) for r in finding.rule_ids)
-        where = _where(applied, stages) or "applied in no environment of `config/` today"
+        where = _where(applied, stages) or "applied in no environment of `config/` or the delivery pipeline today"
         lines.append(f"| `{finding.name}` | {_codes(rules)} | {where} | {_cell(finding.reason)} |")
     if cdk_own:
         lines += [
@@ -171,7 +184,12 @@ def _where(applied: list[Acknowledgement], stages: list[str]) -> str:
         stages_of[ack.path].add(ack.stage)
     entries = []
     for path, present in sorted(stages_of.items()):
-        suffix = "" if present == set(stages) else f" ({', '.join(s for s in stages if s in present)})"
+        if present == {DELIVERY}:
+            suffix = " (delivery pipeline)"
+        elif present == set(stages):
+            suffix = ""
+        else:
+            suffix = f" ({', '.join(s for s in stages if s in present)})"
         entries.append(f"`{path}`{suffix}")
     return "<br>".join(entries)
 

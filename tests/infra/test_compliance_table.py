@@ -53,12 +53,21 @@ def test_every_finding_has_a_row_with_the_reason_from_the_code(generated: str) -
 def test_where_condenses_stages_and_names_those_a_finding_is_limited_to(generated: str) -> None:
     rows = _rows(generated)
     # On every stage: one path, no stage list, no CDK hash.
-    assert "| `Foundation/AccessLogs/Bucket` |" in rows["ACCESS_LOG_BUCKET_SSE_S3"]
+    assert "<br>`Foundation/AccessLogs/Bucket` |" in rows["ACCESS_LOG_BUCKET_SSE_S3"]
     # Only where the network mode is 'vpc' (config/staging.yaml, config/prod.yaml).
     assert "`MlPipeline/TrainingTrigger/Role` (Prod, Staging)" in rows["LAMBDA_VPC_ACCESS_MANAGED_POLICY"]
     # Stage, account and region inside resource-named rules are replaced, so the stages share one entry.
     assert "model-package/telecom-ml-<env>-churn/*]`" in rows["MODEL_PACKAGE_VERSIONS"]
     assert "111111111111" not in rows["MODEL_PACKAGE_VERSIONS"]
+
+
+def test_the_delivery_pipelines_acknowledgements_are_listed_under_its_stacks(generated: str) -> None:
+    """The shared synth has -c delivery=pipeline: its top-level stacks are read, labelled, never given an <env>."""
+    rows = _rows(generated)
+    for finding in (Finding.CDK_PIPELINES_ROLE_POLICY, Finding.CODEBUILD_SOURCE_FROM_PIPELINE):
+        assert "`DeliveryPipeline/" in rows[finding.name] and "(delivery pipeline)" in rows[finding.name]
+    assert "`DeliveryArtifacts-eu-central-1/AccessLogs/Bucket` (delivery pipeline)" in rows["ACCESS_LOG_BUCKET_SSE_S3"]
+    assert "telecom-ml-delivery-artifacts-" in rows["PIPELINE_ARTIFACT_OBJECTS"]
 
 
 def test_rule_and_path_names_are_normalised_per_stage() -> None:
@@ -85,7 +94,7 @@ def test_an_acknowledgement_outside_the_finding_enum_is_listed_not_dropped() -> 
     ours = Acknowledgement("Dev", "Foundation/AccessLogs/Bucket", "x", Finding.ACCESS_LOG_BUCKET_SSE_S3.reason)
     page = render([foreign, ours], ["Dev"])
     assert "| `CloudFormation-Validate::W1234` | 1 resource in `Foundation` | a reason CDK wrote |" in page
-    assert "applied in no environment of `config/` today" in _rows(page)["BUCKET_REPLICATION"]
+    assert "applied in no environment of `config/` or the delivery pipeline today" in _rows(page)["BUCKET_REPLICATION"]
 
 
 def test_a_folder_without_an_assembly_is_refused_with_a_message(tmp_path, capsys) -> None:
