@@ -82,7 +82,7 @@ def pipeline(tmp_path_factory) -> dict[str, Any]:
     """The Dev definition, from a synthesized template (only Dev is synthesized)."""
     config_dir = tmp_path_factory.mktemp("config")
     shutil.copy(ROOT / "config" / "dev.yaml", config_dir / "dev.yaml")
-    assembly = synthesize(tmp_path_factory.mktemp("cdk") / "cdk.out", config_dir)
+    assembly = synthesize(tmp_path_factory.mktemp("cdk") / "cdk.out", config_dir, delivery=False)
     config = load_environment(config_dir / "dev.yaml")
     return definition_of(assembly.template("Dev", "MlPipeline"), config.region, config.account)
 
