@@ -33,6 +33,7 @@ def test_the_current_baseline_is_the_contracts_prefix(assembly: Assembly, stage:
     deployed = DeployerSettings.model_validate(settings_document(assembly, stage))
     assert deployed.baseline.current_prefix == f"monitoring/telecom-ml-{env}-churn/current-baseline/"
     assert deployed.baseline.source_prefixes == ("churn-pipeline/baseline/", "promoted/")
+    assert deployed.baseline.predictions_prefixes == ("churn-pipeline/executions/", "promoted/")
     assert bool(deployed.monitoring_schedules) == (env == "dev"), "only dev runs the model_monitor engine"
     assert deployed.batch_scoring_pipeline_name == f"telecom-ml-{env}-churn-batch-scoring"
 
@@ -46,7 +47,12 @@ def test_follow_up_reads_baselines_and_writes_only_the_current_baseline(assembly
         if a.startswith("s3:")
     }
     assert s3 == {
-        "s3:GetObject": [f"{PLACEHOLDER}/churn-pipeline/baseline/*", f"{PLACEHOLDER}/promoted/*"],
+        "s3:GetObject": [
+            f"{PLACEHOLDER}/churn-pipeline/baseline/*",
+            f"{PLACEHOLDER}/churn-pipeline/executions/*/baseline_predictions.csv",
+            f"{PLACEHOLDER}/promoted/*",
+            f"{PLACEHOLDER}/promoted/*/baseline_predictions.csv",
+        ],
         "s3:PutObject": [f"{PLACEHOLDER}/monitoring/telecom-ml-staging-churn/current-baseline/*"],
         "s3:DeleteObject": [f"{PLACEHOLDER}/monitoring/telecom-ml-staging-churn/current-baseline/*"],
     }
