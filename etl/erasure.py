@@ -7,7 +7,8 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
                    recursively: curated subscribers, features, scores, labels; `uri#column` names
                    a location's id column when it is not --id_column (a dataset whose id column
                    has another name)
-  --capture_uris   comma-separated data-capture roots (JSON lines, the data capture layout)
+  --capture_uris   comma-separated data-capture roots (JSON lines, the data capture layout), and
+                   Model Monitor ground-truth roots (etl/labels.py --ground_truth_uri)
   --id_column      the id column of the Parquet tables (default subscriber_id)
   --dry_run        true (default): report what would change and change nothing; false: erase
   --report_uri     optional: also write the report there as JSON
@@ -20,6 +21,8 @@ What is removed:
     body holds the id (JSON, CSV or BASE64-encoded bodies, and lines that do not parse). The id is
     not a model input, so in practice the InferenceId is what finds a subscriber's captures; a
     request scored without an InferenceId carries nothing that ties it to the subscriber.
+    Ground-truth lines (Model Monitor's merge format) hold the InferenceId as eventMetadata.eventId:
+    every one naming the id is removed the same way.
 
 How: only files holding the subscriber are rewritten; every other file is left byte-for-byte as it
 was. A rewrite writes the new content then replaces the old object in one step (local: a temporary
@@ -244,9 +247,13 @@ def capture_matches(line: bytes, subscriber_id: str) -> tuple[bool, bool]:
         return False, False
     if not isinstance(record, dict):
         return False, False
-    inference_id = (record.get("eventMetadata") or {}).get("inferenceId")
-    if isinstance(inference_id, str) and inference_ids.belongs_to(inference_id, subscriber_id):
-        return True, True
+    metadata = record.get("eventMetadata") or {}
+    # A capture names the subscriber by inferenceId; a Model Monitor ground-truth line (etl/labels.py) by
+    # eventId, which holds the InferenceId there. A captured eventId is a UUID and never matches.
+    for name in ("inferenceId", "eventId"):
+        value = metadata.get(name) if isinstance(metadata, dict) else None
+        if isinstance(value, str) and inference_ids.belongs_to(value, subscriber_id):
+            return True, True
     capture = record.get("captureData") or {}
     bodies = (_body_text(capture.get("endpointInput")), _body_text(capture.get("endpointOutput")))
     return any(subscriber_id in body for body in bodies), True

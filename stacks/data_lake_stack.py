@@ -66,11 +66,13 @@ class DataLakeStack(StableIdStack):
         destroy_on_removal: bool,
         ml_artifacts: s3.IBucket | None = None,
         capture_erasure_policy: iam.IManagedPolicy | None = None,
+        ground_truth: tuple[str, iam.IManagedPolicy] | None = None,
         scores_reader_role_names: tuple[str, ...] = (),
         **kwargs: object,
     ) -> None:
         """`ml_artifacts`: the bucket holding endpoint data capture; with `capture_erasure_policy` (Foundation)
-        the erasure job covers captures too."""
+        the erasure job covers captures too. `ground_truth`: (key prefix in `ml_artifacts`, the Foundation's
+        writer policy): the labels job also writes Model Monitor ground truth there, which erasure covers."""
         super().__init__(scope, construct_id, **kwargs)
         self.scores_reader_role_names = scores_reader_role_names
         # Declared up front so grants on the foundation's keys go into this stack's role policies
@@ -93,6 +95,8 @@ class DataLakeStack(StableIdStack):
         self._build_catalog_and_ingestion(env_name, config, schema, data_key, logs_key, log_retention_days,
                                           destroy_on_removal)
         self.config_erasure_prefixes = config.erasure.features_zone_prefixes
+        self.ground_truth = ground_truth if ml_artifacts is not None else None
+        self.ground_truth_bucket = ml_artifacts
         self.capture_store = (
             (ml_artifacts, capture_erasure_policy)
             if ml_artifacts is not None and capture_erasure_policy is not None
@@ -195,6 +199,10 @@ class DataLakeStack(StableIdStack):
         captures: tuple[str, ...] = ()
         if self.capture_store is not None:
             captures = (f"s3://{self.capture_store[0].bucket_name}/{DATA_CAPTURE_PREFIX}",)
+        ground_truth = ""
+        if self.ground_truth is not None and self.ground_truth_bucket is not None:
+            ground_truth = f"s3://{self.ground_truth_bucket.bucket_name}/{self.ground_truth[0]}"
+            captures += (ground_truth,) if self.capture_store is not None else ()
         return LakeLocations(
             curated=f"{curated}/{dataset}/",
             features=f"{features}/{dataset}/",
@@ -210,6 +218,7 @@ class DataLakeStack(StableIdStack):
                 f"{curated}/{LABELS_PREFIX}",
             ),
             erasure_captures=captures,
+            ground_truth=ground_truth,
         )
 
     def _grant_storage(self, data_key: kms.IKey, secrets_key: kms.IKey) -> None:
@@ -251,6 +260,8 @@ class DataLakeStack(StableIdStack):
             secret_context = ("SecretARN", [secret.secret_arn])
             grant_key(job_role, secrets_key, via="secretsmanager", write=False, context=secret_context)
         self.etl.restrict_secret_to(conform, features, labels)
+        if self.ground_truth is not None:
+            labels.add_managed_policy(self.ground_truth[1])  # made in Foundation, beside the bucket and its key
         for role in (conform, features, labels, self.sagemaker_role):
             rows = [row for row in object_access if row[0] is role]
             buckets = list({id(b): b for _, b, _, _, _ in rows}.values())

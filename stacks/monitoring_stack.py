@@ -51,13 +51,20 @@ LABELS_PREFIX = "churn_labels/"  # the lake's labels table in the curated zone (
 def apply_retention(config: EnvironmentConfig, artifacts: s3.Bucket) -> None:
     """Monitoring reports expire after `monitoring.reports_retention_days` (on the ML artefact bucket, in the
     Foundation). Captures and labels, the personal data they are computed from, expire by
-    `data_lake.retention` (docs/data-lake.md, "Retention")."""
+    `data_lake.retention` (docs/data-lake.md, "Retention"), and so does Model Monitor's ground truth (labels)."""
     prefix = f"{drift.MONITORING_PREFIX}/{drift.endpoint_name(config.name)}/reports/"
     artifacts.add_lifecycle_rule(
         id="ExpireMonitoringReports",
         prefix=prefix,
         expiration=cdk.Duration.days(config.monitoring.reports_retention_days),
     )
+    if config.monitoring.engine == "model_monitor" and config.monitoring.model_quality:
+        # Ground truth is the labels feed in Model Monitor's format: it expires as the labels do.
+        artifacts.add_lifecycle_rule(
+            id="ExpireGroundTruth",
+            prefix=drift.ground_truth_prefix(config.name),
+            expiration=cdk.Duration.days(config.data_lake.retention.labels_days),
+        )
 
 
 class MonitoringStack(StableIdStack):
@@ -302,8 +309,8 @@ class MonitoringStack(StableIdStack):
 
     @property
     def ground_truth_prefix(self) -> str:
-        """Model Monitor's ground truth (its own JSON-lines format), written by the labels feed (planned)."""
-        return f"{drift.MONITORING_PREFIX}/{self.endpoint_name}/ground-truth/"
+        """Model Monitor's ground truth (its own JSON-lines format), written by the labels job (etl/labels.py)."""
+        return drift.ground_truth_prefix(self.config.name)
 
     @property
     def capture_prefix(self) -> str:

@@ -106,6 +106,11 @@ def baseline_prefix(env_name: str) -> str:
     return f"{MONITORING_PREFIX}/{endpoint_name(env_name)}/current-baseline/"
 
 
+def ground_truth_prefix(env_name: str) -> str:
+    """Model Monitor's ground truth (engine model_monitor with model quality), written by the labels job."""
+    return f"{MONITORING_PREFIX}/{endpoint_name(env_name)}/ground-truth/"
+
+
 def reports_prefix(env_name: str) -> str:
     return f"{MONITORING_PREFIX}/{endpoint_name(env_name)}/reports/"
 

@@ -169,7 +169,9 @@ def test_erasure_job_covers_every_location_and_defaults_to_a_dry_run(resources_o
         assert f'{{"Ref": "{bucket}' in parquet and prefix in parquet
     assert parquet.count("s3://") == 4
     captures = json.dumps(args["--capture_uris"])
-    assert "MlArtifactsBucket" in captures and captures.endswith('"/data-capture/"]]}')
+    # Dev (model_monitor with model quality) also erases the ground truth the labels job writes.
+    assert "MlArtifactsBucket" in captures and "/data-capture/,s3://" in captures
+    assert captures.endswith('"/monitoring/telecom-ml-dev-churn/ground-truth/"]]}')
 
 
 def test_erasure_role_rewrites_only_the_erased_prefixes(resources_of) -> None:
@@ -192,9 +194,13 @@ def test_capture_erasure_policy_is_scoped_to_data_capture(resources_of) -> None:
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     (objects,) = [s for s in statements if "s3:PutObject" in actions(s)]
     assert actions(objects) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
-    assert resources(objects).endswith('"/data-capture/*"]]}') and "MlArtifactsBucket" in resources(objects)
+    ground_truth = "monitoring/telecom-ml-dev-churn/ground-truth/"
+    assert [r.rsplit('"', 2)[1] for r in each_resource(objects)] == ["/data-capture/*", f"/{ground_truth}*"]
+    assert "MlArtifactsBucket" in resources(objects)
     (listing,) = [s for s in statements if "s3:ListBucketVersions" in actions(s)]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["data-capture", "data-capture/*"]}}
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["data-capture", "data-capture/*", ground_truth.rstrip("/"), f"{ground_truth}*"]}
+    }
     (key,) = [s for s in statements if "kms:Decrypt" in actions(s)]
     assert "MlKey" in resources(key) and key["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
 
@@ -252,3 +258,33 @@ def test_labels_and_erasure_scripts_import_from_the_shipped_library_alone(assemb
         [sys.executable, "-c", code, str(ROOT), str(library)], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("stage", ["Dev", "Staging", "Prod"])
+def test_model_monitor_ground_truth_is_written_by_the_labels_job_only_where_model_quality_reads_it(
+    resources_of, stage: str
+) -> None:
+    config = CONFIGS[stage]
+    wanted = config.monitoring.engine == "model_monitor" and config.monitoring.model_quality
+    prefix = f"monitoring/telecom-ml-{config.name}-churn/ground-truth/"
+    job = by_prefix(resources_of(stage, "DataLake", "AWS::Glue::Job"), "ConformLabelsJob")["Properties"]
+    argument = job["DefaultArguments"].get("--ground_truth_uri")
+    policies = resources_of(stage, "Foundation", "AWS::IAM::ManagedPolicy")
+    writers = [p for name, p in policies.items() if name.startswith("GroundTruthWriterPolicy")]
+    artefacts = by_prefix(resources_of(stage, "Foundation", "AWS::S3::Bucket"), "MlArtifacts")
+    rules = [r["Id"] for r in artefacts["Properties"]["LifecycleConfiguration"]["Rules"]]
+    if not wanted:
+        assert argument is None and not writers and "ExpireGroundTruth" not in rules
+        return
+    assert "MlArtifactsBucket" in json.dumps(argument) and json.dumps(argument).endswith(f'"/{prefix}"]]}}')
+    (writer,) = writers
+    statements = writer["Properties"]["PolicyDocument"]["Statement"]
+    (objects,) = [s for s in statements if "s3:PutObject" in actions(s)]
+    assert actions(objects) == {"s3:PutObject", "s3:AbortMultipartUpload"}
+    assert resources(objects).endswith(f'"/{prefix}*"]]}}')
+    (key,) = [s for s in statements if "kms:GenerateDataKey" in actions(s)]
+    assert "MlKey" in resources(key) and key["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
+    role = by_prefix(resources_of(stage, "DataLake", "AWS::IAM::Role"), "ConformLabelsRole")["Properties"]
+    assert "GroundTruthWriterPolicy" in json.dumps(role["ManagedPolicyArns"])
+    # Ground truth is labels: it expires as the labels feed does.
+    assert rule_days(artefacts, "ExpireGroundTruth") == (prefix, config.data_lake.retention.labels_days)

@@ -106,7 +106,7 @@ def _grants(template: dict[str, Any], role_prefix: str) -> dict[str, set[str]]:
 
 def test_schedules_and_the_pipeline_reach_the_deployer_settings(assembly: Assembly, hooked: dict[str, Any]) -> None:
     schedules = _dev_schedules(assembly)
-    assert [s["type"] for s in schedules] == ["DataQuality"], "dev's model quality waits for the ground-truth feed"
+    assert [s["type"] for s in schedules] == ["DataQuality", "ModelQuality"], "dev merges the labels job's ground truth"
     documents = {
         render(r["Properties"]["Environment"]["Variables"]["DEPLOYER_SETTINGS"])
         for r in hooked.values()
@@ -124,7 +124,8 @@ def test_schedules_and_the_pipeline_reach_the_deployer_settings(assembly: Assemb
 def test_schedule_iam_names_the_schedules_and_job_definitions(assembly: Assembly, hooked: dict[str, Any]) -> None:
     specs = _dev_schedules(assembly)
     schedules = {f"{SAGEMAKER}:monitoring-schedule/{s['name']}" for s in specs}
-    definitions = {f"{SAGEMAKER}:data-quality-job-definition/{s['job_definition_name']}" for s in specs}
+    kinds = {"DataQuality": "data-quality", "ModelQuality": "model-quality"}
+    definitions = {f"{SAGEMAKER}:{kinds[s['type']]}-job-definition/{s['job_definition_name']}" for s in specs}
     follow_up, teardown = _grants(hooked, "DeployerFollowUp"), _grants(hooked, "DeployerTeardownFunction")
     for action in ("CreateMonitoringSchedule", "UpdateMonitoringSchedule", "DescribeMonitoringSchedule"):
         assert follow_up[f"sagemaker:{action}"] == schedules | definitions

@@ -43,6 +43,8 @@ class LakeLocations:
     # Parquet prefixes with a subscriber_id column and the data-capture root the erasure job covers.
     erasure_parquet: tuple[str, ...] = ()
     erasure_captures: tuple[str, ...] = ()
+    # Model Monitor ground truth the labels job also writes (engine model_monitor with model quality).
+    ground_truth: str = ""
 
 
 class LakeEtl(TransparentGroup):
@@ -127,6 +129,7 @@ class LakeEtl(TransparentGroup):
                 "--pseudonymisation_secret_id": self.pseudonymisation_key.secret_arn,
                 "--labels_uri": locations.labels,
                 "--quarantine_uri": locations.labels_quarantine,
+                **({"--ground_truth_uri": locations.ground_truth} if locations.ground_truth else {}),
             },
             **job_options,  # type: ignore[arg-type]
         )
