@@ -12,6 +12,9 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
   --id_column      the id column of the Parquet tables (default subscriber_id)
   --dry_run        true (default): report what would change and change nothing; false: erase
   --report_uri     optional: also write the report there as JSON
+  --suppression_uri optional: the erased-subscriber suppression list (etl/suppression.py); a run that is
+                   not a dry run adds the pseudonym, so the conform and labels jobs keep the subscriber
+                   out when an old raw snapshot or labels batch is conformed again
 
 What is removed:
   * Parquet: every row whose id column equals the id. A file without the column fails the run
@@ -57,7 +60,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dataset import inference_ids
-from etl import EtlError
+from etl import EtlError, suppression
 from etl.lake_io import is_s3, parse_bool, write_json
 
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
@@ -178,6 +181,7 @@ class ErasureReport:
     dry_run: bool
     subscriber: str  # a prefix of the pseudonym only: the report is not another copy of the id
     locations: list[LocationReport]
+    suppression_list: str | None = None  # the list the pseudonym was (or, dry run, would be) added to
 
     @property
     def rows_removed(self) -> int:
@@ -351,6 +355,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--id_column", default=DEFAULT_ID_COLUMN)
     p.add_argument("--dry_run", default="true")
     p.add_argument("--report_uri", default="")
+    p.add_argument("--suppression_uri", default="")
     args, _unknown = p.parse_known_args(argv)
     return args
 
@@ -365,6 +370,10 @@ def run(argv: Sequence[str] | None = None, store: Store | None = None) -> Erasur
         dry_run=parse_bool(args.dry_run, "--dry_run"),
         store=store,
     )
+    if args.suppression_uri:
+        if not report.dry_run:
+            suppression.add(args.suppression_uri, args.subscriber_id)
+        report.suppression_list = args.suppression_uri
     if args.report_uri:
         write_json(args.report_uri, report.as_dict())
     return report
@@ -379,6 +388,9 @@ def _describe(report: ErasureReport) -> Iterator[str]:
             f"{loc.old_versions_deleted} old versions deleted, {loc.unparseable_records_kept} unparseable kept"
         )
     yield f"subscriber {report.subscriber}: {verb} {report.rows_removed} rows in {report.files_changed} files"
+    if report.suppression_list:
+        added = "would be added" if report.dry_run else "added"
+        yield f"subscriber {report.subscriber}: {added} to the suppression list {report.suppression_list}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

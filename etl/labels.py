@@ -9,6 +9,8 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
   --quarantine_uri             quarantine Parquet base; writes <quarantine_uri>/label_date=D/
   --pseudonymisation_secret_id Secrets Manager secret holding the HMAC key (optional)
   --allow_dev_key              true: without a secret id, use the public development key (local only)
+  --suppression_uri            optional: the erased-subscriber suppression list (etl/suppression.py); rows
+                               of a listed pseudonym are dropped and counted (rows_suppressed)
   --ground_truth_uri           optional: also write the batch as Model Monitor ground truth under this
                                prefix (monitoring/<endpoint>/ground-truth/, engine model_monitor)
 
@@ -90,6 +92,8 @@ from etl.preflight import preflight_snapshot
 from etl.pseudonymise import hmac_hex_col, resolve_key
 from etl.quality import Rule, shown, typed_name
 from etl.spark_session import apply_runtime_conf, local_spark
+from etl.suppression import drop_suppressed
+from etl.suppression import read as read_suppression_list
 
 RAW_LABELS_PREFIX = "labels/"
 _INFERENCE_ID_RE = r"^(.+):([0-9]{4}-[0-9]{2}-[0-9]{2})$"
@@ -104,6 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--pseudonymisation_secret_id", default=None)
     p.add_argument("--allow_dev_key", default="false")
     p.add_argument("--ground_truth_uri", default=None)
+    p.add_argument("--suppression_uri", default=None)
     args, _unknown = p.parse_known_args(argv)
     return args
 
@@ -208,6 +213,7 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
     header = preflight_snapshot(schema, args.input_uri)
     key, key_source = resolve_key(args.pseudonymisation_secret_id, parse_bool(args.allow_dev_key, "--allow_dev_key"))
 
+    suppressed_ids = read_suppression_list(args.suppression_uri) if args.suppression_uri else frozenset()
     spark = apply_runtime_conf(spark or SparkSession.builder.getOrCreate())
     raw = read_raw_snapshot(spark, args.input_uri, header.columns)
     result = conform_subscribers(
@@ -223,14 +229,17 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
             raise EtlError(f"{args.input_uri}: labels batch has a header but no data rows")
         labels_at = partition_of(args.labels_uri, label_date)
         quarantine_at = partition_of(args.quarantine_uri, label_date)
-        result.curated.write.mode("overwrite").parquet(labels_at)
+        # Erased subscribers stay erased when an old batch is conformed again.
+        curated, suppressed = drop_suppressed(result.curated, SUBSCRIBER_ID, suppressed_ids)
+        curated.write.mode("overwrite").parquet(labels_at)
         result.quarantined.write.mode("overwrite").parquet(quarantine_at)
     finally:
         result.release()
     written = (int(spark.read.parquet(labels_at).count()), int(spark.read.parquet(quarantine_at).count()))
-    if written != (result.rows_curated, result.rows_quarantined):
+    if written != (result.rows_curated - suppressed, result.rows_quarantined):
         raise InvariantError(
-            f"written rows differ from counted rows: labels {written[0]} vs {result.rows_curated}, "
+            f"written rows differ from counted rows: labels {written[0]} vs {result.rows_curated} less "
+            f"{suppressed} suppressed, "
             f"quarantined {written[1]} vs {result.rows_quarantined}"
         )
     outputs = {"labels": labels_at, "quarantine": quarantine_at}
@@ -246,6 +255,7 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
         "input_uri": args.input_uri,
         "key_source": key_source,
         **result.summary(),
+        "rows_suppressed": suppressed,
         "outputs": outputs,
         **({"ground_truth": ground_truth} if ground_truth else {}),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),

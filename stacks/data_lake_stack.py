@@ -39,6 +39,10 @@ from infra.sagemaker_role import import_sagemaker_role
 from infra.template_hygiene import drop_cdk_handler_role_dependency
 from stacks.foundation_stack import DATA_CAPTURE_PREFIX
 
+# The erased-subscriber suppression list in the curated zone (etl/suppression.py); the underscore keeps it
+# out of the curated tables' reads.
+SUPPRESSION_PREFIX = "_suppression/"
+
 SNAPSHOT_PREFIX = "subscribers/"
 RAW_LABELS_PREFIX = "labels/"  # raw zone: labels/ingest_date=YYYY-MM-DD/<file>.csv
 LABELS_PREFIX = f"{LABELS_TABLE}/"  # curated zone: churn_labels/label_date=YYYY-MM-DD/*.parquet
@@ -219,6 +223,7 @@ class DataLakeStack(StableIdStack):
             ),
             erasure_captures=captures,
             ground_truth=ground_truth,
+            suppression=f"{curated}/{SUPPRESSION_PREFIX}",
         )
 
     def _grant_storage(self, data_key: kms.IKey, secrets_key: kms.IKey) -> None:
@@ -240,6 +245,9 @@ class DataLakeStack(StableIdStack):
             (labels, zones.raw, RAW_LABELS_PREFIX, True, False),
             (labels, zones.curated, LABELS_PREFIX, True, True),
             (labels, zones.quarantine, f"{dataset}/labels/", False, True),
+            # The erased-subscriber suppression list: read (listed) by the jobs that could bring one back.
+            (conform, zones.curated, SUPPRESSION_PREFIX, True, False),
+            (labels, zones.curated, SUPPRESSION_PREFIX, True, False),
             (self.sagemaker_role, zones.curated, LABELS_PREFIX, True, False),
             (self.sagemaker_role, zones.features, self.scores_prefix, False, True),
         ]
@@ -283,6 +291,7 @@ class DataLakeStack(StableIdStack):
         for bucket, prefix in lake_prefixes:
             grant_prefix(role, bucket, prefix, read=True, write=True)
             grant_versions(role, bucket, prefix)
+        grant_prefix(role, zones.curated, SUPPRESSION_PREFIX, write=True)  # adds the erased pseudonym
         grant_key(role, data_key, via="s3", write=True, context=s3_context(zones.curated, zones.features))
         if self.capture_store is not None:
             role.add_managed_policy(self.capture_store[1])  # made in Foundation, beside the bucket and its key

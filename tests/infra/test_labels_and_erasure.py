@@ -103,7 +103,10 @@ def test_labels_job_reaches_only_its_prefixes(resources_of) -> None:
     raw = [r for r in objects if "RawBucket" in r]
     assert raw and all(r.endswith('"/labels/*"]]}') and objects[r] == {"s3:GetObject"} for r in raw)
     curated = [r for r in objects if "CuratedBucket" in r]
-    assert curated and all(r.endswith('"/churn_labels/*"]]}') for r in curated)
+    assert curated and all(r.endswith(('"/churn_labels/*"]]}', '"/_suppression/*"]]}')) for r in curated)
+    # The erased-subscriber suppression list: read, never written, by the labels job.
+    (listed,) = [r for r in curated if r.endswith('"/_suppression/*"]]}')]
+    assert "s3:PutObject" not in objects[listed]
     quarantine = [r for r in objects if "QuarantineBucket" in r]
     assert quarantine and all(
         r.endswith('"/ibm_telco_churn/labels/*"]]}') and "s3:GetObject" not in objects[r] for r in quarantine
@@ -178,10 +181,13 @@ def test_erasure_role_rewrites_only_the_erased_prefixes(resources_of) -> None:
     statements = statements_of(resources_of, "Dev", "EraseSubscriberRole")
     writes = [s for s in object_statements(statements) if "s3:PutObject" in actions(s)]
     written = sorted(r for s in writes for r in each_resource(s))
-    assert len(written) == 4
-    assert all(r.endswith(('"/ibm_telco_churn/*"]]}', '"/scores/*"]]}', '"/churn_labels/*"]]}')) for r in written)
+    assert len(written) == 5
+    suffixes = ('"/ibm_telco_churn/*"]]}', '"/scores/*"]]}', '"/churn_labels/*"]]}', '"/_suppression/*"]]}')
+    assert all(r.endswith(suffixes) for r in written)
     assert not any("RawBucket" in r or "Quarantine" in r or "RawCdr" in r for r in written)
-    assert all("s3:DeleteObjectVersion" in actions(s) for s in writes)
+    # Old versions are deleted where data is erased; the suppression list is only added to.
+    erased = [s for s in writes if not resources(s).endswith('"/_suppression/*"]]}')]
+    assert len(erased) < len(writes) and all("s3:DeleteObjectVersion" in actions(s) for s in erased)
     listings = [s for s in statements if actions(s) & {"s3:ListBucket", "s3:ListBucketVersions"}]
     assert listings and all("s3:prefix" in s["Condition"]["StringLike"] for s in listings)
     assert not any("secretsmanager:GetSecretValue" in actions(s) for s in statements)  # pseudonyms only
@@ -288,3 +294,19 @@ def test_model_monitor_ground_truth_is_written_by_the_labels_job_only_where_mode
     assert "GroundTruthWriterPolicy" in json.dumps(role["ManagedPolicyArns"])
     # Ground truth is labels: it expires as the labels feed does.
     assert rule_days(artefacts, "ExpireGroundTruth") == (prefix, config.data_lake.retention.labels_days)
+
+
+def test_erased_subscribers_stay_erased_when_old_batches_are_conformed_again(resources_of) -> None:
+    """Erasure adds to the suppression list; the conform and labels jobs read it (etl/suppression.py)."""
+    jobs = {
+        name: by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), f"{name}Job")["Properties"]
+        for name in ("ConformSubscribers", "ConformLabels", "EraseSubscriber")
+    }
+    for name, job in jobs.items():
+        argument = json.dumps(job["DefaultArguments"]["--suppression_uri"])
+        assert "CuratedBucket" in argument and argument.endswith('"/_suppression/"]]}'), name
+    conform = statements_of(resources_of, "Dev", "ConformSubscribersRole")
+    listed = [
+        s for s in object_statements(conform) if any(r.endswith('"/_suppression/*"]]}') for r in each_resource(s))
+    ]
+    assert listed and not any("s3:PutObject" in actions(s) for s in listed)

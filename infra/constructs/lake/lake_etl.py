@@ -45,6 +45,8 @@ class LakeLocations:
     erasure_captures: tuple[str, ...] = ()
     # Model Monitor ground truth the labels job also writes (engine model_monitor with model quality).
     ground_truth: str = ""
+    # The erased-subscriber suppression list (etl/suppression.py): erasure adds to it, conform and labels read it.
+    suppression: str = ""
 
 
 class LakeEtl(TransparentGroup):
@@ -102,7 +104,11 @@ class LakeEtl(TransparentGroup):
             "ConformSubscribers",
             script="glue_conform.py",
             description="Conform a raw subscriber snapshot: schema, types, data-quality gate, pseudonymisation",
-            arguments={**shared_arguments, "--quarantine_uri": locations.quarantine},
+            arguments={
+                **shared_arguments,
+                "--quarantine_uri": locations.quarantine,
+                **({"--suppression_uri": locations.suppression} if locations.suppression else {}),
+            },
             **job_options,  # type: ignore[arg-type]
         )
         self.features_job = GlueEtlJob(
@@ -130,6 +136,7 @@ class LakeEtl(TransparentGroup):
                 "--labels_uri": locations.labels,
                 "--quarantine_uri": locations.labels_quarantine,
                 **({"--ground_truth_uri": locations.ground_truth} if locations.ground_truth else {}),
+                **({"--suppression_uri": locations.suppression} if locations.suppression else {}),
             },
             **job_options,  # type: ignore[arg-type]
         )
@@ -142,6 +149,7 @@ class LakeEtl(TransparentGroup):
             arguments={
                 "--parquet_uris": ",".join(locations.erasure_parquet),
                 "--capture_uris": ",".join(locations.erasure_captures),
+                **({"--suppression_uri": locations.suppression} if locations.suppression else {}),
                 "--dry_run": "true",
             },
             **{**job_options, "workers": 2},  # type: ignore[arg-type]
