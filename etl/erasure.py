@@ -3,6 +3,13 @@
 Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are ignored):
   --subscriber_id  the PSEUDONYMISED id (64 lowercase hex characters, the keyed hash the lake stores);
                    a clear BSS id is refused, so it never reaches job arguments or logs
+  --request_uri    instead of --subscriber_id: a JSON object {"subscriber_id": "<clear BSS id>"} (in the
+                   raw zone's erasure-requests/, beside the other clear-id data); the job derives the
+                   pseudonym under its own role (the HMAC key from --pseudonymisation_secret_id, the
+                   conform job's function, trimmed as conform trims), so neither the clear id nor the key
+                   passes through an operator, job arguments or logs; a run that is not a dry run deletes
+                   the request object once the erasure is done
+  --pseudonymisation_secret_id, --allow_dev_key   the key, as for the conform job (with --request_uri)
   --parquet_uris   comma-separated Parquet locations (s3:// prefixes or local folders), read
                    recursively: curated subscribers, features, scores, labels; `uri#column` names
                    a location's id column when it is not --id_column (a dataset whose id column
@@ -61,7 +68,8 @@ import pyarrow.parquet as pq
 
 from dataset import inference_ids
 from etl import EtlError, suppression
-from etl.lake_io import is_s3, parse_bool, write_json
+from etl.lake_io import delete_object, is_s3, parse_bool, read_text, write_json
+from etl.pseudonymise import hmac_hex, resolve_key
 
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_ID_COLUMN = "subscriber_id"
@@ -182,6 +190,7 @@ class ErasureReport:
     subscriber: str  # a prefix of the pseudonym only: the report is not another copy of the id
     locations: list[LocationReport]
     suppression_list: str | None = None  # the list the pseudonym was (or, dry run, would be) added to
+    request_deleted: str | None = None  # the erasure request object, deleted after a run that erased
 
     @property
     def rows_removed(self) -> int:
@@ -349,7 +358,10 @@ def erase(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="erasure", description="Erase one pseudonymised subscriber")
-    p.add_argument("--subscriber_id", required=True)
+    p.add_argument("--subscriber_id", default=None)
+    p.add_argument("--request_uri", default=None)
+    p.add_argument("--pseudonymisation_secret_id", default=None)
+    p.add_argument("--allow_dev_key", default="false")
     p.add_argument("--parquet_uris", default="")
     p.add_argument("--capture_uris", default="")
     p.add_argument("--id_column", default=DEFAULT_ID_COLUMN)
@@ -360,10 +372,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def subscriber_from_request(request_uri: str, secret_id: str | None, allow_dev_key: bool) -> str:
+    """The pseudonym of the clear id in an erasure request object (never printed, never returned)."""
+    try:
+        request = json.loads(read_text(request_uri))
+    except ValueError as exc:
+        raise EtlError(f"--request_uri {request_uri}: not a JSON object ({exc})") from None
+    clear = request.get("subscriber_id") if isinstance(request, dict) else None
+    if not isinstance(clear, str) or not clear.strip():
+        raise EtlError(f'--request_uri {request_uri}: expected {{"subscriber_id": "<the clear BSS id>"}}')
+    key, _ = resolve_key(secret_id, allow_dev_key)
+    pseudonym = hmac_hex(clear, key)
+    assert pseudonym is not None
+    return pseudonym
+
+
+def _subscriber(args: argparse.Namespace) -> str:
+    if (args.subscriber_id is None) == (args.request_uri is None):
+        raise EtlError("give exactly one of --subscriber_id (a pseudonym) and --request_uri (a request object)")
+    if args.subscriber_id is not None:
+        return str(args.subscriber_id)
+    allow = parse_bool(args.allow_dev_key, "--allow_dev_key")
+    return subscriber_from_request(args.request_uri, args.pseudonymisation_secret_id, allow)
+
+
 def run(argv: Sequence[str] | None = None, store: Store | None = None) -> ErasureReport:
     args = parse_args(argv)
+    subscriber_id = _subscriber(args)
     report = erase(
-        args.subscriber_id,
+        subscriber_id,
         _uris(args.parquet_uris),
         _uris(args.capture_uris),
         id_column=args.id_column,
@@ -372,8 +409,11 @@ def run(argv: Sequence[str] | None = None, store: Store | None = None) -> Erasur
     )
     if args.suppression_uri:
         if not report.dry_run:
-            suppression.add(args.suppression_uri, args.subscriber_id)
+            suppression.add(args.suppression_uri, subscriber_id)
         report.suppression_list = args.suppression_uri
+    if args.request_uri and not report.dry_run:
+        delete_object(args.request_uri)  # done: the clear id need not wait for the raw zone's expiry
+        report.request_deleted = args.request_uri
     if args.report_uri:
         write_json(args.report_uri, report.as_dict())
     return report

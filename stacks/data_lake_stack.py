@@ -42,6 +42,8 @@ from stacks.foundation_stack import DATA_CAPTURE_PREFIX
 # The erased-subscriber suppression list in the curated zone (etl/suppression.py); the underscore keeps it
 # out of the curated tables' reads.
 SUPPRESSION_PREFIX = "_suppression/"
+# Raw zone: erasure requests, {"subscriber_id": "<clear id>"} objects the erasure job reads and then deletes.
+ERASURE_REQUESTS_PREFIX = "erasure-requests/"
 
 SNAPSHOT_PREFIX = "subscribers/"
 RAW_LABELS_PREFIX = "labels/"  # raw zone: labels/ingest_date=YYYY-MM-DD/<file>.csv
@@ -126,7 +128,7 @@ class DataLakeStack(StableIdStack):
             destroy_on_removal=destroy_on_removal,
         )
         self._grant_storage(data_key, secrets_key)
-        self._grant_erasure(data_key)
+        self._grant_erasure(data_key, secrets_key)
         self.governance = LakeGovernance(
             self,
             "LakeFormation",
@@ -267,7 +269,8 @@ class DataLakeStack(StableIdStack):
             )
             secret_context = ("SecretARN", [secret.secret_arn])
             grant_key(job_role, secrets_key, via="secretsmanager", write=False, context=secret_context)
-        self.etl.restrict_secret_to(conform, features, labels)
+        # The erasure job derives a pseudonym from a clear id in a request object, under its own role.
+        self.etl.restrict_secret_to(conform, features, labels, self.etl.erasure_job.role)
         if self.ground_truth is not None:
             labels.add_managed_policy(self.ground_truth[1])  # made in Foundation, beside the bucket and its key
         for role in (conform, features, labels, self.sagemaker_role):
@@ -278,7 +281,7 @@ class DataLakeStack(StableIdStack):
         for role, bucket, prefix, read, write in object_access:
             grant_prefix(role, bucket, prefix, read=read, write=write)
 
-    def _grant_erasure(self, data_key: kms.IKey) -> None:
+    def _grant_erasure(self, data_key: kms.IKey, secrets_key: kms.IKey) -> None:
         """The erasure job rewrites objects under exactly the prefixes it erases from, old versions included."""
         role: iam.IRole = self.etl.erasure_job.role
         zones, dataset = self.zones, self.dataset
@@ -292,6 +295,23 @@ class DataLakeStack(StableIdStack):
             grant_prefix(role, bucket, prefix, read=True, write=True)
             grant_versions(role, bucket, prefix)
         grant_prefix(role, zones.curated, SUPPRESSION_PREFIX, write=True)  # adds the erased pseudonym
+        # Erasure by request: read the request (a clear id, in the raw zone with the other clear-id data),
+        # delete it when done, and derive the pseudonym with the key the conform job uses.
+        grant_prefix(role, zones.raw, ERASURE_REQUESTS_PREFIX, read=True)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject"], resources=[zones.raw.arn_for_objects(f"{ERASURE_REQUESTS_PREFIX}*")]
+            )
+        )
+        grant_key(role, data_key, via="s3", write=False, context=s3_context(zones.raw))
+        secret = self.etl.pseudonymisation_key
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[secret.secret_arn],
+            )
+        )
+        grant_key(role, secrets_key, via="secretsmanager", write=False, context=("SecretARN", [secret.secret_arn]))
         grant_key(role, data_key, via="s3", write=True, context=s3_context(zones.curated, zones.features))
         if self.capture_store is not None:
             role.add_managed_policy(self.capture_store[1])  # made in Foundation, beside the bucket and its key

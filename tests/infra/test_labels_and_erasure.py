@@ -190,7 +190,11 @@ def test_erasure_role_rewrites_only_the_erased_prefixes(resources_of) -> None:
     assert len(erased) < len(writes) and all("s3:DeleteObjectVersion" in actions(s) for s in erased)
     listings = [s for s in statements if actions(s) & {"s3:ListBucket", "s3:ListBucketVersions"}]
     assert listings and all("s3:prefix" in s["Condition"]["StringLike"] for s in listings)
-    assert not any("secretsmanager:GetSecretValue" in actions(s) for s in statements)  # pseudonyms only
+    # Erasure by request object: it reads the key the conform job uses (and only that secret).
+    (secret,) = [s for s in statements if "secretsmanager:GetSecretValue" in actions(s)]
+    assert "PseudonymisationKey" in resources(secret)
+    requests = [s for s in statements if any(r.endswith('"/erasure-requests/*"]]}') for r in each_resource(s))]
+    assert {a for s in requests for a in actions(s)} == {"s3:GetObject", "s3:DeleteObject"}
     role = by_prefix(resources_of("Dev", "DataLake", "AWS::IAM::Role"), "EraseSubscriberRole")["Properties"]
     assert "CaptureErasurePolicy" in json.dumps(role["ManagedPolicyArns"])
 

@@ -150,6 +150,8 @@ class LakeEtl(TransparentGroup):
                 "--parquet_uris": ",".join(locations.erasure_parquet),
                 "--capture_uris": ",".join(locations.erasure_captures),
                 **({"--suppression_uri": locations.suppression} if locations.suppression else {}),
+                # For --request_uri: the job derives the pseudonym from a clear id with this key.
+                "--pseudonymisation_secret_id": self.pseudonymisation_key.secret_arn,
                 "--dry_run": "true",
             },
             **{**job_options, "workers": 2},  # type: ignore[arg-type]

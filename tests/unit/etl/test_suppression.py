@@ -123,3 +123,48 @@ def test_the_list_on_s3(monkeypatch) -> None:
         for clear in ("a", "b"):
             suppression.add("s3://curated/_erased/subscribers/", pseudonym(clear))
         assert suppression.read("s3://curated/_erased/subscribers") == {pseudonym("a"), pseudonym("b")}
+
+
+def test_erasure_from_a_request_object_derives_the_pseudonym_and_never_shows_the_clear_id(
+    spark, tmp_path: Path, capsys
+) -> None:
+    lake = tmp_path / "lake"
+    snapshot = write_csv(lake / "raw" / "ingest_date=2026-01-01" / "snap.csv", PREPAID_HEADER, prepaid_rows(4))
+    conform(spark, lake, snapshot)
+    request = lake / "raw" / "erasure-requests" / "ticket-42.json"
+    request.parent.mkdir(parents=True)
+    request.write_text(json.dumps({"subscriber_id": " A0003 "}))  # trimmed, as conform trims
+    listed = str(tmp_path / "_suppression")
+    argv = [
+        "--request_uri",
+        str(request),
+        "--parquet_uris",
+        f"{lake / 'curated'}#account_ref",
+        "--allow_dev_key",
+        "true",
+        "--suppression_uri",
+        listed,
+    ]
+    assert erasure.main(argv) == 0 and request.exists()  # a dry run keeps the request
+    assert erasure.main([*argv, "--dry_run", "false"]) == 0
+    out = capsys.readouterr().out
+    assert "A0003" not in out and pseudonym("A0003")[:8] in out
+    assert pseudonym("A0003") not in set(pd.read_parquet(lake / "curated")["account_ref"])
+    assert suppression.read(listed) == {pseudonym("A0003")} and not request.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "extra", "message"),
+    [
+        ('{"subscriber_id": ""}', [], 'expected {"subscriber_id"'),
+        ("not json", [], "not a JSON object"),
+        ('{"subscriber_id": "A1"}', ["--subscriber_id", "a" * 64], "exactly one of --subscriber_id"),
+    ],
+)
+def test_bad_erasure_requests_fail_naming_the_argument(tmp_path: Path, capsys, body: str, extra: list, message: str):
+    request = tmp_path / "r.json"
+    request.write_text(body)
+    argv = ["--request_uri", str(request), "--parquet_uris", str(tmp_path), "--allow_dev_key", "true", *extra]
+    assert erasure.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "A1" not in err
