@@ -3,14 +3,25 @@
 Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are ignored):
   --subscriber_id  the PSEUDONYMISED id (64 lowercase hex characters, the keyed hash the lake stores);
                    a clear BSS id is refused, so it never reaches job arguments or logs
+  --request_uri    instead of --subscriber_id: a JSON object {"subscriber_id": "<clear BSS id>"} (in the
+                   raw zone's erasure-requests/, beside the other clear-id data); the job derives the
+                   pseudonym under its own role (the HMAC key from --pseudonymisation_secret_id, the
+                   conform job's function, trimmed as conform trims), so neither the clear id nor the key
+                   passes through an operator, job arguments or logs; a run that is not a dry run deletes
+                   the request object once the erasure is done
+  --pseudonymisation_secret_id, --allow_dev_key   the key, as for the conform job (with --request_uri)
   --parquet_uris   comma-separated Parquet locations (s3:// prefixes or local folders), read
                    recursively: curated subscribers, features, scores, labels; `uri#column` names
                    a location's id column when it is not --id_column (a dataset whose id column
                    has another name)
-  --capture_uris   comma-separated data-capture roots (JSON lines, the data capture layout)
+  --capture_uris   comma-separated data-capture roots (JSON lines, the data capture layout), and
+                   Model Monitor ground-truth roots (etl/labels.py --ground_truth_uri)
   --id_column      the id column of the Parquet tables (default subscriber_id)
   --dry_run        true (default): report what would change and change nothing; false: erase
   --report_uri     optional: also write the report there as JSON
+  --suppression_uri optional: the erased-subscriber suppression list (etl/suppression.py); a run that is
+                   not a dry run adds the pseudonym, so the conform and labels jobs keep the subscriber
+                   out when an old raw snapshot or labels batch is conformed again
 
 What is removed:
   * Parquet: every row whose id column equals the id. A file without the column fails the run
@@ -20,6 +31,8 @@ What is removed:
     body holds the id (JSON, CSV or BASE64-encoded bodies, and lines that do not parse). The id is
     not a model input, so in practice the InferenceId is what finds a subscriber's captures; a
     request scored without an InferenceId carries nothing that ties it to the subscriber.
+    Ground-truth lines (Model Monitor's merge format) hold the InferenceId as eventMetadata.eventId:
+    every one naming the id is removed the same way.
 
 How: only files holding the subscriber are rewritten; every other file is left byte-for-byte as it
 was. A rewrite writes the new content then replaces the old object in one step (local: a temporary
@@ -54,8 +67,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dataset import inference_ids
-from etl import EtlError
-from etl.lake_io import is_s3, parse_bool, write_json
+from etl import EtlError, suppression
+from etl.lake_io import delete_object, is_s3, parse_bool, read_text, write_json
+from etl.pseudonymise import hmac_hex, resolve_key
 
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_ID_COLUMN = "subscriber_id"
@@ -175,6 +189,8 @@ class ErasureReport:
     dry_run: bool
     subscriber: str  # a prefix of the pseudonym only: the report is not another copy of the id
     locations: list[LocationReport]
+    suppression_list: str | None = None  # the list the pseudonym was (or, dry run, would be) added to
+    request_deleted: str | None = None  # the erasure request object, deleted after a run that erased
 
     @property
     def rows_removed(self) -> int:
@@ -244,9 +260,13 @@ def capture_matches(line: bytes, subscriber_id: str) -> tuple[bool, bool]:
         return False, False
     if not isinstance(record, dict):
         return False, False
-    inference_id = (record.get("eventMetadata") or {}).get("inferenceId")
-    if isinstance(inference_id, str) and inference_ids.belongs_to(inference_id, subscriber_id):
-        return True, True
+    metadata = record.get("eventMetadata") or {}
+    # A capture names the subscriber by inferenceId; a Model Monitor ground-truth line (etl/labels.py) by
+    # eventId, which holds the InferenceId there. A captured eventId is a UUID and never matches.
+    for name in ("inferenceId", "eventId"):
+        value = metadata.get(name) if isinstance(metadata, dict) else None
+        if isinstance(value, str) and inference_ids.belongs_to(value, subscriber_id):
+            return True, True
     capture = record.get("captureData") or {}
     bodies = (_body_text(capture.get("endpointInput")), _body_text(capture.get("endpointOutput")))
     return any(subscriber_id in body for body in bodies), True
@@ -338,26 +358,62 @@ def erase(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="erasure", description="Erase one pseudonymised subscriber")
-    p.add_argument("--subscriber_id", required=True)
+    p.add_argument("--subscriber_id", default=None)
+    p.add_argument("--request_uri", default=None)
+    p.add_argument("--pseudonymisation_secret_id", default=None)
+    p.add_argument("--allow_dev_key", default="false")
     p.add_argument("--parquet_uris", default="")
     p.add_argument("--capture_uris", default="")
     p.add_argument("--id_column", default=DEFAULT_ID_COLUMN)
     p.add_argument("--dry_run", default="true")
     p.add_argument("--report_uri", default="")
+    p.add_argument("--suppression_uri", default="")
     args, _unknown = p.parse_known_args(argv)
     return args
 
 
+def subscriber_from_request(request_uri: str, secret_id: str | None, allow_dev_key: bool) -> str:
+    """The pseudonym of the clear id in an erasure request object (never printed, never returned)."""
+    try:
+        request = json.loads(read_text(request_uri))
+    except ValueError as exc:
+        raise EtlError(f"--request_uri {request_uri}: not a JSON object ({exc})") from None
+    clear = request.get("subscriber_id") if isinstance(request, dict) else None
+    if not isinstance(clear, str) or not clear.strip():
+        raise EtlError(f'--request_uri {request_uri}: expected {{"subscriber_id": "<the clear BSS id>"}}')
+    key, _ = resolve_key(secret_id, allow_dev_key)
+    pseudonym = hmac_hex(clear, key)
+    assert pseudonym is not None
+    return pseudonym
+
+
+def _subscriber(args: argparse.Namespace) -> str:
+    if (args.subscriber_id is None) == (args.request_uri is None):
+        raise EtlError("give exactly one of --subscriber_id (a pseudonym) and --request_uri (a request object)")
+    if args.subscriber_id is not None:
+        return str(args.subscriber_id)
+    allow = parse_bool(args.allow_dev_key, "--allow_dev_key")
+    return subscriber_from_request(args.request_uri, args.pseudonymisation_secret_id, allow)
+
+
 def run(argv: Sequence[str] | None = None, store: Store | None = None) -> ErasureReport:
     args = parse_args(argv)
+    subscriber_id = _subscriber(args)
     report = erase(
-        args.subscriber_id,
+        subscriber_id,
         _uris(args.parquet_uris),
         _uris(args.capture_uris),
         id_column=args.id_column,
         dry_run=parse_bool(args.dry_run, "--dry_run"),
         store=store,
     )
+    if args.suppression_uri:
+        if not report.dry_run:
+            suppression.add(args.suppression_uri, subscriber_id)
+        report.suppression_list = args.suppression_uri
+    if args.request_uri and not report.dry_run:
+        delete_object(args.request_uri)  # done: the clear id need not wait for the raw zone's expiry
+        report.request_deleted = args.request_uri
     if args.report_uri:
         write_json(args.report_uri, report.as_dict())
     return report
@@ -372,6 +428,9 @@ def _describe(report: ErasureReport) -> Iterator[str]:
             f"{loc.old_versions_deleted} old versions deleted, {loc.unparseable_records_kept} unparseable kept"
         )
     yield f"subscriber {report.subscriber}: {verb} {report.rows_removed} rows in {report.files_changed} files"
+    if report.suppression_list:
+        added = "would be added" if report.dry_run else "added"
+        yield f"subscriber {report.subscriber}: {added} to the suppression list {report.suppression_list}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,8 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
   --pseudonymisation_secret_id Secrets Manager secret holding the HMAC key (optional)
   --allow_dev_key              true: without a secret id, use the public development key
                                (local runs/tests only); default false -> fail
+  --suppression_uri            optional: the erased-subscriber suppression list (etl/suppression.py);
+                               curated rows of a listed pseudonym are dropped and counted (rows_suppressed)
 
 Before Spark is touched, the schema is loaded and the snapshot's header is checked
 (etl/preflight.py: file-level encoding/binary checks, source.rename, repeated or missing
@@ -45,6 +47,8 @@ from etl.lake_io import (
 from etl.preflight import preflight_snapshot
 from etl.pseudonymise import resolve_key
 from etl.spark_session import apply_runtime_conf
+from etl.suppression import drop_suppressed
+from etl.suppression import read as read_suppression_list
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -55,6 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quarantine_uri", required=True)
     p.add_argument("--pseudonymisation_secret_id", default=None)
     p.add_argument("--allow_dev_key", default="false")
+    p.add_argument("--suppression_uri", default=None)
     args, _unknown = p.parse_known_args(argv)
     return args
 
@@ -80,21 +85,26 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
     key, key_source = resolve_key(args.pseudonymisation_secret_id,
                                   parse_bool(args.allow_dev_key, "--allow_dev_key"))
 
+    suppressed_ids = read_suppression_list(args.suppression_uri) if args.suppression_uri else frozenset()
+
     spark = apply_runtime_conf(spark or SparkSession.builder.getOrCreate())
     raw = read_raw_snapshot(spark, args.input_uri, header.columns)
     result = conform_subscribers(raw, schema, key, where=args.input_uri)
     try:
         if result.rows_in == 0:
             raise EtlError(f"{args.input_uri}: snapshot has a header but no data rows")
-        curated_at = write_partition(result.curated, args.curated_uri, snapshot_date)
+        # Erased subscribers stay erased when an old snapshot is conformed again.
+        curated, suppressed = drop_suppressed(result.curated, schema.id_column, suppressed_ids)
+        curated_at = write_partition(curated, args.curated_uri, snapshot_date)
         quarantine_at = write_partition(result.quarantined, args.quarantine_uri, snapshot_date)
     finally:
         result.release()
     written_curated = count_parquet(spark, curated_at)
     written_quarantined = count_parquet(spark, quarantine_at)
-    if (written_curated, written_quarantined) != (result.rows_curated, result.rows_quarantined):
+    if (written_curated, written_quarantined) != (result.rows_curated - suppressed, result.rows_quarantined):
         raise InvariantError(
-            f"written rows differ from counted rows: curated {written_curated} vs {result.rows_curated}, "
+            f"written rows differ from counted rows: curated {written_curated} vs {result.rows_curated} "
+            f"less {suppressed} suppressed, "
             f"quarantined {written_quarantined} vs {result.rows_quarantined}")
 
     return write_run_summary("conform", args.curated_uri, snapshot_date, schema, started, {
@@ -102,6 +112,7 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
         "key_source": key_source,
         "renamed_columns": header.renamed,
         **result.summary(),
+        "rows_suppressed": suppressed,
         "outputs": {"curated": curated_at, "quarantine": quarantine_at},
     })
 

@@ -9,6 +9,10 @@ Arguments (Glue passes them as --name value; unknown ones such as --JOB_NAME are
   --quarantine_uri             quarantine Parquet base; writes <quarantine_uri>/label_date=D/
   --pseudonymisation_secret_id Secrets Manager secret holding the HMAC key (optional)
   --allow_dev_key              true: without a secret id, use the public development key (local only)
+  --suppression_uri            optional: the erased-subscriber suppression list (etl/suppression.py); rows
+                               of a listed pseudonym are dropped and counted (rows_suppressed)
+  --ground_truth_uri           optional: also write the batch as Model Monitor ground truth under this
+                               prefix (monitoring/<endpoint>/ground-truth/, engine model_monitor)
 
 The batch goes through the subscriber ETL's machinery unchanged (etl/preflight.py header checks,
 etl/conform.py reading, strict typing and line accounting, etl/quality.py gate and quarantine with
@@ -33,15 +37,28 @@ labels join curated, features, scores and captured InferenceIds), churned boolea
 inference_id string (null when absent). Invariant rows_in = labelled + quarantined, checked on the
 counts and again on the Parquet written; summary at <labels_uri>/_runs/label_date=D/labels_summary.json.
 Exit status: 0 ok, 1 invariant broken, 2 bad input/arguments.
+
+Ground truth for Model Monitor (with --ground_truth_uri): every labelled row that has an InferenceId becomes
+one line of `<ground_truth_uri>/<yyyy>/<mm>/<dd>/00/churn-labels-<label_date>.jsonl`, the label_date's
+folder (the date the labels were collected, as Model Monitor's merge expects), in Model Monitor's
+ground-truth format:
+  {"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "<inference_id>"},
+   "eventVersion": "0"}
+"1" churned, "0" not; Model Monitor merges a line with the captured request whose InferenceId equals the
+eventId. Rows without an InferenceId cannot be merged: they are counted in the summary
+(`ground_truth.without_inference_id`), not written. The object is written after the curated partition
+has been checked; a re-delivered batch replaces it, as it replaces the partition.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -62,11 +79,21 @@ from dataset.schema_labels import (
 )
 from etl import EtlError, InvariantError
 from etl.conform import conform_subscribers, read_raw_snapshot
-from etl.lake_io import job_main, join, load_schema_uri, parse_bool, snapshot_date_from_uri, write_json
+from etl.lake_io import (
+    is_s3,
+    job_main,
+    join,
+    load_schema_uri,
+    parse_bool,
+    snapshot_date_from_uri,
+    write_json,
+)
 from etl.preflight import preflight_snapshot
 from etl.pseudonymise import hmac_hex_col, resolve_key
 from etl.quality import Rule, shown, typed_name
 from etl.spark_session import apply_runtime_conf, local_spark
+from etl.suppression import drop_suppressed
+from etl.suppression import read as read_suppression_list
 
 RAW_LABELS_PREFIX = "labels/"
 _INFERENCE_ID_RE = r"^(.+):([0-9]{4}-[0-9]{2}-[0-9]{2})$"
@@ -80,6 +107,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quarantine_uri", required=True)
     p.add_argument("--pseudonymisation_secret_id", default=None)
     p.add_argument("--allow_dev_key", default="false")
+    p.add_argument("--ground_truth_uri", default=None)
+    p.add_argument("--suppression_uri", default=None)
     args, _unknown = p.parse_known_args(argv)
     return args
 
@@ -184,6 +213,7 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
     header = preflight_snapshot(schema, args.input_uri)
     key, key_source = resolve_key(args.pseudonymisation_secret_id, parse_bool(args.allow_dev_key, "--allow_dev_key"))
 
+    suppressed_ids = read_suppression_list(args.suppression_uri) if args.suppression_uri else frozenset()
     spark = apply_runtime_conf(spark or SparkSession.builder.getOrCreate())
     raw = read_raw_snapshot(spark, args.input_uri, header.columns)
     result = conform_subscribers(
@@ -199,16 +229,24 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
             raise EtlError(f"{args.input_uri}: labels batch has a header but no data rows")
         labels_at = partition_of(args.labels_uri, label_date)
         quarantine_at = partition_of(args.quarantine_uri, label_date)
-        result.curated.write.mode("overwrite").parquet(labels_at)
+        # Erased subscribers stay erased when an old batch is conformed again.
+        curated, suppressed = drop_suppressed(result.curated, SUBSCRIBER_ID, suppressed_ids)
+        curated.write.mode("overwrite").parquet(labels_at)
         result.quarantined.write.mode("overwrite").parquet(quarantine_at)
     finally:
         result.release()
     written = (int(spark.read.parquet(labels_at).count()), int(spark.read.parquet(quarantine_at).count()))
-    if written != (result.rows_curated, result.rows_quarantined):
+    if written != (result.rows_curated - suppressed, result.rows_quarantined):
         raise InvariantError(
-            f"written rows differ from counted rows: labels {written[0]} vs {result.rows_curated}, "
+            f"written rows differ from counted rows: labels {written[0]} vs {result.rows_curated} less "
+            f"{suppressed} suppressed, "
             f"quarantined {written[1]} vs {result.rows_quarantined}"
         )
+    outputs = {"labels": labels_at, "quarantine": quarantine_at}
+    ground_truth = None
+    if args.ground_truth_uri:
+        ground_truth = write_ground_truth(spark.read.parquet(labels_at), args.ground_truth_uri, label_date)
+        outputs["ground_truth"] = ground_truth["uri"]
     summary = {
         "job": "labels",
         "status": "succeeded",
@@ -217,13 +255,66 @@ def run(argv: Sequence[str] | None = None, spark: SparkSession | None = None) ->
         "input_uri": args.input_uri,
         "key_source": key_source,
         **result.summary(),
-        "outputs": {"labels": labels_at, "quarantine": quarantine_at},
+        "rows_suppressed": suppressed,
+        "outputs": outputs,
+        **({"ground_truth": ground_truth} if ground_truth else {}),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_seconds": round(time.time() - started, 2),
     }
     summary_uri = join(args.labels_uri, "_runs", f"{LABEL_PARTITION}={label_date}", "labels_summary.json")
     write_json(summary_uri, summary)
     return {**summary, "summary_uri": summary_uri}
+
+
+def ground_truth_key(label_date: str) -> str:
+    """Where under the ground-truth prefix a batch's lines go: its label_date's folder, hour 00."""
+    year, month, day = label_date.split("-")
+    return f"{year}/{month}/{day}/00/churn-labels-{label_date}.jsonl"
+
+
+def ground_truth_line(inference_id: str, churned: bool) -> str:
+    """One record of Model Monitor's ground-truth merge input."""
+    return json.dumps(
+        {
+            "groundTruthData": {"data": "1" if churned else "0", "encoding": "CSV"},
+            "eventMetadata": {"eventId": inference_id},
+            "eventVersion": "0",
+        },
+        separators=(",", ":"),
+    )
+
+
+def write_ground_truth_lines(rows: Iterable[tuple[str, bool]], uri: str) -> int:
+    """Stream (inference_id, churned) rows to `uri` as JSON lines (S3: one managed upload); the line count."""
+    count = 0
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as out:
+        for inference_id, churned in rows:
+            out.write(ground_truth_line(inference_id, churned) + "\n")
+            count += 1
+    local = Path(out.name)
+    try:
+        if is_s3(uri):
+            import boto3
+
+            bucket, key = uri.split("://", 1)[1].split("/", 1)
+            boto3.client("s3").upload_file(str(local), bucket, key, ExtraArgs={"ContentType": "application/jsonl"})
+        else:
+            target = Path(uri.removeprefix("file://"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(local, target)
+    finally:
+        local.unlink(missing_ok=True)
+    return count
+
+
+def write_ground_truth(labels: Any, ground_truth_uri: str, label_date: str) -> dict[str, Any]:
+    """The written partition's labels with an InferenceId, as Model Monitor ground truth (module docstring)."""
+    uri = join(ground_truth_uri, ground_truth_key(label_date))
+    with_id = F.col(INFERENCE_ID).isNotNull() & (F.trim(F.col(INFERENCE_ID)) != "")
+    without = int(labels.where(~with_id).count())
+    rows = labels.where(with_id).select(F.trim(F.col(INFERENCE_ID)), CHURNED).toLocalIterator()
+    written = write_ground_truth_lines(((str(r[0]), bool(r[1])) for r in rows), uri)
+    return {"uri": uri, "records": written, "without_inference_id": without}
 
 
 @dataclass(frozen=True)
@@ -234,12 +325,18 @@ class LocalLabelsRun:
 
 
 def run_labels_locally(
-    raw_csv: Path, schema_path: Path, out_dir: Path, label_date: str, spark: SparkSession | None = None
+    raw_csv: Path,
+    schema_path: Path,
+    out_dir: Path,
+    label_date: str,
+    spark: SparkSession | None = None,
+    ground_truth_dir: Path | None = None,
 ) -> LocalLabelsRun:
     """Land `raw_csv` at OUT/raw/labels/ingest_date=D/ and run the job with the development key.
 
     Writes OUT/labels/label_date=D/ and OUT/quarantine_labels/label_date=D/ (as etl/local_run.py
-    does for subscriber snapshots). Raises EtlError/SchemaError on bad input.
+    does for subscriber snapshots), and with `ground_truth_dir` the Model Monitor ground truth there.
+    Raises EtlError/SchemaError on bad input.
     """
     raw_csv, out_dir = Path(raw_csv), Path(out_dir)
     if not raw_csv.is_file():
@@ -262,6 +359,7 @@ def run_labels_locally(
             str(quarantine),
             "--allow_dev_key",
             "true",
+            *(["--ground_truth_uri", str(ground_truth_dir)] if ground_truth_dir is not None else []),
         ],
         spark or local_spark("telecom-ml-local-labels"),
     )

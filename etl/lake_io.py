@@ -101,6 +101,17 @@ def write_text(uri: str, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def delete_object(uri: str) -> None:
+    """Delete one object (S3) or file (local); a missing one is not an error."""
+    if is_s3(uri):
+        import boto3
+
+        bucket, key = _split_s3(uri)
+        boto3.client("s3").delete_object(Bucket=bucket, Key=key)
+        return
+    Path(uri.removeprefix("file://")).unlink(missing_ok=True)
+
+
 def write_json(uri: str, obj: dict[str, Any]) -> None:
     write_text(uri, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 

@@ -296,8 +296,9 @@ class Finding(Enum):
         "under the environment's endpoint name prefix, reads the versions of one model package group, and manages "
         "the target-tracking alarms Application Auto Scaling names after the endpoint and the executions of its "
         "own state machine, reads the deployed package's drift baselines under the pipeline's baseline and the "
-        "promotion prefixes of the ML artefact bucket and writes only the endpoint's current-baseline prefix: each "
-        "wildcard is the run-time suffix under one fixed prefix.",
+        "promotion prefixes of the ML artefact bucket (its baseline predictions: only objects named "
+        "baseline_predictions.csv under the pipeline's execution and the promotion prefixes) and writes only the "
+        "endpoint's current-baseline prefix: each wildcard is the run-time suffix under one fixed prefix.",
     )
     PROMOTION_INVOKED_BY_AN_OPERATOR = (
         (f"{_NIST}LambdaDLQ", f"{_HIPAA}LambdaDLQ"),

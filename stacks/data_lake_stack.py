@@ -39,6 +39,12 @@ from infra.sagemaker_role import import_sagemaker_role
 from infra.template_hygiene import drop_cdk_handler_role_dependency
 from stacks.foundation_stack import DATA_CAPTURE_PREFIX
 
+# The erased-subscriber suppression list in the curated zone (etl/suppression.py); the underscore keeps it
+# out of the curated tables' reads.
+SUPPRESSION_PREFIX = "_suppression/"
+# Raw zone: erasure requests, {"subscriber_id": "<clear id>"} objects the erasure job reads and then deletes.
+ERASURE_REQUESTS_PREFIX = "erasure-requests/"
+
 SNAPSHOT_PREFIX = "subscribers/"
 RAW_LABELS_PREFIX = "labels/"  # raw zone: labels/ingest_date=YYYY-MM-DD/<file>.csv
 LABELS_PREFIX = f"{LABELS_TABLE}/"  # curated zone: churn_labels/label_date=YYYY-MM-DD/*.parquet
@@ -66,11 +72,13 @@ class DataLakeStack(StableIdStack):
         destroy_on_removal: bool,
         ml_artifacts: s3.IBucket | None = None,
         capture_erasure_policy: iam.IManagedPolicy | None = None,
+        ground_truth: tuple[str, iam.IManagedPolicy] | None = None,
         scores_reader_role_names: tuple[str, ...] = (),
         **kwargs: object,
     ) -> None:
         """`ml_artifacts`: the bucket holding endpoint data capture; with `capture_erasure_policy` (Foundation)
-        the erasure job covers captures too."""
+        the erasure job covers captures too. `ground_truth`: (key prefix in `ml_artifacts`, the Foundation's
+        writer policy): the labels job also writes Model Monitor ground truth there, which erasure covers."""
         super().__init__(scope, construct_id, **kwargs)
         self.scores_reader_role_names = scores_reader_role_names
         # Declared up front so grants on the foundation's keys go into this stack's role policies
@@ -93,6 +101,8 @@ class DataLakeStack(StableIdStack):
         self._build_catalog_and_ingestion(env_name, config, schema, data_key, logs_key, log_retention_days,
                                           destroy_on_removal)
         self.config_erasure_prefixes = config.erasure.features_zone_prefixes
+        self.ground_truth = ground_truth if ml_artifacts is not None else None
+        self.ground_truth_bucket = ml_artifacts
         self.capture_store = (
             (ml_artifacts, capture_erasure_policy)
             if ml_artifacts is not None and capture_erasure_policy is not None
@@ -118,7 +128,7 @@ class DataLakeStack(StableIdStack):
             destroy_on_removal=destroy_on_removal,
         )
         self._grant_storage(data_key, secrets_key)
-        self._grant_erasure(data_key)
+        self._grant_erasure(data_key, secrets_key)
         self.governance = LakeGovernance(
             self,
             "LakeFormation",
@@ -195,6 +205,10 @@ class DataLakeStack(StableIdStack):
         captures: tuple[str, ...] = ()
         if self.capture_store is not None:
             captures = (f"s3://{self.capture_store[0].bucket_name}/{DATA_CAPTURE_PREFIX}",)
+        ground_truth = ""
+        if self.ground_truth is not None and self.ground_truth_bucket is not None:
+            ground_truth = f"s3://{self.ground_truth_bucket.bucket_name}/{self.ground_truth[0]}"
+            captures += (ground_truth,) if self.capture_store is not None else ()
         return LakeLocations(
             curated=f"{curated}/{dataset}/",
             features=f"{features}/{dataset}/",
@@ -210,6 +224,8 @@ class DataLakeStack(StableIdStack):
                 f"{curated}/{LABELS_PREFIX}",
             ),
             erasure_captures=captures,
+            ground_truth=ground_truth,
+            suppression=f"{curated}/{SUPPRESSION_PREFIX}",
         )
 
     def _grant_storage(self, data_key: kms.IKey, secrets_key: kms.IKey) -> None:
@@ -231,6 +247,9 @@ class DataLakeStack(StableIdStack):
             (labels, zones.raw, RAW_LABELS_PREFIX, True, False),
             (labels, zones.curated, LABELS_PREFIX, True, True),
             (labels, zones.quarantine, f"{dataset}/labels/", False, True),
+            # The erased-subscriber suppression list: read (listed) by the jobs that could bring one back.
+            (conform, zones.curated, SUPPRESSION_PREFIX, True, False),
+            (labels, zones.curated, SUPPRESSION_PREFIX, True, False),
             (self.sagemaker_role, zones.curated, LABELS_PREFIX, True, False),
             (self.sagemaker_role, zones.features, self.scores_prefix, False, True),
         ]
@@ -250,7 +269,10 @@ class DataLakeStack(StableIdStack):
             )
             secret_context = ("SecretARN", [secret.secret_arn])
             grant_key(job_role, secrets_key, via="secretsmanager", write=False, context=secret_context)
-        self.etl.restrict_secret_to(conform, features, labels)
+        # The erasure job derives a pseudonym from a clear id in a request object, under its own role.
+        self.etl.restrict_secret_to(conform, features, labels, self.etl.erasure_job.role)
+        if self.ground_truth is not None:
+            labels.add_managed_policy(self.ground_truth[1])  # made in Foundation, beside the bucket and its key
         for role in (conform, features, labels, self.sagemaker_role):
             rows = [row for row in object_access if row[0] is role]
             buckets = list({id(b): b for _, b, _, _, _ in rows}.values())
@@ -259,7 +281,7 @@ class DataLakeStack(StableIdStack):
         for role, bucket, prefix, read, write in object_access:
             grant_prefix(role, bucket, prefix, read=read, write=write)
 
-    def _grant_erasure(self, data_key: kms.IKey) -> None:
+    def _grant_erasure(self, data_key: kms.IKey, secrets_key: kms.IKey) -> None:
         """The erasure job rewrites objects under exactly the prefixes it erases from, old versions included."""
         role: iam.IRole = self.etl.erasure_job.role
         zones, dataset = self.zones, self.dataset
@@ -272,6 +294,24 @@ class DataLakeStack(StableIdStack):
         for bucket, prefix in lake_prefixes:
             grant_prefix(role, bucket, prefix, read=True, write=True)
             grant_versions(role, bucket, prefix)
+        grant_prefix(role, zones.curated, SUPPRESSION_PREFIX, write=True)  # adds the erased pseudonym
+        # Erasure by request: read the request (a clear id, in the raw zone with the other clear-id data),
+        # delete it when done, and derive the pseudonym with the key the conform job uses.
+        grant_prefix(role, zones.raw, ERASURE_REQUESTS_PREFIX, read=True)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject"], resources=[zones.raw.arn_for_objects(f"{ERASURE_REQUESTS_PREFIX}*")]
+            )
+        )
+        grant_key(role, data_key, via="s3", write=False, context=s3_context(zones.raw))
+        secret = self.etl.pseudonymisation_key
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[secret.secret_arn],
+            )
+        )
+        grant_key(role, secrets_key, via="secretsmanager", write=False, context=("SecretARN", [secret.secret_arn]))
         grant_key(role, data_key, via="s3", write=True, context=s3_context(zones.curated, zones.features))
         if self.capture_store is not None:
             role.add_managed_policy(self.capture_store[1])  # made in Foundation, beside the bucket and its key

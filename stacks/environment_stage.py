@@ -10,6 +10,7 @@ from constructs import Construct
 from dataset.schema import DatasetSchema
 from infra.config import EnvironmentConfig
 from infra.constructs.serving.promotion import share_promotion_source
+from infra.pipeline import drift
 from infra.pipeline.churn import ARTIFACT_PREFIX
 from stacks.data_lake_stack import DataLakeStack
 from stacks.foundation_stack import FoundationStack
@@ -26,6 +27,13 @@ class EnvironmentStage(cdk.Stage):
             env=cdk.Environment(account=config.account, region=config.region),
         )
         self.config = config
+        # Model Monitor's model quality merges ground truth that the labels job writes (etl/labels.py).
+        monitoring = config.monitoring
+        ground_truth = (
+            drift.ground_truth_prefix(config.name)
+            if monitoring.engine == "model_monitor" and monitoring.model_quality
+            else None
+        )
         self.foundation = FoundationStack(
             self,
             "Foundation",
@@ -37,6 +45,7 @@ class EnvironmentStage(cdk.Stage):
             availability_zones=config.availability_zones,
             access_log_lifecycle=config.access_logs,
             capture_retention_days=config.data_lake.retention.captures_days,
+            ground_truth_prefix=ground_truth,
             destroy_on_removal=config.destroy_on_removal,
             termination_protection=not config.destroy_on_removal,
         )
@@ -60,6 +69,11 @@ class EnvironmentStage(cdk.Stage):
             destroy_on_removal=config.destroy_on_removal,
             ml_artifacts=self.foundation.ml_artifacts,
             capture_erasure_policy=self.foundation.capture_erasure_policy,
+            ground_truth=(
+                (ground_truth, self.foundation.ground_truth_writer_policy)
+                if ground_truth and self.foundation.ground_truth_writer_policy
+                else None
+            ),
             scores_reader_role_names=config.ml.batch_scoring.reader_role_names,
             termination_protection=not config.destroy_on_removal,
         )

@@ -39,8 +39,11 @@ class FoundationStack(cdk.Stack):
         access_log_lifecycle: LifecycleConfig,
         destroy_on_removal: bool,
         capture_retention_days: int | None = None,
+        ground_truth_prefix: str | None = None,
         **kwargs: object,
     ) -> None:
+        """`ground_truth_prefix`: where the labels job writes Model Monitor ground truth (engine model_monitor
+        with model quality); the erasure policy covers it and a writer policy is made for the labels job."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         removal = cdk.RemovalPolicy.DESTROY if destroy_on_removal else cdk.RemovalPolicy.RETAIN
 
@@ -114,7 +117,9 @@ class FoundationStack(cdk.Stack):
             description="SageMaker Pipelines: runs the churn pipeline (its jobs run as the SageMaker role)",
         )
         self._grant_pipeline_artifacts()
+        self.ground_truth_prefix = ground_truth_prefix
         self.capture_erasure_policy = self._capture_erasure_policy()
+        self.ground_truth_writer_policy = self._ground_truth_writer_policy() if ground_truth_prefix else None
 
     def _grant_pipeline_artifacts(self) -> None:
         """The pipeline's area of the ML artefact bucket, granted here where bucket and key live: the jobs read
@@ -131,9 +136,10 @@ class FoundationStack(cdk.Stack):
     def _capture_erasure_policy(self) -> iam.ManagedPolicy:
         """Rewrite and delete data-capture objects and their old versions (the data capture prefix only), made here
         where bucket and key live; the data lake attaches it to its erasure job's role."""
-        bucket, key, prefix = self.ml_artifacts, self.keys.ml_key, DATA_CAPTURE_PREFIX
-        objects = bucket.arn_for_objects(f"{prefix}*")
-        listing = {"StringLike": {"s3:prefix": [prefix.rstrip("/"), f"{prefix}*"]}}
+        bucket, key = self.ml_artifacts, self.keys.ml_key
+        prefixes = [DATA_CAPTURE_PREFIX, *([self.ground_truth_prefix] if self.ground_truth_prefix else [])]
+        objects = [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+        listing = {"StringLike": {"s3:prefix": [p for prefix in prefixes for p in (prefix.rstrip("/"), f"{prefix}*")]}}
         context_key, contexts = s3_context(bucket)
         policy = iam.ManagedPolicy(
             self,
@@ -142,7 +148,7 @@ class FoundationStack(cdk.Stack):
             statements=[
                 iam.PolicyStatement(
                     actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-                    resources=[objects],
+                    resources=objects,
                 ),
                 iam.PolicyStatement(
                     actions=["s3:ListBucket", "s3:ListBucketVersions"],
@@ -162,5 +168,39 @@ class FoundationStack(cdk.Stack):
         cfn_bucket = bucket.node.default_child
         assert isinstance(cfn_bucket, cdk.CfnResource)
         logical_id = logical_id_of(cfn_bucket)
-        acknowledge_resource_wildcard(policy, f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX)
+        for prefix in prefixes:
+            acknowledge_resource_wildcard(policy, f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX)
+        return policy
+
+    def _ground_truth_writer_policy(self) -> iam.ManagedPolicy:
+        """The labels job writes Model Monitor ground truth under one prefix of the ML artefact bucket (made
+        here where bucket and key live; the data lake attaches it to the labels job's role)."""
+        bucket, key, prefix = self.ml_artifacts, self.keys.ml_key, self.ground_truth_prefix
+        assert prefix is not None
+        context_key, contexts = s3_context(bucket)
+        policy = iam.ManagedPolicy(
+            self,
+            "GroundTruthWriterPolicy",
+            description="Labels job: write Model Monitor ground truth (one prefix of the ML artefact bucket)",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[bucket.arn_for_objects(f"{prefix}*")],
+                ),
+                iam.PolicyStatement(
+                    # A multipart upload under SSE-KMS needs Decrypt as well as GenerateDataKey.
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                        "ArnLike": {f"kms:EncryptionContext:{context_key}": contexts},
+                    },
+                ),
+            ],
+        )
+        cfn_bucket = bucket.node.default_child
+        assert isinstance(cfn_bucket, cdk.CfnResource)
+        acknowledge_resource_wildcard(
+            policy, f"<{logical_id_of(cfn_bucket)}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX
+        )
         return policy

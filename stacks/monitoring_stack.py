@@ -17,6 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from dataset.schema import load_schema
 from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
 from infra.config import EnvironmentConfig
 from infra.constructs.foundation.isolated_network import IsolatedNetwork
@@ -34,11 +35,13 @@ from infra.constructs.monitoring.model_monitor_jobs import (
     MonitoringJobSettings,
     analyzer_image,
 )
+from infra.constructs.monitoring.record_preprocessor import RecordPreprocessor
 from infra.constructs.monitoring.retrain_alarms import DATA_NAMESPACE, MODEL_NAMESPACE, RetrainAlarms, alarm_specs
 from infra.constructs.serving.serving_grants import cross_stack_arn_as_nag_renders
 from infra.grants import grant_key, s3_context
 from infra.logical_ids import StableIdStack
 from infra.pipeline import churn, drift
+from infra.runtime_code import REPO_ROOT
 from infra.sagemaker_role import import_sagemaker_role, sagemaker_role_name
 from infra.template_hygiene import keep_only_dependencies
 
@@ -48,13 +51,20 @@ LABELS_PREFIX = "churn_labels/"  # the lake's labels table in the curated zone (
 def apply_retention(config: EnvironmentConfig, artifacts: s3.Bucket) -> None:
     """Monitoring reports expire after `monitoring.reports_retention_days` (on the ML artefact bucket, in the
     Foundation). Captures and labels, the personal data they are computed from, expire by
-    `data_lake.retention` (docs/data-lake.md, "Retention")."""
+    `data_lake.retention` (docs/data-lake.md, "Retention"), and so does Model Monitor's ground truth (labels)."""
     prefix = f"{drift.MONITORING_PREFIX}/{drift.endpoint_name(config.name)}/reports/"
     artifacts.add_lifecycle_rule(
         id="ExpireMonitoringReports",
         prefix=prefix,
         expiration=cdk.Duration.days(config.monitoring.reports_retention_days),
     )
+    if config.monitoring.engine == "model_monitor" and config.monitoring.model_quality:
+        # Ground truth is the labels feed in Model Monitor's format: it expires as the labels do.
+        artifacts.add_lifecycle_rule(
+            id="ExpireGroundTruth",
+            prefix=drift.ground_truth_prefix(config.name),
+            expiration=cdk.Duration.days(config.data_lake.retention.labels_days),
+        )
 
 
 class MonitoringStack(StableIdStack):
@@ -249,6 +259,13 @@ class MonitoringStack(StableIdStack):
     def _build_model_monitor(self, artifacts: s3.IBucket, ml_key: kms.IKey) -> None:
         monitoring = self.monitoring
         bucket = artifacts.bucket_name
+        self.record_preprocessor = RecordPreprocessor(
+            self,
+            "RecordPreprocessor",
+            schema=load_schema(REPO_ROOT / self.config.data_lake.dataset_schema),
+            env_name=self.config.name,
+        )
+        self.record_preprocessor.grant_read(self.job_role)
         settings = MonitoringJobSettings(
             env_name=self.config.name,
             endpoint_name=self.endpoint_name,
@@ -261,6 +278,7 @@ class MonitoringStack(StableIdStack):
             baseline_uri=self._uri(bucket, self.baseline_prefix),
             reports_uri=self._uri(bucket, self.reports_prefix),
             window_hours=monitoring.window_hours,
+            record_preprocessor_uri=self.record_preprocessor.s3_uri,
             security_group_ids=self.security_group_ids,
             subnets=self.subnet_ids,
         )
@@ -291,8 +309,8 @@ class MonitoringStack(StableIdStack):
 
     @property
     def ground_truth_prefix(self) -> str:
-        """Model Monitor's ground truth (its own JSON-lines format), written by the labels feed (planned)."""
-        return f"{drift.MONITORING_PREFIX}/{self.endpoint_name}/ground-truth/"
+        """Model Monitor's ground truth (its own JSON-lines format), written by the labels job (etl/labels.py)."""
+        return drift.ground_truth_prefix(self.config.name)
 
     @property
     def capture_prefix(self) -> str:

@@ -42,6 +42,8 @@ from infra.sagemaker_role import import_sagemaker_role
 VARIANT_NAME = "primary"
 # Where the pipeline's Baseline step writes (content-addressed) and where promotion copies a package's files.
 BASELINE_SOURCE_PREFIXES = (f"{ARTIFACT_PREFIX}/baseline/", PROMOTED_PREFIX)
+# Where the evaluate steps write (per execution) and promotion copies a package's baseline_predictions.csv.
+PREDICTIONS_SOURCE_PREFIXES = (f"{ARTIFACT_PREFIX}/executions/", PROMOTED_PREFIX)
 SCHEDULE_KEYS = ("name", "job_definition_name", "type", "schedule_expression")
 POLL_SECONDS = 60
 # SageMaker's own endpoint traffic needs these interface endpoints when its model runs in the VPC.
@@ -175,6 +177,10 @@ class ServingStack(StableIdStack):
         return BASELINE_SOURCE_PREFIXES
 
     @property
+    def predictions_source_prefixes(self) -> tuple[str, ...]:
+        return PREDICTIONS_SOURCE_PREFIXES
+
+    @property
     def current_baseline_prefix(self) -> str:
         """The current baseline: the deployed package's baselines, refreshed by the deployer on every deployment."""
         return f"monitoring/{self.endpoint_name}/current-baseline/"
@@ -227,6 +233,7 @@ class ServingStack(StableIdStack):
             },
             "lease_seconds": self.lease_seconds, "max_polls": self.max_polls, "tags": dict(sorted(tags.items())),
             "baseline": {"bucket": bucket, "source_prefixes": list(self.baseline_source_prefixes),
+                         "predictions_prefixes": list(self.predictions_source_prefixes),
                          "current_prefix": self.current_baseline_prefix, "kms_key_arn": ml_key.key_arn},
             "monitoring_schedules": self.monitoring_schedules,
             "batch_scoring_pipeline_name": self.batch_scoring_pipeline_name,

@@ -14,8 +14,9 @@ The engine-independent stand-in for a Model Monitor data-quality + model-quality
      read the files (default: the CPU count);
   3. runs Model Monitor's checks and distances per feature plus PSI (training_jobs/drift_checks.py),
      and the PSI of the served probabilities against --baseline-predictions (a CSV with a
-     `probability` column, e.g. the evaluate step's predictions.csv of the test split; without it
-     prediction drift is skipped with a note);
+     `probability` column: the evaluate step's baseline_predictions.csv or predictions.csv of the test
+     split, or a directory holding one, e.g. the current baseline, where the deployer copies the deployed
+     package's; without it, or a directory holding neither, prediction drift is skipped with a note);
   4. with --labels-dir: joins ground truth on InferenceId and computes auc, top_decile_lift and
      calibration_error (training_jobs/model_quality.py); no label joined: a note, no metrics;
   5. writes constraint_violations.json (Model Monitor's format), statistics.json of the window
@@ -71,6 +72,10 @@ __all__ = ["Baseline", "DriftResult", "detect", "load_baseline", "main", "read_c
 
 PROCESSING = "/opt/ml/processing"
 DEFAULT_MAX_MALFORMED_SHARE = 0.05
+# What a --baseline-predictions directory is searched for, in order (training_jobs/evaluate.py writes both;
+# the current baseline holds the first, lambdas/deployer/baseline.py).
+PREDICTION_FILES = ("baseline_predictions.csv", "predictions.csv")
+NO_BASELINE_PREDICTIONS = "no baseline predictions given (--baseline-predictions)"
 
 
 @dataclass(frozen=True)
@@ -188,9 +193,11 @@ def detect(
     return result
 
 
-def prediction_drift(records: pd.DataFrame, baseline_predictions: np.ndarray | None) -> dict[str, Any]:
+def prediction_drift(
+    records: pd.DataFrame, baseline_predictions: np.ndarray | None, skipped: str = NO_BASELINE_PREDICTIONS
+) -> dict[str, Any]:
     if baseline_predictions is None:
-        return {"skipped": "no baseline predictions given (--baseline-predictions)"}
+        return {"skipped": skipped}
     served = records[PROBABILITY].dropna().to_numpy() if PROBABILITY in records else np.empty(0)
     if served.size == 0:
         return {"skipped": "no served probabilities in the window"}
@@ -204,9 +211,20 @@ def prediction_drift(records: pd.DataFrame, baseline_predictions: np.ndarray | N
     }
 
 
+def find_baseline_predictions(path: str | Path) -> Path | None:
+    """The predictions file `path` names: itself, or in a directory the first of PREDICTION_FILES it holds
+    (None: the directory holds none, e.g. a current baseline whose package registered no predictions)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    return next((path / name for name in PREDICTION_FILES if (path / name).is_file()), None)
+
+
 def read_baseline_predictions(path: str | Path) -> np.ndarray:
     path = Path(path)
-    file = path / "predictions.csv" if path.is_dir() else path
+    file = find_baseline_predictions(path)
+    if file is None:
+        raise JobError(f"{path}: holds none of {', '.join(PREDICTION_FILES)}")
     try:
         frame = pd.read_csv(file)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -219,6 +237,19 @@ def read_baseline_predictions(path: str | Path) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
+def _baseline_predictions(argument: str | None) -> tuple[np.ndarray | None, str]:
+    """(probabilities, why none): a file that is missing or unreadable is bad input (exit 2); a directory
+    without a predictions file is a clean skip, as a current baseline without them is."""
+    if not argument:
+        return None, NO_BASELINE_PREDICTIONS
+    if Path(argument).is_dir() and find_baseline_predictions(argument) is None:
+        return None, (
+            f"{argument} holds no {' or '.join(PREDICTION_FILES)} (the deployed package names no baseline "
+            "predictions): prediction drift not measured"
+        )
+    return read_baseline_predictions(argument), ""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline-dir", default=f"{PROCESSING}/baseline")
@@ -228,7 +259,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--window-end", required=True, help="ISO 8601, exclusive")
     ap.add_argument("--schema", required=True)
     ap.add_argument("--labels-dir")
-    ap.add_argument("--baseline-predictions", help="CSV with a probability column (evaluate's predictions.csv)")
+    ap.add_argument(
+        "--baseline-predictions",
+        help="CSV with a probability column (evaluate's baseline_predictions.csv or predictions.csv), or a "
+        "directory holding one (a directory holding neither: prediction drift skipped with a note)",
+    )
     ap.add_argument("--endpoint-name")
     ap.add_argument("--monitoring-schedule-name", help="MonitoringSchedule dimension of data-quality metrics")
     ap.add_argument(
@@ -293,7 +328,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             status="no_baseline", note=f"{args.baseline_dir}: no statistics.json/constraints.json yet; nothing compared"
         )
         return _finish(out, report)
-    baseline_predictions = read_baseline_predictions(args.baseline_predictions) if args.baseline_predictions else None
+    baseline_predictions, predictions_skipped = _baseline_predictions(args.baseline_predictions)
     try:
         records, read = read_captures(args.capture_dir, start, end, workers=args.workers)
     except FileNotFoundError:
@@ -314,6 +349,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         return _finish(out, report)
     result = detect(baseline, records, schema, baseline_predictions)
+    if baseline_predictions is None:
+        result.prediction_drift = prediction_drift(records, None, predictions_skipped)
     report.update(
         status="violations" if result.violations else "ok",
         records=result.records,

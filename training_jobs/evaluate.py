@@ -10,7 +10,9 @@ actual->predicted confusion matrix, ROC and precision-recall curves), and, separ
 `telecom_churn_metrics` block (PR-AUC, Brier score, lift and capture in the top decile, lift and
 calibration curves, permutation importance per raw field). Standard deviations follow Model
 Monitor: 5 random 80% samples when there are at least 200 rows, otherwise "NaN".
-Also writes predictions.csv (id, target, probability) for reports.
+Also writes predictions.csv (id, target, probability) for reports, and baseline_predictions.csv
+(probability only, no subscriber id): the registered package names it (`baseline_predictions_uri`) and the
+deployer copies it to the endpoint's current baseline, where the drift job reads it for prediction drift.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from training_jobs.runner import run_job
 from training_jobs.splits import read_split
 
 PROCESSING = "/opt/ml/processing"
+BASELINE_PREDICTIONS = "baseline_predictions.csv"
 MIN_ROWS_FOR_STD = 200
 
 
@@ -241,6 +244,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         schema = model.schema
         pd.DataFrame({schema.id_column: frame[schema.id_column].to_numpy(), "target": y,
                       "probability": p}).to_csv(out / "predictions.csv", index=False)
+        pd.DataFrame({"probability": p}).to_csv(out / BASELINE_PREDICTIONS, index=False)
         return report
 
 

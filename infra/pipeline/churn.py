@@ -55,6 +55,10 @@ VPC_VARIABLES = (JOB_SECURITY_GROUP, *JOB_SUBNETS)
 
 # Everything the pipeline writes lives under this prefix of the ML artefact bucket.
 ARTIFACT_PREFIX = "churn-pipeline"
+# What the evaluate step writes for prediction drift (= training_jobs.evaluate.BASELINE_PREDICTIONS, = the
+# deployer's baseline.PREDICTIONS_FILE; a test keeps them equal) and the package property that names it.
+BASELINE_PREDICTIONS = "baseline_predictions.csv"
+BASELINE_PREDICTIONS_PROPERTY = "baseline_predictions_uri"
 PROCESSING = "/opt/ml/processing"
 CODE_DIR = "/opt/ml/code"
 SEED = "42"
@@ -449,5 +453,8 @@ def _register(ctx: ChurnPipelineInputs, model: str, package: Step, trained: Trai
             "snapshot_date": SNAPSHOT_DATE,
             "trigger_reason": TRIGGER_REASON,
             "pipeline_execution_id": EXECUTION_ID,
+            # The shipped model's test-split probabilities (no subscriber ids): the deployer copies them to the
+            # endpoint's current baseline for the drift job's prediction drift (lambdas/deployer/baseline.py).
+            BASELINE_PREDICTIONS_PROPERTY: Join("/", (evaluation.output_uri("evaluation"), BASELINE_PREDICTIONS)),
         },
     )

@@ -7,6 +7,7 @@
       [HasLabels: has_labels (only with monitoring.model_quality)]
       DetectDrift: python -m training_jobs.drift --baseline-dir .. --capture-dir .. --output-dir ..
                  --window-start <WindowEnd - WindowHours> --window-end <WindowEnd> --schema ..
+                 --baseline-predictions <the baseline dir: its baseline_predictions.csv, if the package had one>
                  [--labels-dir ..] --endpoint-name <endpoint> --monitoring-schedule-name <schedule>
                  --publish-metrics
       (DetectDriftWithoutLabels: the same without --labels-dir, with model quality on and no labels yet)
@@ -103,6 +104,11 @@ def capture_prefix(env_name: str) -> str:
 
 def baseline_prefix(env_name: str) -> str:
     return f"{MONITORING_PREFIX}/{endpoint_name(env_name)}/current-baseline/"
+
+
+def ground_truth_prefix(env_name: str) -> str:
+    """Model Monitor's ground truth (engine model_monitor with model quality), written by the labels job."""
+    return f"{MONITORING_PREFIX}/{endpoint_name(env_name)}/ground-truth/"
 
 
 def reports_prefix(env_name: str) -> str:
@@ -228,6 +234,9 @@ def detect_drift(
         f"{PROCESSING}/output",
         "--schema",
         churn.schema_in_container,
+        # The deployer copies the package's baseline_predictions.csv beside the baselines; none: a skip note.
+        "--baseline-predictions",
+        f"{PROCESSING}/input/baseline",
     ]
     if labels:
         inputs.append(ProcessingInput("labels", var(LABELS_LOCATION), f"{PROCESSING}/input/labels"))

@@ -4,7 +4,8 @@ this environment's group (prod), byte for byte, and its approval starts this env
 Why a copy and not the shared package itself: the source and target environments live in different accounts
 *and regions* (staging eu-west-1, prod eu-central-1 as shipped), and SageMaker serves a model only from an S3
 bucket and an ECR image in the endpoint's own region. So the promotion reads the source package through the
-source group's resource policy, copies every file the package names (model data, metrics, drift baselines) into
+source group's resource policy, copies every file the package names (model data, metrics, drift baselines, the
+baseline predictions its `baseline_predictions_uri` metadata names) into
 this environment's artefact bucket under `promoted/<source account>/<source group>/<version>/<source key>`, maps
 each image to the image this environment is configured to serve with the same repository and tag (the same
 container, from this region's registry), and registers the copy in this environment's group with
@@ -29,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .baseline import PREDICTIONS_PROPERTY
 from .errors import InvalidEventError, PackageNotDeployableError
 from .package import APPROVED
 from .promotion_settings import PromotionSettings
@@ -140,7 +142,7 @@ def plan(description: dict[str, Any], arn: str, settings: PromotionSettings) -> 
     base = _base(settings, match)
     files: dict[str, tuple[str, str, str]] = {}
     buckets = set()
-    for path, uri in _walk(carried):
+    for path, uri in (*_walk(carried), *_metadata_files(description)):
         located = _S3_URI.fullmatch(uri)
         if located is None:
             raise PackageNotDeployableError(arn, f"{path.lstrip('.')} '{uri}' is not an s3:// object URI")
@@ -157,6 +159,13 @@ def plan(description: dict[str, Any], arn: str, settings: PromotionSettings) -> 
     for path, container in _containers(carried):
         images[container["Image"]] = _target_image(arn, path, container["Image"], settings)
     return _Plan(files=files, images=images)
+
+
+def _metadata_files(description: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The file a package names in its metadata: the baseline predictions (lambdas/deployer/baseline.py)."""
+    uri = (description.get("CustomerMetadataProperties") or {}).get(PREDICTIONS_PROPERTY)
+    if isinstance(uri, str) and uri:
+        yield f".CustomerMetadataProperties.{PREDICTIONS_PROPERTY}", uri
 
 
 def _containers(carried: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -201,6 +210,8 @@ def target_request(
 
     carried = {name: _rewrite(description[name], change) for name in CARRIED if description.get(name)}
     metadata = {**(description.get("CustomerMetadataProperties") or {}), PROMOTED_FROM: arn}
+    if metadata.get(PREDICTIONS_PROPERTY) in plan_.files:
+        metadata[PREDICTIONS_PROPERTY] = change("S3Uri", metadata[PREDICTIONS_PROPERTY])
     text = description.get("ModelPackageDescription") or ""
     return {
         "ModelPackageGroupName": settings.target_group,

@@ -66,6 +66,9 @@ class BaselineSettings(_Frozen):
     source_prefixes: tuple[Annotated[str, Field(pattern=r"^[a-z0-9._-]+/([a-z0-9._-]+/)*$")], ...] = Field(min_length=1)
     current_prefix: Annotated[str, Field(pattern=r"^[a-z0-9._/-]+/current-baseline/$")]
     kms_key_arn: str
+    # Where a package's baseline_predictions.csv may lie (the evaluate steps' per-execution outputs, promoted
+    # copies); empty: the source prefixes. The role may read only objects of that name there.
+    predictions_prefixes: tuple[Annotated[str, Field(pattern=r"^[a-z0-9._-]+/([a-z0-9._-]+/)*$")], ...] = ()
 
 
 class MonitoringScheduleSpec(_Frozen):

@@ -88,3 +88,4 @@ def test_pseudonymisation_secret_has_its_own_key_and_only_etl_readers(assembly: 
     assert deny["Effect"] == "Deny" and deny["Action"] == "secretsmanager:GetSecretValue"
     readers = json.dumps(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
     assert "ConformSubscribersRole" in readers and "BuildFeaturesRole" in readers and "SageMaker" not in readers
+    assert "EraseSubscriberRole" in readers  # derives a pseudonym from an erasure request's clear id

@@ -103,7 +103,10 @@ def test_labels_job_reaches_only_its_prefixes(resources_of) -> None:
     raw = [r for r in objects if "RawBucket" in r]
     assert raw and all(r.endswith('"/labels/*"]]}') and objects[r] == {"s3:GetObject"} for r in raw)
     curated = [r for r in objects if "CuratedBucket" in r]
-    assert curated and all(r.endswith('"/churn_labels/*"]]}') for r in curated)
+    assert curated and all(r.endswith(('"/churn_labels/*"]]}', '"/_suppression/*"]]}')) for r in curated)
+    # The erased-subscriber suppression list: read, never written, by the labels job.
+    (listed,) = [r for r in curated if r.endswith('"/_suppression/*"]]}')]
+    assert "s3:PutObject" not in objects[listed]
     quarantine = [r for r in objects if "QuarantineBucket" in r]
     assert quarantine and all(
         r.endswith('"/ibm_telco_churn/labels/*"]]}') and "s3:GetObject" not in objects[r] for r in quarantine
@@ -169,20 +172,29 @@ def test_erasure_job_covers_every_location_and_defaults_to_a_dry_run(resources_o
         assert f'{{"Ref": "{bucket}' in parquet and prefix in parquet
     assert parquet.count("s3://") == 4
     captures = json.dumps(args["--capture_uris"])
-    assert "MlArtifactsBucket" in captures and captures.endswith('"/data-capture/"]]}')
+    # Dev (model_monitor with model quality) also erases the ground truth the labels job writes.
+    assert "MlArtifactsBucket" in captures and "/data-capture/,s3://" in captures
+    assert captures.endswith('"/monitoring/telecom-ml-dev-churn/ground-truth/"]]}')
 
 
 def test_erasure_role_rewrites_only_the_erased_prefixes(resources_of) -> None:
     statements = statements_of(resources_of, "Dev", "EraseSubscriberRole")
     writes = [s for s in object_statements(statements) if "s3:PutObject" in actions(s)]
     written = sorted(r for s in writes for r in each_resource(s))
-    assert len(written) == 4
-    assert all(r.endswith(('"/ibm_telco_churn/*"]]}', '"/scores/*"]]}', '"/churn_labels/*"]]}')) for r in written)
+    assert len(written) == 5
+    suffixes = ('"/ibm_telco_churn/*"]]}', '"/scores/*"]]}', '"/churn_labels/*"]]}', '"/_suppression/*"]]}')
+    assert all(r.endswith(suffixes) for r in written)
     assert not any("RawBucket" in r or "Quarantine" in r or "RawCdr" in r for r in written)
-    assert all("s3:DeleteObjectVersion" in actions(s) for s in writes)
+    # Old versions are deleted where data is erased; the suppression list is only added to.
+    erased = [s for s in writes if not resources(s).endswith('"/_suppression/*"]]}')]
+    assert len(erased) < len(writes) and all("s3:DeleteObjectVersion" in actions(s) for s in erased)
     listings = [s for s in statements if actions(s) & {"s3:ListBucket", "s3:ListBucketVersions"}]
     assert listings and all("s3:prefix" in s["Condition"]["StringLike"] for s in listings)
-    assert not any("secretsmanager:GetSecretValue" in actions(s) for s in statements)  # pseudonyms only
+    # Erasure by request object: it reads the key the conform job uses (and only that secret).
+    (secret,) = [s for s in statements if "secretsmanager:GetSecretValue" in actions(s)]
+    assert "PseudonymisationKey" in resources(secret)
+    requests = [s for s in statements if any(r.endswith('"/erasure-requests/*"]]}') for r in each_resource(s))]
+    assert {a for s in requests for a in actions(s)} == {"s3:GetObject", "s3:DeleteObject"}
     role = by_prefix(resources_of("Dev", "DataLake", "AWS::IAM::Role"), "EraseSubscriberRole")["Properties"]
     assert "CaptureErasurePolicy" in json.dumps(role["ManagedPolicyArns"])
 
@@ -192,9 +204,13 @@ def test_capture_erasure_policy_is_scoped_to_data_capture(resources_of) -> None:
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     (objects,) = [s for s in statements if "s3:PutObject" in actions(s)]
     assert actions(objects) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
-    assert resources(objects).endswith('"/data-capture/*"]]}') and "MlArtifactsBucket" in resources(objects)
+    ground_truth = "monitoring/telecom-ml-dev-churn/ground-truth/"
+    assert [r.rsplit('"', 2)[1] for r in each_resource(objects)] == ["/data-capture/*", f"/{ground_truth}*"]
+    assert "MlArtifactsBucket" in resources(objects)
     (listing,) = [s for s in statements if "s3:ListBucketVersions" in actions(s)]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["data-capture", "data-capture/*"]}}
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["data-capture", "data-capture/*", ground_truth.rstrip("/"), f"{ground_truth}*"]}
+    }
     (key,) = [s for s in statements if "kms:Decrypt" in actions(s)]
     assert "MlKey" in resources(key) and key["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
 
@@ -252,3 +268,49 @@ def test_labels_and_erasure_scripts_import_from_the_shipped_library_alone(assemb
         [sys.executable, "-c", code, str(ROOT), str(library)], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("stage", ["Dev", "Staging", "Prod"])
+def test_model_monitor_ground_truth_is_written_by_the_labels_job_only_where_model_quality_reads_it(
+    resources_of, stage: str
+) -> None:
+    config = CONFIGS[stage]
+    wanted = config.monitoring.engine == "model_monitor" and config.monitoring.model_quality
+    prefix = f"monitoring/telecom-ml-{config.name}-churn/ground-truth/"
+    job = by_prefix(resources_of(stage, "DataLake", "AWS::Glue::Job"), "ConformLabelsJob")["Properties"]
+    argument = job["DefaultArguments"].get("--ground_truth_uri")
+    policies = resources_of(stage, "Foundation", "AWS::IAM::ManagedPolicy")
+    writers = [p for name, p in policies.items() if name.startswith("GroundTruthWriterPolicy")]
+    artefacts = by_prefix(resources_of(stage, "Foundation", "AWS::S3::Bucket"), "MlArtifacts")
+    rules = [r["Id"] for r in artefacts["Properties"]["LifecycleConfiguration"]["Rules"]]
+    if not wanted:
+        assert argument is None and not writers and "ExpireGroundTruth" not in rules
+        return
+    assert "MlArtifactsBucket" in json.dumps(argument) and json.dumps(argument).endswith(f'"/{prefix}"]]}}')
+    (writer,) = writers
+    statements = writer["Properties"]["PolicyDocument"]["Statement"]
+    (objects,) = [s for s in statements if "s3:PutObject" in actions(s)]
+    assert actions(objects) == {"s3:PutObject", "s3:AbortMultipartUpload"}
+    assert resources(objects).endswith(f'"/{prefix}*"]]}}')
+    (key,) = [s for s in statements if "kms:GenerateDataKey" in actions(s)]
+    assert "MlKey" in resources(key) and key["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
+    role = by_prefix(resources_of(stage, "DataLake", "AWS::IAM::Role"), "ConformLabelsRole")["Properties"]
+    assert "GroundTruthWriterPolicy" in json.dumps(role["ManagedPolicyArns"])
+    # Ground truth is labels: it expires as the labels feed does.
+    assert rule_days(artefacts, "ExpireGroundTruth") == (prefix, config.data_lake.retention.labels_days)
+
+
+def test_erased_subscribers_stay_erased_when_old_batches_are_conformed_again(resources_of) -> None:
+    """Erasure adds to the suppression list; the conform and labels jobs read it (etl/suppression.py)."""
+    jobs = {
+        name: by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), f"{name}Job")["Properties"]
+        for name in ("ConformSubscribers", "ConformLabels", "EraseSubscriber")
+    }
+    for name, job in jobs.items():
+        argument = json.dumps(job["DefaultArguments"]["--suppression_uri"])
+        assert "CuratedBucket" in argument and argument.endswith('"/_suppression/"]]}'), name
+    conform = statements_of(resources_of, "Dev", "ConformSubscribersRole")
+    listed = [
+        s for s in object_statements(conform) if any(r.endswith('"/_suppression/*"]]}') for r in each_resource(s))
+    ]
+    assert listed and not any("s3:PutObject" in actions(s) for s in listed)

@@ -251,6 +251,9 @@ def test_data_quality_definition_reads_the_current_baseline_with_kms_and_the_env
     assert ("VpcConfig" in network) == (config.network.mode == "vpc")
     name = definition["JobDefinitionName"]
     assert re.fullmatch(rf"telecom-ml-{config.name}-churn-dq-[0-9a-f]{{10}}", name)
+    # The record preprocessor: the rendered script, a content-addressed asset of this environment.
+    script = json.dumps(definition["DataQualityAppSpecification"]["RecordPreprocessorSourceUri"])
+    assert re.search(r"cdk-[a-z0-9]+-assets-.*/[0-9a-f]{64}\.py", script), script
 
 
 @pytest.mark.parametrize("stage", MONITOR_STAGES)
@@ -274,7 +277,8 @@ def test_job_role_reads_and_writes_only_the_endpoints_monitoring_prefixes(assemb
         for statement in granted:
             if action in statement["Action"]:
                 targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-                found |= {t["Fn::Join"][1][-1] for t in targets}
+                # Bucket ARNs from other stacks are joins; the CDK assets bucket's is a plain string.
+                found |= {t[t.index(":s3:::") :] if isinstance(t, str) else t["Fn::Join"][1][-1] for t in targets}
         return found
 
     reads = {f"/data-capture/{endpoint}/*", f"/monitoring/{endpoint}/current-baseline/*"}
@@ -284,7 +288,11 @@ def test_job_role_reads_and_writes_only_the_endpoints_monitoring_prefixes(assemb
         reads.add(
             "/churn_labels/*" if config.monitoring.engine == "drift_job" else f"/monitoring/{endpoint}/ground-truth/*"
         )
-    assert suffixes("s3:GetObject") == reads
+    scripts = {s for s in suffixes("s3:GetObject") if s.endswith(".py")}
+    assert suffixes("s3:GetObject") - scripts == reads
+    # model_monitor: the one record preprocessor object in the CDK assets bucket, nothing else there.
+    assert len(scripts) == (config.monitoring.engine == "model_monitor")
+    assert all(re.fullmatch(r":s3:::cdk-[a-z0-9]+-assets-\d{12}-[a-z0-9-]+/[0-9a-f]{64}\.py", s) for s in scripts)
     assert suffixes("s3:PutObject") == {f"/monitoring/{endpoint}/reports/*"}
     (metrics,) = [s for s in granted if s["Action"] == "cloudwatch:PutMetricData"]
     assert metrics["Condition"] == {

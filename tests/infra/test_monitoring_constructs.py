@@ -51,6 +51,7 @@ SETTINGS = MonitoringJobSettings(
     baseline_uri="s3://artifacts/monitoring/telecom-ml-dev-churn/current-baseline/",
     reports_uri="s3://artifacts/monitoring/telecom-ml-dev-churn/reports/",
     window_hours=1,
+    record_preprocessor_uri="s3://cdk-assets/0123abcd.py",
     security_group_ids=("sg-0123456789abcdef0",),
     subnets=("subnet-0123456789abcdef0", "subnet-0fedcba9876543210"),
 )
@@ -108,6 +109,9 @@ def test_job_definitions_are_valid_api_requests_with_kms_network_and_the_current
         "ConstraintsResource": {"S3Uri": f"{SETTINGS.baseline_uri}constraints.json"},
         "StatisticsResource": {"S3Uri": f"{SETTINGS.baseline_uri}statistics.json"},
     }
+    # The endpoint's nested requests reach the analyzer flattened (training_jobs/monitor_preprocessor.py).
+    assert data["DataQualityAppSpecification"]["RecordPreprocessorSourceUri"] == "s3://cdk-assets/0123abcd.py"
+    assert "RecordPreprocessorSourceUri" not in model["ModelQualityAppSpecification"]
     for props, kind in ((data, "DataQuality"), (model, "ModelQuality")):
         assert props["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
         assert props[f"{kind}JobOutputConfig"]["KmsKeyId"] == KEY

@@ -33,6 +33,7 @@ def test_the_current_baseline_is_the_contracts_prefix(assembly: Assembly, stage:
     deployed = DeployerSettings.model_validate(settings_document(assembly, stage))
     assert deployed.baseline.current_prefix == f"monitoring/telecom-ml-{env}-churn/current-baseline/"
     assert deployed.baseline.source_prefixes == ("churn-pipeline/baseline/", "promoted/")
+    assert deployed.baseline.predictions_prefixes == ("churn-pipeline/executions/", "promoted/")
     assert bool(deployed.monitoring_schedules) == (env == "dev"), "only dev runs the model_monitor engine"
     assert deployed.batch_scoring_pipeline_name == f"telecom-ml-{env}-churn-batch-scoring"
 
@@ -46,7 +47,12 @@ def test_follow_up_reads_baselines_and_writes_only_the_current_baseline(assembly
         if a.startswith("s3:")
     }
     assert s3 == {
-        "s3:GetObject": [f"{PLACEHOLDER}/churn-pipeline/baseline/*", f"{PLACEHOLDER}/promoted/*"],
+        "s3:GetObject": [
+            f"{PLACEHOLDER}/churn-pipeline/baseline/*",
+            f"{PLACEHOLDER}/churn-pipeline/executions/*/baseline_predictions.csv",
+            f"{PLACEHOLDER}/promoted/*",
+            f"{PLACEHOLDER}/promoted/*/baseline_predictions.csv",
+        ],
         "s3:PutObject": [f"{PLACEHOLDER}/monitoring/telecom-ml-staging-churn/current-baseline/*"],
         "s3:DeleteObject": [f"{PLACEHOLDER}/monitoring/telecom-ml-staging-churn/current-baseline/*"],
     }
@@ -100,7 +106,7 @@ def _grants(template: dict[str, Any], role_prefix: str) -> dict[str, set[str]]:
 
 def test_schedules_and_the_pipeline_reach_the_deployer_settings(assembly: Assembly, hooked: dict[str, Any]) -> None:
     schedules = _dev_schedules(assembly)
-    assert [s["type"] for s in schedules] == ["DataQuality"], "dev's model quality waits for the ground-truth feed"
+    assert [s["type"] for s in schedules] == ["DataQuality", "ModelQuality"], "dev merges the labels job's ground truth"
     documents = {
         render(r["Properties"]["Environment"]["Variables"]["DEPLOYER_SETTINGS"])
         for r in hooked.values()
@@ -118,7 +124,8 @@ def test_schedules_and_the_pipeline_reach_the_deployer_settings(assembly: Assemb
 def test_schedule_iam_names_the_schedules_and_job_definitions(assembly: Assembly, hooked: dict[str, Any]) -> None:
     specs = _dev_schedules(assembly)
     schedules = {f"{SAGEMAKER}:monitoring-schedule/{s['name']}" for s in specs}
-    definitions = {f"{SAGEMAKER}:data-quality-job-definition/{s['job_definition_name']}" for s in specs}
+    kinds = {"DataQuality": "data-quality", "ModelQuality": "model-quality"}
+    definitions = {f"{SAGEMAKER}:{kinds[s['type']]}-job-definition/{s['job_definition_name']}" for s in specs}
     follow_up, teardown = _grants(hooked, "DeployerFollowUp"), _grants(hooked, "DeployerTeardownFunction")
     for action in ("CreateMonitoringSchedule", "UpdateMonitoringSchedule", "DescribeMonitoringSchedule"):
         assert follow_up[f"sagemaker:{action}"] == schedules | definitions

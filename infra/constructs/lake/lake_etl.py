@@ -43,6 +43,10 @@ class LakeLocations:
     # Parquet prefixes with a subscriber_id column and the data-capture root the erasure job covers.
     erasure_parquet: tuple[str, ...] = ()
     erasure_captures: tuple[str, ...] = ()
+    # Model Monitor ground truth the labels job also writes (engine model_monitor with model quality).
+    ground_truth: str = ""
+    # The erased-subscriber suppression list (etl/suppression.py): erasure adds to it, conform and labels read it.
+    suppression: str = ""
 
 
 class LakeEtl(TransparentGroup):
@@ -100,7 +104,11 @@ class LakeEtl(TransparentGroup):
             "ConformSubscribers",
             script="glue_conform.py",
             description="Conform a raw subscriber snapshot: schema, types, data-quality gate, pseudonymisation",
-            arguments={**shared_arguments, "--quarantine_uri": locations.quarantine},
+            arguments={
+                **shared_arguments,
+                "--quarantine_uri": locations.quarantine,
+                **({"--suppression_uri": locations.suppression} if locations.suppression else {}),
+            },
             **job_options,  # type: ignore[arg-type]
         )
         self.features_job = GlueEtlJob(
@@ -127,6 +135,8 @@ class LakeEtl(TransparentGroup):
                 "--pseudonymisation_secret_id": self.pseudonymisation_key.secret_arn,
                 "--labels_uri": locations.labels,
                 "--quarantine_uri": locations.labels_quarantine,
+                **({"--ground_truth_uri": locations.ground_truth} if locations.ground_truth else {}),
+                **({"--suppression_uri": locations.suppression} if locations.suppression else {}),
             },
             **job_options,  # type: ignore[arg-type]
         )
@@ -139,6 +149,9 @@ class LakeEtl(TransparentGroup):
             arguments={
                 "--parquet_uris": ",".join(locations.erasure_parquet),
                 "--capture_uris": ",".join(locations.erasure_captures),
+                **({"--suppression_uri": locations.suppression} if locations.suppression else {}),
+                # For --request_uri: the job derives the pseudonym from a clear id with this key.
+                "--pseudonymisation_secret_id": self.pseudonymisation_key.secret_arn,
                 "--dry_run": "true",
             },
             **{**job_options, "workers": 2},  # type: ignore[arg-type]

@@ -4,7 +4,9 @@ Every property of a job definition forces its replacement, so each is named afte
 properties: a change deploys a new definition beside the old one (no name clash), never edits one in place.
 The MonitoringSchedules that run them must name the endpoint, which exists only at run time: the endpoint
 deployer creates, updates and deletes them from `schedule_specs` after each deployment (docs/monitoring.md).
-Both definitions read the stable current-baseline prefix the deployer refreshes on every deployment.
+Both definitions read the stable current-baseline prefix the deployer refreshes on every deployment. The
+data-quality definition runs the record preprocessor (RecordPreprocessorSourceUri, record_preprocessor.py),
+which flattens the endpoint's `{"instances": [...]}`/list/CSV requests into the schema's raw features.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class MonitoringJobSettings:
     baseline_uri: str  # s3://.../current-baseline/ (statistics.json, constraints.json)
     reports_uri: str  # s3://.../reports/
     window_hours: int
+    record_preprocessor_uri: str  # s3:// object of the rendered training_jobs/monitor_preprocessor.py
     security_group_ids: tuple[str, ...] = ()
     subnets: tuple[str, ...] = ()
 
@@ -174,7 +177,9 @@ class ModelMonitorJobs(Construct):
         s, cls = self.settings, sagemaker.CfnDataQualityJobDefinition
         properties: dict[str, Any] = {
             "data_quality_app_specification": cls.DataQualityAppSpecificationProperty(
-                image_uri=self.image, environment={"publish_cloudwatch_metrics": "Enabled"}
+                image_uri=self.image,
+                environment={"publish_cloudwatch_metrics": "Enabled"},
+                record_preprocessor_source_uri=s.record_preprocessor_uri,
             ),
             "data_quality_baseline_config": cls.DataQualityBaselineConfigProperty(
                 constraints_resource=cls.ConstraintsResourceProperty(s3_uri=f"{s.baseline_uri}constraints.json"),

@@ -21,6 +21,7 @@ from constructs import IConstruct
 from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
 from infra.grants import grant_key, s3_context
 from infra.logical_ids import logical_id_of, make_logical_id
+from infra.pipeline.churn import BASELINE_PREDICTIONS
 from infra.template_hygiene import keep_only_dependencies
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ def _grant_follow_up(stack: ServingStack, ml_key: kms.IKey, fn: Mapping[str, iam
     role, bucket = fn["follow_up"], stack.ml_artifacts
     role.add_to_principal_policy(iam.PolicyStatement(
         actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{p}*") for p in stack.baseline_source_prefixes]))
+    # The package's baseline predictions: only objects of that one name, under the evaluate steps' outputs.
+    predictions = [f"{p}*/{BASELINE_PREDICTIONS}" for p in stack.predictions_source_prefixes]
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key) for key in predictions]))
     role.add_to_principal_policy(iam.PolicyStatement(
         actions=["s3:PutObject", "s3:DeleteObject"],
         resources=[bucket.arn_for_objects(f"{stack.current_baseline_prefix}*")]))
@@ -78,6 +83,8 @@ def _grant_follow_up(stack: ServingStack, ml_key: kms.IKey, fn: Mapping[str, iam
     rendered = cross_stack_arn_as_nag_renders(bucket)
     for prefix in (*stack.baseline_source_prefixes, stack.current_baseline_prefix):
         acknowledge_resource_wildcard(grant_policy_of(role), f"{rendered}/{prefix}*", Finding.DEPLOYER_NAMED_PREFIXES)
+    for key in predictions:
+        acknowledge_resource_wildcard(grant_policy_of(role), f"{rendered}/{key}", Finding.DEPLOYER_NAMED_PREFIXES)
     monitoring = monitoring_arns(stack)
     if monitoring["schedules"]:
         keep = ["sagemaker:DescribeMonitoringSchedule", "sagemaker:CreateMonitoringSchedule",

@@ -283,3 +283,25 @@ def test_a_location_may_name_its_own_id_column(tmp_path):
     assert pq.read_table(table).column("account_ref").to_pylist() == [ALICE]
     with pytest.raises(EtlError, match="is not a column name"):
         erasure.erase(GONE, [f"{tmp_path / 'accounts'}#bad column"], [], dry_run=True)
+
+
+def test_model_monitor_ground_truth_lines_of_the_subscriber_are_erased(tmp_path):
+    """Ground truth as the labels job writes it: the subscriber's InferenceIds sit in eventMetadata.eventId."""
+    from dataset import inference_ids
+    from etl.labels import ground_truth_line
+
+    root = tmp_path / "monitoring/telecom-ml-dev-churn/ground-truth"
+    mixed = root / "2026/11/20/00/churn-labels-2026-11-20.jsonl"
+    only = root / "2026/11/21/00/churn-labels-2026-11-21.jsonl"
+    clean = root / "2026/11/22/00/churn-labels-2026-11-22.jsonl"
+    for path in (mixed, only, clean):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    keep = ground_truth_line(inference_ids.make(ALICE, "2026-10-31"), True) + "\n"
+    mixed.write_text(ground_truth_line(inference_ids.make(GONE, "2026-10-31"), True) + "\n" + keep)
+    only.write_text(ground_truth_line(inference_ids.make(GONE, "2026-11-01"), False) + "\n")
+    clean.write_text(ground_truth_line(inference_ids.make(BOB, "2026-11-01"), False) + "\n")
+    before = hashlib.sha256(clean.read_bytes()).hexdigest()
+    report = erasure.erase(GONE, parquet_uris=[], capture_uris=[str(root)], dry_run=False)
+    assert report.rows_removed == 2
+    assert mixed.read_text() == keep and not only.exists()
+    assert hashlib.sha256(clean.read_bytes()).hexdigest() == before

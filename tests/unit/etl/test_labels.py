@@ -112,6 +112,58 @@ def test_summary_accounts_for_every_row(batch):
     assert on_disk["rows_quarantined"] == len(ROWS) - 4 and on_disk["key_source"] == "local-dev-key"
 
 
+def test_labels_with_an_inference_id_become_model_monitor_ground_truth(spark, tmp_path):
+    """Model Monitor's merge format, in the label_date's folder; rows without an InferenceId counted, not written."""
+    raw = write_csv(tmp_path / "in.csv", HEADER, [row for row, _ in ROWS])
+    run = labels.run_labels_locally(raw, LABELS_SCHEMA, tmp_path / "lake", BATCH, spark, tmp_path / "gt")
+    target = tmp_path / "gt" / "2026" / "11" / "20" / "00" / f"churn-labels-{BATCH}.jsonl"
+    assert run.summary["ground_truth"] == {"uri": str(target), "records": 2, "without_inference_id": 2}
+    assert run.summary["outputs"]["ground_truth"] == str(target)
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    expected = {
+        inference_ids.make(pseudonym("1001"), "2026-10-31"): "1",  # churned Yes
+        inference_ids.make(pseudonym("1003"), "2026-10-01"): "1",  # churned TRUE
+    }
+    assert {line["eventMetadata"]["eventId"]: line["groundTruthData"]["data"] for line in lines} == expected
+    for line in lines:
+        assert line["groundTruthData"]["encoding"] == "CSV" and line["eventVersion"] == "0"
+        assert set(line) == {"groundTruthData", "eventMetadata", "eventVersion"}
+    # A re-delivered batch replaces its ground truth object, as it replaces its partition.
+    again = write_csv(tmp_path / "again.csv", HEADER, [["1001", "no", "2026-11-19", next(iter(expected))]])
+    labels.run_labels_locally(again, LABELS_SCHEMA, tmp_path / "lake", BATCH, spark, tmp_path / "gt")
+    [line] = [json.loads(line) for line in target.read_text().splitlines()]
+    assert line["groundTruthData"]["data"] == "0"
+
+
+def test_ground_truth_lines_are_one_json_object_per_label():
+    assert json.loads(labels.ground_truth_line("abc:2026-10-31", False)) == {
+        "groundTruthData": {"data": "0", "encoding": "CSV"},
+        "eventMetadata": {"eventId": "abc:2026-10-31"},
+        "eventVersion": "0",
+    }
+    assert labels.ground_truth_key("2026-01-05") == "2026/01/05/00/churn-labels-2026-01-05.jsonl"
+
+
+def test_ground_truth_goes_to_s3_as_one_object(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="ml-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        key = "monitoring/telecom-ml-dev-churn/ground-truth/2026/11/20/00/churn-labels-2026-11-20.jsonl"
+        rows = [("a:2026-11-01", True), ("b:2026-11-02", False)]
+        assert labels.write_ground_truth_lines(rows, f"s3://ml-artifacts/{key}") == 2
+        body = s3.get_object(Bucket="ml-artifacts", Key=key)["Body"].read().decode().splitlines()
+    assert [json.loads(line)["groundTruthData"]["data"] for line in body] == ["1", "0"]
+
+
 def test_redelivered_batch_replaces_only_its_partition(spark, tmp_path):
     lake = tmp_path / "lake"
     first = write_csv(tmp_path / "a.csv", HEADER, [["1", "yes", "2026-11-01", ""]])

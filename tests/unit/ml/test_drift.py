@@ -212,6 +212,31 @@ def test_prediction_drift_against_baseline_predictions(baseline_dir, held_out, t
     assert report["prediction_drift"] == {"skipped": "no baseline predictions given (--baseline-predictions)"}
 
 
+def test_a_current_baseline_without_predictions_skips_prediction_drift_and_a_missing_file_is_bad_input(
+    baseline_dir, held_out, tmp_path, capsys
+) -> None:
+    write_capture(tmp_path / "capture", held_out, np.full(len(held_out), 0.3), START)
+    empty = tmp_path / "current-baseline"
+    empty.mkdir()
+    rc, report, _ = run_job(baseline_dir, tmp_path / "capture", tmp_path / "out", "--baseline-predictions", str(empty))
+    assert rc == 0
+    assert report["prediction_drift"]["skipped"].startswith(f"{empty} holds no baseline_predictions.csv")
+    argv = ["--baseline-dir", str(baseline_dir), "--capture-dir", str(tmp_path / "capture"), *WINDOW]
+    argv += ["--output-dir", str(tmp_path / "out2"), "--schema", str(SCHEMA)]
+    assert drift.main([*argv, "--baseline-predictions", str(empty / "nope.csv")]) == 2
+    assert "nope.csv: cannot read baseline predictions" in capsys.readouterr().err
+
+
+def test_baseline_predictions_csv_wins_over_the_reports_predictions_csv(baseline_dir, held_out, tmp_path) -> None:
+    write_capture(tmp_path / "capture", held_out, np.full(len(held_out), 0.3), START)
+    pd.DataFrame({"probability": [0.3] * 50}).to_csv(tmp_path / "baseline_predictions.csv", index=False)
+    pd.DataFrame({"id": ["x"], "probability": [0.9]}).to_csv(tmp_path / "predictions.csv", index=False)
+    rc, report, _ = run_job(
+        baseline_dir, tmp_path / "capture", tmp_path / "out", "--baseline-predictions", str(tmp_path)
+    )
+    assert rc == 0 and report["prediction_drift"]["baseline_rows"] == 50
+
+
 def test_no_baseline_and_no_data_are_clean_noops(baseline_dir, held_out, tmp_path, capsys) -> None:
     write_capture(tmp_path / "capture", held_out.head(10), np.full(10, 0.2), START)
     rc, report, violations = run_job(tmp_path / "nothing-yet", tmp_path / "capture", tmp_path / "a")

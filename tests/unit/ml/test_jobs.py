@@ -255,6 +255,10 @@ def test_evaluation_telecom_section(evaluation):
     assert t["permutation_importance_roc_auc_drop"]["tenure"] > 0.01
     preds = pd.read_csv(out / "predictions.csv")
     assert len(preds) == 1056 and preds["probability"].between(0, 1).all()
+    # What the package names for prediction drift: the same probabilities, no subscriber id.
+    baseline = pd.read_csv(out / "baseline_predictions.csv")
+    assert list(baseline.columns) == ["probability"]
+    assert baseline["probability"].to_numpy() == pytest.approx(preds["probability"].to_numpy())
 
 
 def test_roc_auc_matches_scikit_learn(evaluation):

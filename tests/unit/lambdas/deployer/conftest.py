@@ -36,6 +36,7 @@ CPU_IMAGE = f"{REGISTRY}/pytorch-inference:2.9.0-cpu-py312-ubuntu24.04"
 BUCKET = "ml-artifacts"
 CURRENT_BASELINE = f"monitoring/{ENDPOINT}/current-baseline/"
 BASELINE_PREFIX = "churn-pipeline/baseline/0123456789abcdef/2026-11-01/baseline"
+PREDICTIONS_KEY = "churn-pipeline/executions/exec0/EvaluateXGBoost/evaluation/baseline_predictions.csv"
 
 
 def settings_document(mode: str = "realtime", **overrides: Any) -> dict[str, Any]:
@@ -66,7 +67,8 @@ def settings_document(mode: str = "realtime", **overrides: Any) -> dict[str, Any
         "lease_seconds": 14400,
         "max_polls": 5,
         "tags": {"cost-center": "telecom-ml-dev"},
-        "baseline": {"bucket": BUCKET, "source_prefixes": ["churn-pipeline/", "promoted/"],
+        "baseline": {"bucket": BUCKET, "source_prefixes": ["churn-pipeline/baseline/", "promoted/"],
+                     "predictions_prefixes": ["churn-pipeline/executions/", "promoted/"],
                      "current_prefix": CURRENT_BASELINE, "kms_key_arn": key},
     }
     if mode == "async":
@@ -102,7 +104,8 @@ class Cloud:
     def operations(self) -> list[str]:
         return [op for _, op, _ in self.calls]
 
-    def register_package(self, status: str = "Approved", baseline: str | None = BASELINE_PREFIX, **spec: Any) -> str:
+    def register_package(self, status: str = "Approved", baseline: str | None = BASELINE_PREFIX,
+                         predictions: str | None = PREDICTIONS_KEY, **spec: Any) -> str:
         inference = {
             "Containers": [{"Image": NEURON_IMAGE, "ModelDataUrl": "s3://ml-artifacts/models/neuron/model.tar.gz",
                             "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}],
@@ -121,6 +124,8 @@ class Cloud:
                 "Constraints": {"ContentType": "application/json",
                                 "S3Uri": f"s3://{BUCKET}/{baseline}/constraints.json"},
             }}
+        if predictions is not None:
+            extra["CustomerMetadataProperties"] = {"baseline_predictions_uri": f"s3://{BUCKET}/{predictions}"}
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP, ModelApprovalStatus=status, InferenceSpecification=inference,
             AdditionalInferenceSpecifications=[cpu], **extra,
@@ -225,6 +230,7 @@ def make_cloud(settings: DeployerSettings) -> Cloud:
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     for name in ("statistics.json", "constraints.json"):
         s3.put_object(Bucket=BUCKET, Key=f"{BASELINE_PREFIX}/{name}", Body=json.dumps({"baseline": name}).encode())
+    s3.put_object(Bucket=BUCKET, Key=PREDICTIONS_KEY, Body=b"probability\n0.1\n0.7\n")
     ctx = StepContext(settings=settings, sagemaker=clients["sagemaker"], autoscaling=clients["application-autoscaling"],
                       cloudwatch=clients["cloudwatch"], ledger=Ledger(table), clock=lambda: 1_795_000_000, s3=s3)
     cloud = Cloud(ctx=ctx, calls=calls)

@@ -23,6 +23,7 @@ from tests.unit.lambdas.deployer.conftest import (
     BASELINE_PREFIX,
     BUCKET,
     CURRENT_BASELINE,
+    PREDICTIONS_KEY,
     REGION,
     Cloud,
     approval_event,
@@ -65,7 +66,11 @@ def test_deployment_copies_the_packages_baseline_to_the_current_baseline(cloud: 
     [done] = deploy(cloud, receive(cloud, approval_event(arn)))
     assert done.outcome == "deployed" and done.notices == ()
     current = _current(cloud)
-    assert sorted(current) == ["constraints.json", "statistics.json"]
+    assert sorted(current) == ["baseline_predictions.csv", "constraints.json", "statistics.json"]
+    predictions = current.pop("baseline_predictions.csv")
+    assert predictions["Body"].read() == b"probability\n0.1\n0.7\n"
+    assert predictions["ContentType"] == "text/csv"
+    assert predictions["Metadata"] == {"model-package-arn": arn, "source": f"s3://{BUCKET}/{PREDICTIONS_KEY}"}
     for name, obj in current.items():
         assert json.loads(obj["Body"].read()) == {"baseline": name}
         assert obj["ServerSideEncryption"] == "aws:kms"
@@ -79,10 +84,42 @@ def test_the_next_deployment_replaces_the_current_baseline(cloud: Cloud) -> None
     second = cloud.register_package(baseline="churn-pipeline/baseline/ffff/2026-11-20/baseline")
     [done] = deploy(cloud, receive(cloud, approval_event(second), execution="exec-2"))
     assert done.outcome == "deployed"
-    assert {n: json.loads(o["Body"].read()) for n, o in _current(cloud).items()} == {
+    current = _current(cloud)
+    assert current.pop("baseline_predictions.csv")["Body"].read() == b"probability\n0.1\n0.7\n"
+    assert {n: json.loads(o["Body"].read()) for n, o in current.items()} == {
         "statistics.json": {"of": "second"},
         "constraints.json": {"of": "second"},
     }
+
+
+def test_a_package_without_baseline_predictions_deploys_removes_the_old_ones_and_says_so(cloud: Cloud) -> None:
+    deploy(cloud, receive(cloud, approval_event(cloud.register_package())))
+    assert "baseline_predictions.csv" in _current(cloud)
+    older = cloud.register_package(predictions=None)
+    [done] = deploy(cloud, receive(cloud, approval_event(older), execution="exec-2"))
+    assert done.outcome == "deployed"
+    [notice] = done.notices
+    assert older in notice and "baseline_predictions_uri" in notice and "skips prediction drift" in notice
+    assert sorted(_current(cloud)) == ["constraints.json", "statistics.json"]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("churn-pipeline/executions/e/EvaluateXGBoost/evaluation/predictions.csv", "does not name a baseline_pred"),
+        ("churn-pipeline/features/baseline_predictions.csv", "outside s3://ml-artifacts/"),
+    ],
+)
+def test_baseline_predictions_elsewhere_fail_the_follow_up_and_leave_no_stale_baseline(
+    cloud: Cloud, key: str, message: str
+) -> None:
+    deploy(cloud, receive(cloud, approval_event(cloud.register_package())))
+    cloud.ctx.s3.put_object(Bucket=BUCKET, Key=key, Body=b"id,target,probability\n")
+    elsewhere = cloud.register_package(predictions=key)
+    state = steps.prepare(receive(cloud, approval_event(elsewhere), execution="exec-2"), cloud.ctx)
+    with pytest.raises(PackageNotDeployableError, match=message):
+        steps.follow_up(state.but(status="in_service"), cloud.ctx)
+    assert _current(cloud) == {}
 
 
 def test_a_package_without_baseline_deploys_empties_the_current_baseline_and_says_so(cloud: Cloud) -> None:

@@ -59,7 +59,9 @@ class Accounts:
     s3: Any
     source_s3: Any
 
-    def register(self, status: str = "Approved", image: str = SOURCE_IMAGE, key: str = FILES["model"]) -> str:
+    def register(
+        self, status: str = "Approved", image: str = SOURCE_IMAGE, key: str = FILES["model"], **metadata: str
+    ) -> str:
         def file(name: str) -> dict[str, str]:
             return {"ContentType": "application/json", "S3Uri": f"s3://{SOURCE_BUCKET}/{FILES[name]}"}
 
@@ -84,7 +86,7 @@ class Accounts:
                 DriftCheckBaselines={
                     "ModelDataQuality": {"Statistics": file("statistics"), "Constraints": file("constraints")}
                 },
-                CustomerMetadataProperties={"model_type": "pytorch"},
+                CustomerMetadataProperties={"model_type": "pytorch", **metadata},
             )["ModelPackageArn"]
         )
 
@@ -158,6 +160,24 @@ def test_the_approved_staging_package_becomes_prods_byte_for_byte(accounts: Acco
             "source-etag": etag,
             "promoted-from": source,
         }
+
+
+def test_the_baseline_predictions_the_metadata_names_are_copied_and_renamed(accounts: Accounts) -> None:
+    key = "churn-pipeline/executions/e1/EvaluatePyTorch/evaluation/baseline_predictions.csv"
+    accounts.source_s3.put_object(Bucket=SOURCE_BUCKET, Key=key, Body=b"probability\n0.2\n")
+    source = accounts.register(baseline_predictions_uri=f"s3://{SOURCE_BUCKET}/{key}")
+    done = accounts.run(source)
+    copy = accounts.target.describe_model_package(ModelPackageName=done.target_arn)
+    target_key = f"promoted/{ACCOUNT}/{SOURCE_GROUP}/1/{key}"
+    assert copy["CustomerMetadataProperties"]["baseline_predictions_uri"] == f"s3://{TARGET_BUCKET}/{target_key}"
+    assert accounts.s3.get_object(Bucket=TARGET_BUCKET, Key=target_key)["Body"].read() == b"probability\n0.2\n"
+    assert len(done.copied) == 5
+
+
+def test_baseline_predictions_outside_the_pipeline_prefix_are_refused(accounts: Accounts) -> None:
+    source = accounts.register(baseline_predictions_uri=f"s3://{SOURCE_BUCKET}/scratch/baseline_predictions.csv")
+    with pytest.raises(PackageNotDeployableError, match=r"CustomerMetadataProperties\.baseline_predictions_uri"):
+        accounts.run(source)
 
 
 def test_the_create_request_is_valid_for_the_service(accounts: Accounts) -> None:
