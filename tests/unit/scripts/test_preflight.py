@@ -26,7 +26,7 @@ DEV_QUOTAS = {
     "ml.inf2.xlarge for endpoint usage": 2,
     "ml.inf2.xlarge for transform job usage": 1,
     "ml.m5.large for endpoint usage": 2,
-    "ml.m5.large for processing job usage": 1,
+    "ml.m5.large for processing job usage": 2,
     "ml.m5.large for transform job usage": 1,
     "ml.m5.xlarge for processing job usage": 3,
     "ml.m5.xlarge for spot training job usage": 2,

@@ -40,7 +40,7 @@ def test_dev_needs() -> None:
         "ml.m5.xlarge for spot training job usage": 2,  # both trainings at once, managed spot in dev
         "ml.trn1.2xlarge for training job usage": 1,
         "ml.m5.xlarge for processing job usage": 3,  # three evaluations at once
-        "ml.m5.large for processing job usage": 1,  # the monitoring job
+        "ml.m5.large for processing job usage": 2,  # the data-quality and model-quality monitoring jobs
     }
 
 
