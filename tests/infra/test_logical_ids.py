@@ -36,7 +36,9 @@ COMMITTED = Path(__file__).with_name("stateful_logical_ids.json")
 
 def stateful_ids(assembly: Assembly) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
-    for manifest_file in sorted(assembly.outdir.glob("assembly-*/manifest.json")):
+    # The environment stages and the top-level stacks (the delivery pipeline's, in the shared synth).
+    manifests = [*sorted(assembly.outdir.glob("assembly-*/manifest.json")), assembly.outdir / "manifest.json"]
+    for manifest_file in manifests:
         for artifact in json.loads(manifest_file.read_text())["artifacts"].values():
             if artifact["type"] != "aws:cloudformation:stack":
                 continue
