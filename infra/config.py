@@ -11,8 +11,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from infra.yaml_file import read_yaml
 
 # Regions where every service this solution uses (SageMaker with Inferentia2, Glue 5,
 # Lake Formation, Firehose) is offered. Adding a region is a deliberate review step.
@@ -782,14 +783,7 @@ class EnvironmentConfig(_Strict):
 
 def load_environment(path: str | Path) -> EnvironmentConfig:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    raw = read_yaml(path, ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     if raw.get("name", path.stem) != path.stem:

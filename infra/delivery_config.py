@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.config import SUPPORTED_REGIONS, ConfigError, EnvironmentConfig, _first_error
+from infra.yaml_file import read_yaml
 
 # App context key and value that add the pipeline to the app.
 DELIVERY_CONTEXT = "delivery"
@@ -114,14 +114,7 @@ class DeliveryConfig(_Strict):
 def load_delivery(path: str | Path) -> DeliveryConfig:
     """The pipeline settings in `path`; ConfigError with one line on any problem."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found (the delivery pipeline's settings, docs/delivery.md)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    raw = read_yaml(path, ConfigError, "file not found (the delivery pipeline's settings, docs/delivery.md)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from infra.yaml_file import read_yaml
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 
@@ -71,14 +71,7 @@ class PriceTable:
 
 
 def load_prices(path: Path = PRICES_FILE) -> PriceTable:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PriceError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise PriceError(f"{path}: not valid YAML{where}") from None
+    raw = read_yaml(path, PriceError)
     if not isinstance(raw, dict) or not isinstance(raw.get("prices"), dict):
         raise PriceError(f"{path}: expected a top-level mapping 'prices'")
     for item, entry in raw["prices"].items():
