@@ -134,27 +134,54 @@ class FoundationStack(cdk.Stack):
         acknowledge_grant_policy(self.pipeline_role)
 
     def _capture_erasure_policy(self) -> iam.ManagedPolicy:
-        """Rewrite and delete data-capture objects and their old versions (the data capture prefix only), made here
-        where bucket and key live; the data lake attaches it to its erasure job's role."""
-        bucket, key = self.ml_artifacts, self.keys.ml_key
+        """Rewrite and delete data-capture objects (and Model Monitor ground truth) with their old versions, made
+        here where bucket and key live; the data lake attaches it to its erasure job's role."""
         prefixes = [DATA_CAPTURE_PREFIX, *([self.ground_truth_prefix] if self.ground_truth_prefix else [])]
-        objects = [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
         listing = {"StringLike": {"s3:prefix": [p for prefix in prefixes for p in (prefix.rstrip("/"), f"{prefix}*")]}}
+        return self._ml_objects_policy(
+            "CaptureErasurePolicy",
+            "Erasure job: rewrite or delete data-capture objects (and old versions) of one subscriber",
+            prefixes,
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[self.ml_artifacts.bucket_arn],
+                conditions=listing,
+            ),
+        )
+
+    def _ground_truth_writer_policy(self) -> iam.ManagedPolicy:
+        """The labels job writes Model Monitor ground truth under one prefix of the ML artefact bucket (made
+        here where bucket and key live; the data lake attaches it to the labels job's role)."""
+        assert self.ground_truth_prefix is not None
+        return self._ml_objects_policy(
+            "GroundTruthWriterPolicy",
+            "Labels job: write Model Monitor ground truth (one prefix of the ML artefact bucket)",
+            [self.ground_truth_prefix],
+            ["s3:PutObject", "s3:AbortMultipartUpload"],
+        )
+
+    def _ml_objects_policy(
+        self,
+        construct_id: str,
+        description: str,
+        prefixes: list[str],
+        object_actions: list[str],
+        *listing: iam.PolicyStatement,
+    ) -> iam.ManagedPolicy:
+        """A managed policy on the objects under `prefixes` of the ML artefact bucket, with the ML key through S3
+        for that bucket only (a multipart upload under SSE-KMS needs Decrypt as well as GenerateDataKey)."""
+        bucket, key = self.ml_artifacts, self.keys.ml_key
         context_key, contexts = s3_context(bucket)
         policy = iam.ManagedPolicy(
             self,
-            "CaptureErasurePolicy",
-            description="Erasure job: rewrite or delete data-capture objects (and old versions) of one subscriber",
+            construct_id,
+            description=description,
             statements=[
                 iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-                    resources=objects,
+                    actions=object_actions, resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
                 ),
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket", "s3:ListBucketVersions"],
-                    resources=[bucket.bucket_arn],
-                    conditions=listing,
-                ),
+                *listing,
                 iam.PolicyStatement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
                     resources=[key.key_arn],
@@ -170,37 +197,4 @@ class FoundationStack(cdk.Stack):
         logical_id = logical_id_of(cfn_bucket)
         for prefix in prefixes:
             acknowledge_resource_wildcard(policy, f"<{logical_id}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX)
-        return policy
-
-    def _ground_truth_writer_policy(self) -> iam.ManagedPolicy:
-        """The labels job writes Model Monitor ground truth under one prefix of the ML artefact bucket (made
-        here where bucket and key live; the data lake attaches it to the labels job's role)."""
-        bucket, key, prefix = self.ml_artifacts, self.keys.ml_key, self.ground_truth_prefix
-        assert prefix is not None
-        context_key, contexts = s3_context(bucket)
-        policy = iam.ManagedPolicy(
-            self,
-            "GroundTruthWriterPolicy",
-            description="Labels job: write Model Monitor ground truth (one prefix of the ML artefact bucket)",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[bucket.arn_for_objects(f"{prefix}*")],
-                ),
-                iam.PolicyStatement(
-                    # A multipart upload under SSE-KMS needs Decrypt as well as GenerateDataKey.
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
-                        "ArnLike": {f"kms:EncryptionContext:{context_key}": contexts},
-                    },
-                ),
-            ],
-        )
-        cfn_bucket = bucket.node.default_child
-        assert isinstance(cfn_bucket, cdk.CfnResource)
-        acknowledge_resource_wildcard(
-            policy, f"<{logical_id_of(cfn_bucket)}.Arn>/{prefix}*", Finding.OBJECTS_UNDER_ONE_PREFIX
-        )
         return policy
