@@ -202,10 +202,7 @@ def smoke(
             )
             answer = json.loads(resp["Body"].read())
         except Exception as exc:
-            fatal = _fatal(exc, endpoint, target)
-            if fatal is not None:
-                raise fatal from None
-            _failed(summary, sid, _describe(exc))
+            _call_failed(summary, sid, exc, endpoint, target)
             continue
         latencies.append(time.perf_counter() - t0)
         _answered(summary, probabilities, answer)
@@ -299,10 +296,7 @@ def smoke_async(
                 InferenceId=inference_id,
             )
         except Exception as exc:
-            fatal = _fatal(exc, endpoint, target)
-            if fatal is not None:
-                raise fatal from None
-            _failed(summary, sid, _describe(exc))
+            _call_failed(summary, sid, exc, endpoint, target)
             continue
         pending.append(_Pending(sid, time.perf_counter(), resp["OutputLocation"], resp.get("FailureLocation", "")))
     latencies: list[float] = []
@@ -337,6 +331,14 @@ def _answered(summary: Summary, probabilities: list[float], answer: dict[str, An
     probabilities.append(float(pred["probability"]))
     summary.positives += int(pred["label"] == answer.get("positive_label"))
     summary.answered += 1
+
+
+def _call_failed(summary: Summary, sid: str, exc: Exception, endpoint: str, target: str) -> None:
+    """A call that stops the run (connection, credentials, unknown endpoint) raises; any other is one failure."""
+    fatal = _fatal(exc, endpoint, target)
+    if fatal is not None:
+        raise fatal from None
+    _failed(summary, sid, _describe(exc))
 
 
 def _failed(summary: Summary, sid: str, why: str) -> None:
