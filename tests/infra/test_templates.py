@@ -34,6 +34,22 @@ def test_synth_is_deterministic(assembly: Assembly, tmp_path) -> None:
     assert [p.name for p in again.template_files() if p.parent == again.outdir] == []
 
 
+def test_no_code_asset_ships_bytecode(assembly: Assembly) -> None:
+    """Tests and the Makefile's targets cache the repository's modules in __pycache__ beside the code (by the
+    time the session synth runs, collection has written them): no asset may pick them up."""
+    import tarfile
+
+    shipped: list[str] = []
+    for asset in sorted(assembly.outdir.glob("asset.*")):
+        if asset.is_dir():
+            shipped += [f"{asset.name}/{p.relative_to(asset)}" for p in asset.rglob("*")]
+        elif tarfile.is_tarfile(asset):
+            with tarfile.open(asset) as tar:
+                shipped += [f"{asset.name}:{name}" for name in tar.getnames()]
+    assert len(shipped) > 50, "the assembly holds no code assets"
+    assert not [p for p in shipped if "__pycache__" in p or p.endswith(".pyc")]
+
+
 def test_no_lookups_were_needed(assembly: Assembly) -> None:
     import json
 
