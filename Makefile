@@ -73,8 +73,9 @@ $(UV):
 
 # `uv pip sync` makes .venv exactly the lock (it also removes what the lock does not list). --compile-bytecode
 # writes every package's .pyc once here, so no process compiles the libraries it imports from source (importing
-# aws_cdk, torch, pandas, pyspark, moto and boto3 took 5.0 s without it, 2.5 s with it). The repository's own
-# modules are cached in __pycache__ (git ignores it; no code asset ships it: tests/infra/test_templates.py).
+# aws_cdk, torch, pandas, pyspark, moto and boto3 took 5.0 s without it, 2.5 s with it). Where the environment
+# allows it (PYTHONDONTWRITEBYTECODE unset), Python also caches the repository's own modules in __pycache__: git
+# ignores it and no code asset ships it (tests/infra/test_templates.py).
 $(VENV)/.installed: $(LOCK) requirements.txt requirements-dev.txt | $(UV)
 	@$(PYTHON) tools/check_lock.py requirements-dev.txt $(LOCK)
 	@echo "==> installing $(LOCK) into $(VENV) (about a minute and a half from an empty cache)"

@@ -31,13 +31,15 @@ ETL_PACKAGE = "etl"
 _LIBRARY_FILES = [
     "*",
     ".*",
-    "**/__pycache__",
     "!dataset",
     "!dataset/__init__.py",
     "!dataset/schema*.py",
     "!dataset/inference_ids.py",
     f"!{ETL_PACKAGE}",
     f"!{ETL_PACKAGE}/*.py",
+    # Last, so that no re-included folder brings its bytecode cache (the last matching pattern wins).
+    "**/__pycache__",
+    "**/*.pyc",
 ]
 
 
