@@ -15,7 +15,9 @@ import boto3
 
 from lambdas.champion_lookup import lookup
 
-logger = logging.getLogger()
+# A named logger: its records reach the Lambda runtime's handler on the root logger, and importing this module
+# leaves the root logger's level alone (setting it to INFO made every library's INFO records print in tests).
+logger = logging.getLogger("champion_lookup")
 logger.setLevel(logging.INFO)
 
 
