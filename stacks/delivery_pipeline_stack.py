@@ -22,7 +22,7 @@ from constructs import Construct, IConstruct
 
 from infra.compliance import Finding, acknowledge, acknowledge_action_wildcard, acknowledge_resource_wildcard
 from infra.config import LifecycleConfig
-from infra.constructs.foundation.encryption_keys import key_policy
+from infra.constructs.foundation.encryption_keys import key_policy, logs_of_this_account_statement
 from infra.constructs.foundation.log_retention import encrypted_log_group
 from infra.constructs.foundation.secure_bucket import SecureBucket
 from infra.delivery_config import DELIVERY_CONTEXT, DELIVERY_PIPELINE, DeliveryConfig
@@ -257,16 +257,7 @@ class DeliveryPipelineStack(cdk.Stack):
         )
 
     def _allow_log_groups_of_this_account(self) -> None:
-        build_log_groups = f"arn:{self.partition}:logs:{self.region}:{self.account}:*"
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": build_log_groups}},
-            )
-        )
+        self.key.add_to_resource_policy(logs_of_this_account_statement(self))
 
     def _keep_template_lint_clean(self) -> None:
         """cfn-lint: the target accounts' role ARNs CDK Pipelines writes as Fn::Join become Fn::Sub (E3703), and the

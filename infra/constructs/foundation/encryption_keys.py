@@ -40,6 +40,18 @@ USE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDat
 GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 
 
+def logs_of_this_account_statement(stack: cdk.Stack) -> iam.PolicyStatement:
+    """Key policy statement: CloudWatch Logs encrypts with the key only for log groups of this account and region."""
+    this_account_log_groups = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
+    return iam.PolicyStatement(
+        sid="AllowCloudWatchLogsForThisAccount",
+        principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+        actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        resources=["*"],
+        conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": this_account_log_groups}},
+    )
+
+
 def key_policy(stack: cdk.Stack, admin_role_names: tuple[str, ...]) -> iam.PolicyDocument:
     """Administration for the named roles and the deployment role; use only through IAM grants."""
     admins: list[iam.IPrincipal] = [
@@ -85,29 +97,12 @@ class EncryptionKeys(Construct):
             "MlKey", f"telecom-ml/{env_name}/ml", "SageMaker artefacts, volumes, endpoints", removal
         )
         self.logs_key = self._key("LogsKey", f"telecom-ml/{env_name}/logs", "CloudWatch Logs", removal)
-        self.secrets_key = self._key(
-            "SecretsKey", f"telecom-ml/{env_name}/secrets", "Pseudonymisation secret", removal
-        )
+        self.secrets_key = self._key("SecretsKey", f"telecom-ml/{env_name}/secrets", "Pseudonymisation secret", removal)
         self._allow_log_groups_of_this_account()
         self._allow_event_rules_to_dead_letter()
 
     def _allow_log_groups_of_this_account(self) -> None:
-        stack = cdk.Stack.of(self)
-        this_account_log_groups = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
-        # CloudWatch Logs encrypts with the key only for log groups of this account and region.
-        self.logs_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": this_account_log_groups,
-                    }
-                },
-            )
-        )
+        self.logs_key.add_to_resource_policy(logs_of_this_account_statement(cdk.Stack.of(self)))
 
     def _allow_event_rules_to_dead_letter(self) -> None:
         """EventBridge writes undeliverable events to the lake's encrypted dead-letter queue: only for
