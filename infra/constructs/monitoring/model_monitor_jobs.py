@@ -172,6 +172,25 @@ class ModelMonitorJobs(Construct):
     def _stopping(self, cls: Any) -> Any:
         return cls.StoppingConditionProperty(max_runtime_in_seconds=self.settings.max_runtime_seconds)
 
+    def _endpoint_input(self, cls: Any, **extra: Any) -> Any:
+        """The endpoint's captured data as the job's input (`extra`: what only model quality needs)."""
+        return cls.EndpointInputProperty(
+            endpoint_name=self.settings.endpoint_name,
+            local_path=f"{PROCESSING}/input/endpoint",
+            s3_input_mode="File",
+            s3_data_distribution_type="FullyReplicated",
+            **extra,
+        )
+
+    def _job(self, cls: Any) -> dict[str, Any]:
+        """The properties both job definitions share: compute, network, role and time limit."""
+        return {
+            "job_resources": self._resources(cls),
+            "network_config": self._network(cls),
+            "role_arn": self.settings.role_arn,
+            "stopping_condition": self._stopping(cls),
+        }
+
     # ---------------------------------------------------------------------------------- definitions
     def _data_quality(self, stack: cdk.Stack) -> sagemaker.CfnDataQualityJobDefinition:
         s, cls = self.settings, sagemaker.CfnDataQualityJobDefinition
@@ -185,19 +204,9 @@ class ModelMonitorJobs(Construct):
                 constraints_resource=cls.ConstraintsResourceProperty(s3_uri=f"{s.baseline_uri}constraints.json"),
                 statistics_resource=cls.StatisticsResourceProperty(s3_uri=f"{s.baseline_uri}statistics.json"),
             ),
-            "data_quality_job_input": cls.DataQualityJobInputProperty(
-                endpoint_input=cls.EndpointInputProperty(
-                    endpoint_name=s.endpoint_name,
-                    local_path=f"{PROCESSING}/input/endpoint",
-                    s3_input_mode="File",
-                    s3_data_distribution_type="FullyReplicated",
-                )
-            ),
+            "data_quality_job_input": cls.DataQualityJobInputProperty(endpoint_input=self._endpoint_input(cls)),
             "data_quality_job_output_config": self._output(cls, "data-quality"),
-            "job_resources": self._resources(cls),
-            "network_config": self._network(cls),
-            "role_arn": s.role_arn,
-            "stopping_condition": self._stopping(cls),
+            **self._job(cls),
         }
         name = hashed_name(stack, f"telecom-ml-{s.env_name}-churn-dq", properties)
         return cls(self, "DataQuality", job_definition_name=name, **properties)
@@ -211,11 +220,8 @@ class ModelMonitorJobs(Construct):
                 environment={"publish_cloudwatch_metrics": "Enabled"},
             ),
             "model_quality_job_input": cls.ModelQualityJobInputProperty(
-                endpoint_input=cls.EndpointInputProperty(
-                    endpoint_name=s.endpoint_name,
-                    local_path=f"{PROCESSING}/input/endpoint",
-                    s3_input_mode="File",
-                    s3_data_distribution_type="FullyReplicated",
+                endpoint_input=self._endpoint_input(
+                    cls,
                     probability_attribute=PROBABILITY_ATTRIBUTE,
                     probability_threshold_attribute=PROBABILITY_THRESHOLD,
                     start_time_offset=f"-PT{s.window_hours}H",
@@ -224,10 +230,7 @@ class ModelMonitorJobs(Construct):
                 ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(s3_uri=ground_truth_uri),
             ),
             "model_quality_job_output_config": self._output(cls, "model-quality"),
-            "job_resources": self._resources(cls),
-            "network_config": self._network(cls),
-            "role_arn": s.role_arn,
-            "stopping_condition": self._stopping(cls),
+            **self._job(cls),
         }
         name = hashed_name(stack, f"telecom-ml-{s.env_name}-churn-mq", properties)
         return cls(self, "ModelQuality", job_definition_name=name, **properties)
