@@ -8,6 +8,7 @@ metadata. Constructs call `acknowledge(construct, Finding.X)`; they never write 
 from __future__ import annotations
 
 import json
+import weakref
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -502,27 +503,47 @@ class Finding(Enum):
 
 def acknowledge(construct: IConstruct, *findings: Finding) -> None:
     """Acknowledge on the CloudFormation resource itself (an L2's default child, recursively)."""
-    target = construct
-    while target.node.default_child is not None:
-        target = target.node.default_child
     for finding in findings:
         if not finding.rule_ids:
             raise ValueError(f"{finding.name} names its resource: use acknowledge_resource_wildcard")
-        for rule_id in finding.rule_ids:
-            _acknowledge(target, rule_id, finding)
+    _acknowledge(_resource_of(construct), [(rule_id, f) for f in findings for rule_id in f.rule_ids])
 
 
-def _acknowledge(target: IConstruct, rule_id: str, finding: Finding) -> None:
-    if target.node.try_get_context(ACKNOWLEDGEMENTS_CONTEXT) == "off":
-        SKIPPED_ACKNOWLEDGEMENTS.append((target.node.path, rule_id))
+def _resource_of(construct: IConstruct) -> IConstruct:
+    target = construct
+    while (child := target.node.default_child) is not None:
+        target = child
+    return target
+
+
+_ACKNOWLEDGEMENTS_OFF: weakref.WeakKeyDictionary[cdk.Stack, bool] = weakref.WeakKeyDictionary()
+
+
+def _acknowledge(target: IConstruct, rules: list[tuple[str, Finding]]) -> None:
+    # The context is read once per stack: every read is a call into the jsii runtime.
+    stack = cdk.Stack.of(target)
+    if stack not in _ACKNOWLEDGEMENTS_OFF:
+        _ACKNOWLEDGEMENTS_OFF[stack] = stack.node.try_get_context(ACKNOWLEDGEMENTS_CONTEXT) == "off"
+    if _ACKNOWLEDGEMENTS_OFF[stack]:
+        path = target.node.path
+        SKIPPED_ACKNOWLEDGEMENTS.extend((path, rule_id) for rule_id, _ in rules)
         return
-    cdk.Validations.of(target).acknowledge(cdk.Acknowledgment(id=rule_id, reason=finding.reason))
+    validations = cdk.Validations.of(target)
+    for rule_id, finding in rules:
+        validations.acknowledge(cdk.Acknowledgment(id=rule_id, reason=finding.reason))
+
+
+_GRANT_POLICIES: weakref.WeakKeyDictionary[iam.IRole, IConstruct] = weakref.WeakKeyDictionary()
 
 
 def grant_policy_of(role: iam.IRole) -> IConstruct:
-    """The policy CDK generated from grants to `role` (own role: DefaultPolicy; imported: Policy*)."""
+    """The policy CDK generated from grants to `role` (own role: DefaultPolicy; imported: Policy*).
+    Remembered once found: CDK adds every later grant to that same policy."""
+    if role in _GRANT_POLICIES:
+        return _GRANT_POLICIES[role]
     for child in role.node.children:
         if child.node.id == "DefaultPolicy" or isinstance(child, iam.Policy):
+            _GRANT_POLICIES[role] = child
             return child
     raise ValueError(f"{role.node.path}: no grant policy yet (make the grants first)")
 
@@ -534,18 +555,12 @@ def acknowledge_grant_policy(role: iam.IRole, *extra: Finding) -> None:
 
 def acknowledge_resource_wildcard(policy: IConstruct, resource: str, finding: Finding) -> None:
     """AwsSolutions-IAM5 is acknowledged per resource string, exactly as cdk-nag renders it."""
-    target = policy
-    while target.node.default_child is not None:
-        target = target.node.default_child
-    _acknowledge(target, f"{_AWS}IAM5[Resource::{resource}]", finding)
+    _acknowledge(_resource_of(policy), [(f"{_AWS}IAM5[Resource::{resource}]", finding)])
 
 
 def acknowledge_action_wildcard(policy: IConstruct, action: str, finding: Finding) -> None:
     """AwsSolutions-IAM5 is acknowledged per wildcard action, exactly as cdk-nag renders it."""
-    target = policy
-    while target.node.default_child is not None:
-        target = target.node.default_child
-    _acknowledge(target, f"{_AWS}IAM5[Action::{action}]", finding)
+    _acknowledge(_resource_of(policy), [(f"{_AWS}IAM5[Action::{action}]", finding)])
 
 
 def acknowledge_bucket_notifications(bucket: IConstruct) -> None:

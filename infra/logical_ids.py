@@ -78,6 +78,16 @@ def logical_id_of(element: cdk.CfnElement) -> str:
     return str(stack.resolve(element.logical_id))
 
 
+def logical_ids_in(stack: cdk.Stack) -> set[str]:
+    """The logical ids of every element now in `stack` (one walk of its tree: each id costs calls into jsii)."""
+    ids = set()
+    for element in stack.node.find_all():
+        if isinstance(element, cdk.CfnElement):
+            stable = stack.stable_logical_id(element.node.path) if isinstance(stack, StableIdStack) else None
+            ids.add(stable if stable is not None else str(stack.resolve(element.logical_id)))
+    return ids
+
+
 @jsii.implements(cdk.IAspect)
 class _OverrideIdsInGroup:
     """Visits only a group's subtree at synth, so elements added to it after construction are covered too.

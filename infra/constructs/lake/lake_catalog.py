@@ -77,7 +77,10 @@ class LakeCatalog(Construct):
     ) -> None:
         """`scores_prefix` (e.g. "<dataset>_scores/") adds the batch-scoring table in the features bucket."""
         super().__init__(scope, construct_id)
-        account = cdk.Stack.of(self).account
+        stack = cdk.Stack.of(self)
+        account = stack.account
+        self._arn_prefix = f"arn:{stack.partition}:glue:{stack.region}:{account}"
+        self._table_names: dict[glue.CfnTable, str] = {}
         self.database_name = database_name
         self.database = glue.CfnDatabase(
             self,
@@ -171,19 +174,19 @@ class LakeCatalog(Construct):
             ),
         )
         table.add_resource_dependency(self.database)
+        self._table_names[table] = name
         return table
 
     def table_arn(self, table: glue.CfnTable) -> str:
-        stack = cdk.Stack.of(self)
-        name = table.table_input.name  # type: ignore[union-attr]
-        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:table/{self.database_name}/{name}"
+        """ARN of a table of this catalog (names kept in Python: reading them back is a jsii call each)."""
+        if table not in self._table_names:
+            raise ValueError(f"{table.node.path}: not a table of the catalog {self.node.path}")
+        return f"{self._arn_prefix}:table/{self.database_name}/{self._table_names[table]}"
 
     @property
     def database_arn(self) -> str:
-        stack = cdk.Stack.of(self)
-        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:database/{self.database_name}"
+        return f"{self._arn_prefix}:database/{self.database_name}"
 
     @property
     def catalog_arn(self) -> str:
-        stack = cdk.Stack.of(self)
-        return f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:catalog"
+        return f"{self._arn_prefix}:catalog"

@@ -10,6 +10,7 @@ under the endpoint's prefixes of the ML artefact bucket and publishes to the asy
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from constructs import IConstruct
 
 from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
 from infra.grants import grant_key, s3_context
-from infra.logical_ids import logical_id_of, make_logical_id
+from infra.logical_ids import logical_id_of, logical_ids_in, make_logical_id
 from infra.pipeline.churn import BASELINE_PREDICTIONS
 from infra.template_hygiene import keep_only_dependencies
 
@@ -223,7 +224,7 @@ def _named_wildcards(stack: ServingStack, role: iam.IRole) -> list[str]:
     renders them (pseudo parameters as <AWS::...>, attributes as <LogicalId.Arn>)."""
     policy = grant_policy_of(role)
     document = stack.resolve(policy.node.default_child.policy_document)  # type: ignore[union-attr]
-    local = {logical_id_of(e) for e in stack.node.find_all() if isinstance(e, cdk.CfnElement)}
+    local = _local_logical_ids(stack)
     found = []
     for statement in document["Statement"]:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -232,6 +233,18 @@ def _named_wildcards(stack: ServingStack, role: iam.IRole) -> list[str]:
             if rendered and rendered != "*" and "*" in rendered and rendered not in found:
                 found.append(rendered)
     return found
+
+
+_LOCAL_IDS: weakref.WeakKeyDictionary[ServingStack, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _local_logical_ids(stack: ServingStack) -> set[str]:
+    """The stack's logical ids, read once, at its first grant: the grants come last in ServingStack and name
+    resources built before them. A resource added after that and named in a wildcard would leave its
+    acknowledgement out, and the compliance gate would fail the synth on it (never a silent pass)."""
+    if stack not in _LOCAL_IDS:
+        _LOCAL_IDS[stack] = logical_ids_in(stack)
+    return _LOCAL_IDS[stack]
 
 
 def _render(resource: object, local: set[str]) -> str | None:
