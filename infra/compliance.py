@@ -221,12 +221,6 @@ class Finding(Enum):
         "is limited to this environment's Glue subnet and security group, deletion to interfaces carrying "
         "Glue's aws-glue-service-resource tag, and tagging to that one tag key.",
     )
-    ZONE_PINNED_IN_CONFIG = (
-        ("CloudFormation-Validate::W3010",),
-        "The availability zone is that of the isolated subnet, pinned in each environment's config on purpose: "
-        "Inferentia2 capacity differs by zone, and synth must stay deterministic and credential-free (no "
-        "availability-zone lookup).",
-    )
     LAMBDA_XRAY_TRACING = (
         (f"{_AWS}IAM5[Resource::*]",),
         "Only xray:PutTraceSegments and xray:PutTelemetryRecords, which CDK adds for Lambda active tracing, use "

@@ -15,7 +15,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.compliance import Finding, acknowledge, acknowledge_resource_wildcard, grant_policy_of
+from infra.compliance import Finding, acknowledge_resource_wildcard, grant_policy_of
 
 # What a Glue 5 job of this lake calls besides S3 (gateway endpoint, always present).
 GLUE_ENDPOINTS = (
@@ -78,7 +78,6 @@ class GlueNetwork(Construct):
         )
         # The zone is the subnet's, pinned in each environment's config on purpose (see IsolatedNetwork).
         self.connection.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3010"]}})
-        acknowledge(self.connection, Finding.ZONE_PINNED_IN_CONFIG)
 
     def grant_use(self, role: iam.IRole) -> None:
         """What Glue needs from the job role to place its workers in the subnet (and nothing else)."""
