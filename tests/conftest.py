@@ -1,5 +1,5 @@
-"""Test-wide settings: the jsii runtime runs on the project's pinned Node 22, and tests that share
-an expensive session fixture run on one xdist worker.
+"""Test-wide settings: the jsii runtime runs on the project's pinned Node 22, boto3 sessions share
+their parsed service models, and tests that share an expensive session fixture run on one xdist worker.
 
 Groups (`make test` runs `pytest -n 2 --dist loadgroup`): every test under a folder of
 XDIST_GROUPS is one unit of work, so its session fixtures run once per test session:
@@ -25,6 +25,29 @@ ROOT = Path(__file__).resolve().parent.parent
 _PINNED_NODE = ROOT / "node_modules" / ".bin" / "node"
 if _PINNED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(_PINNED_NODE))
+
+
+
+def _share_botocore_loaders() -> None:
+    """Every boto3 session builds its own botocore loader, which parses the service models' JSON again, and
+    moto starts every mocked test with a new default session: the suite parsed sagemaker's model hundreds
+    of times (about half of the Lambda tests' time). Sessions in a test process share one loader per search
+    path instead; the models are read-only data, already shared by every client of one session."""
+    import botocore.loaders
+    import botocore.session
+
+    create = botocore.loaders.create_loader
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+
+    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared_loader
+
+
+_share_botocore_loaders()
 
 XDIST_GROUPS = {"tests/infra/": "synth", "tests/e2e/": "twin"}
 # Infrastructure tests that never read the shared synthesized app (config models, renderers, constructs
