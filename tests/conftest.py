@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 _PINNED_NODE = ROOT / "node_modules" / ".bin" / "node"
 if _PINNED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(_PINNED_NODE))
+# The app turns CDK's built-in template validator off (app.new_app, cfn-lint is the gate); the small apps tests
+# build for one construct do the same, so no test process compiles the validator's engine (1.6 s each).
+os.environ.setdefault("CDK_VALIDATION", "false")
 
 
 
