@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -500,31 +501,46 @@ def acknowledge(construct: IConstruct, *findings: Finding) -> None:
     for finding in findings:
         if not finding.rule_ids:
             raise ValueError(f"{finding.name} names its resource: use acknowledge_resource_wildcard")
-    _acknowledge(_resource_of(construct), [(rule_id, f) for f in findings for rule_id in f.rule_ids])
+    _acknowledge(construct, [(rule_id, f) for f in findings for rule_id in f.rule_ids])
 
 
-def _resource_of(construct: IConstruct) -> IConstruct:
-    target = construct
-    while (child := target.node.default_child) is not None:
-        target = child
-    return target
+@dataclass(frozen=True)
+class _Target:
+    """Where a construct's acknowledgements go: its CloudFormation resource's validations, or (acknowledgements
+    switched off) that resource's path for SKIPPED_ACKNOWLEDGEMENTS."""
+
+    validations: cdk.Validations | None
+    path: str
 
 
+# Found once per construct and per stack: each step (default child, stack, context) is a call into jsii, and a
+# grant policy collects dozens of acknowledgements.
+_TARGETS: weakref.WeakKeyDictionary[IConstruct, _Target] = weakref.WeakKeyDictionary()
 _ACKNOWLEDGEMENTS_OFF: weakref.WeakKeyDictionary[cdk.Stack, bool] = weakref.WeakKeyDictionary()
 
 
-def _acknowledge(target: IConstruct, rules: list[tuple[str, Finding]]) -> None:
-    # The context is read once per stack: every read is a call into the jsii runtime.
-    stack = cdk.Stack.of(target)
+def _target_of(construct: IConstruct) -> _Target:
+    if construct in _TARGETS:
+        return _TARGETS[construct]
+    resource = construct
+    while (child := resource.node.default_child) is not None:
+        resource = child
+    stack = cdk.Stack.of(resource)
     if stack not in _ACKNOWLEDGEMENTS_OFF:
         _ACKNOWLEDGEMENTS_OFF[stack] = stack.node.try_get_context(ACKNOWLEDGEMENTS_CONTEXT) == "off"
-    if _ACKNOWLEDGEMENTS_OFF[stack]:
-        path = target.node.path
-        SKIPPED_ACKNOWLEDGEMENTS.extend((path, rule_id) for rule_id, _ in rules)
+    off = _ACKNOWLEDGEMENTS_OFF[stack]
+    target = _Target(None, resource.node.path) if off else _Target(cdk.Validations.of(resource), "")
+    _TARGETS[construct] = target
+    return target
+
+
+def _acknowledge(construct: IConstruct, rules: list[tuple[str, Finding]]) -> None:
+    target = _target_of(construct)
+    if target.validations is None:
+        SKIPPED_ACKNOWLEDGEMENTS.extend((target.path, rule_id) for rule_id, _ in rules)
         return
-    validations = cdk.Validations.of(target)
     for rule_id, finding in rules:
-        validations.acknowledge(cdk.Acknowledgment(id=rule_id, reason=finding.reason))
+        target.validations.acknowledge(cdk.Acknowledgment(id=rule_id, reason=finding.reason))
 
 
 _GRANT_POLICIES: weakref.WeakKeyDictionary[iam.IRole, IConstruct] = weakref.WeakKeyDictionary()
@@ -549,12 +565,12 @@ def acknowledge_grant_policy(role: iam.IRole, *extra: Finding) -> None:
 
 def acknowledge_resource_wildcard(policy: IConstruct, resource: str, finding: Finding) -> None:
     """AwsSolutions-IAM5 is acknowledged per resource string, exactly as cdk-nag renders it."""
-    _acknowledge(_resource_of(policy), [(f"{_AWS}IAM5[Resource::{resource}]", finding)])
+    _acknowledge(policy, [(f"{_AWS}IAM5[Resource::{resource}]", finding)])
 
 
 def acknowledge_action_wildcard(policy: IConstruct, action: str, finding: Finding) -> None:
     """AwsSolutions-IAM5 is acknowledged per wildcard action, exactly as cdk-nag renders it."""
-    _acknowledge(_resource_of(policy), [(f"{_AWS}IAM5[Action::{action}]", finding)])
+    _acknowledge(policy, [(f"{_AWS}IAM5[Action::{action}]", finding)])
 
 
 def acknowledge_bucket_notifications(bucket: IConstruct) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import IConstruct
 
-from infra.logical_ids import logical_id_of
-
 
 def _cfn(construct: IConstruct) -> cdk.CfnResource:
     target = construct
@@ -23,10 +21,11 @@ def _cfn(construct: IConstruct) -> cdk.CfnResource:
 
 
 def keep_only_dependencies(resource: IConstruct, *keep: IConstruct) -> None:
-    """Replace `resource`'s DependsOn with just `keep` (nothing when empty)."""
+    """Replace `resource`'s DependsOn with just `keep`, in that order (nothing when empty). The ids are tokens
+    resolved at synth, so they are the final ones (after any logical-id override, e.g. a TransparentGroup's)."""
     cfn = _cfn(resource)
     if keep:
-        cfn.add_override("DependsOn", sorted(logical_id_of(_cfn(k)) for k in keep))
+        cfn.add_override("DependsOn", [_cfn(k).logical_id for k in keep])
     else:
         cfn.add_deletion_override("DependsOn")
 
