@@ -11,6 +11,9 @@ NODE_BIN := $(CURDIR)/node_modules/.bin
 # The CDK CLI and the jsii runtime both run on the pinned Node 22 from package.json.
 export PATH := $(NODE_BIN):$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
+# Python caches the repository's modules in __pycache__ (git ignores it; no code asset ships it) even where the
+# environment turns that off: without it every test worker and every subprocess compiles them from source again.
+unexport PYTHONDONTWRITEBYTECODE
 
 # The lock pins torch to PyTorch's CPU build (2.13.0+cpu), which PyPI does not carry. uv does not read pip's
 # configuration: where pip is pointed at a directory holding that wheel (PIP_FIND_LINKS, space-separated), hand
@@ -59,7 +62,10 @@ help:
 	@echo "make diagram - architecture diagrams per layer from the synthesized prod templates (docs/diagrams/)"
 	@echo "make clean   - remove build outputs and caches (keeps .venv and node_modules)"
 
+# Also writes Spark's class-data archive (etl/spark_session.py) once, in a process of its own; the JVM's log4j
+# lines go to build/spark-cds.log, shown only if that fails.
 setup: $(VENV)/.installed node_modules/.installed
+	@mkdir -p build && $(PY) -m etl.spark_session 2>build/spark-cds.log || { cat build/spark-cds.log >&2; exit 1; }
 
 # Bootstraps uv itself: the version and hashes pinned in the lock, installed with the venv's pip.
 $(UV):
@@ -73,9 +79,7 @@ $(UV):
 
 # `uv pip sync` makes .venv exactly the lock (it also removes what the lock does not list). --compile-bytecode
 # writes every package's .pyc once here, so no process compiles the libraries it imports from source (importing
-# aws_cdk, torch, pandas, pyspark, moto and boto3 took 5.0 s without it, 2.5 s with it). Where the environment
-# allows it (PYTHONDONTWRITEBYTECODE unset), Python also caches the repository's own modules in __pycache__: git
-# ignores it and no code asset ships it (tests/infra/test_templates.py).
+# aws_cdk, torch, pandas, pyspark, moto and boto3 took 5.0 s without it, 2.5 s with it).
 $(VENV)/.installed: $(LOCK) requirements.txt requirements-dev.txt | $(UV)
 	@$(PYTHON) tools/check_lock.py requirements-dev.txt $(LOCK)
 	@echo "==> installing $(LOCK) into $(VENV) (about a minute and a half from an empty cache)"

@@ -4,12 +4,13 @@ On AWS Glue the session comes from the Glue runtime instead; jobs only rely on s
 they also set themselves at run time (UTC session time zone, dynamic partition overwrite).
 
 A laptop-sized session's JVM also shares the classes Spark loads through a class-data-sharing
-archive, build/spark-cds/spark-<key>.jsa (key: pyspark version and the java binary): the first
-session that finds none asks its JVM to write one when it exits, and waits for that at Python's
-exit (a few seconds, once); every later JVM maps it instead of loading and verifying thousands of
-classes (measured: a cold conform of 7,043 rows 14 -> 11 s of CPU, 16 -> 12 s of wall time). The
-JVM writes a temporary file that is renamed only once complete, and ignores an archive that does
-not match it. Delete build/spark-cds to rebuild it.
+archive, build/spark-cds/spark-<key>.jsa (key: pyspark version and the java binary). `make setup`
+writes it (`python -m etl.spark_session`); otherwise the first session that finds none asks its JVM
+to write one when it exits, and waits for that at Python's exit (a few seconds, once). Every later
+JVM maps it instead of loading and verifying thousands of classes (measured: a cold conform of
+7,043 rows 14 -> 11 s of CPU, 16 -> 12 s of wall time). The JVM writes a temporary file that is
+renamed only once complete, and ignores an archive that does not match it. Delete build/spark-cds
+to rebuild it.
 """
 
 from __future__ import annotations
@@ -111,8 +112,30 @@ def class_data_options(archive: Path) -> tuple[str, Path | None]:
     if archive.is_file():
         return f"-XX:SharedArchiveFile={archive} {quiet}", None
     archive.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphaned_dumps(archive)
     dump_to = archive.with_name(f"{archive.stem}.{os.getpid()}.tmp")
     return f"-XX:ArchiveClassesAtExit={dump_to} {quiet}", dump_to
+
+
+def _remove_orphaned_dumps(archive: Path) -> None:
+    """Temporary dumps whose Python process is gone (killed before it could publish, e.g. a pytest-xdist worker
+    its controller stopped): each holds a hundred-odd MB and would never be renamed."""
+    for dump in archive.parent.glob(f"{archive.stem}.*.tmp"):
+        pid = dump.name.removeprefix(f"{archive.stem}.").removesuffix(".tmp")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            dump.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _publish_archive_at_exit(dump_to: Path, archive: Path) -> None:
@@ -131,3 +154,18 @@ def _publish_archive_at_exit(dump_to: Path, archive: Path) -> None:
             dump_to.unlink()
 
     atexit.register(finish)
+
+
+def main() -> int:
+    """`python -m etl.spark_session` (make setup): write this JVM's class-data archive now, in a process of its own,
+    so that no test worker has to (a pytest-xdist worker is stopped before its JVM finishes writing it)."""
+    archive = class_data_archive()
+    if archive is None or archive.is_file():
+        return 0
+    print(f"==> writing Spark's class-data archive {archive.relative_to(Path.cwd())} (once, about 15 s)")
+    local_spark("class-data-archive").range(1).count()
+    return 0  # the JVM writes the archive when this process exits; _publish_archive_at_exit renames it
+
+
+if __name__ == "__main__":
+    sys.exit(main())
