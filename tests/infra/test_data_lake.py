@@ -276,6 +276,7 @@ def test_glue_entry_points_import_from_the_shipped_library_alone(assembly: Assem
         "import etl.glue_conform, etl.glue_features, etl.preflight; "
         "assert all(m.__file__.startswith(sys.argv[2]) for m in (etl.glue_conform, etl.preflight))"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(ROOT), str(library)], cwd=tmp_path,
+    # -B: importing from the staged asset must not write a __pycache__ into what is shipped.
+    result = subprocess.run([sys.executable, "-B", "-c", code, str(ROOT), str(library)], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

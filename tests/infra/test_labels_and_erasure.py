@@ -264,8 +264,10 @@ def test_labels_and_erasure_scripts_import_from_the_shipped_library_alone(assemb
         "import etl.labels, etl.erasure, dataset.schema_labels; "
         "assert all(m.__file__.startswith(sys.argv[2]) for m in (etl.labels, etl.erasure, dataset.schema_labels))"
     )
+    # -B: importing from the staged asset must not write a __pycache__ into what is shipped.
     result = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), str(library)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, "-B", "-c", code, str(ROOT), str(library)], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
 
