@@ -71,6 +71,18 @@ SYNTH_FREE = (
 )
 
 
+@pytest.fixture
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials moto accepts, in eu-west-1, and no named profile: nothing reaches a real account."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
 def group_of(nodeid: str) -> str | None:
     if nodeid.startswith(SYNTH_FREE):
         return None

@@ -166,13 +166,10 @@ def test_invariant_failure_exits_non_zero(spark, tmp_path: Path, monkeypatch, ca
     assert not (tmp_path / "curated" / "_runs").exists()  # no success summary written
 
 
-def test_key_from_secrets_manager(spark, tmp_path: Path, monkeypatch) -> None:
+def test_key_from_secrets_manager(spark, tmp_path: Path, fake_aws_credentials) -> None:
     moto = pytest.importorskip("moto")
     import boto3
 
-    for var, val in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                     ("AWS_DEFAULT_REGION", "eu-west-1")):
-        monkeypatch.setenv(var, val)
     with moto.mock_aws():
         boto3.client("secretsmanager").create_secret(
             Name="telecom-ml/pseudonymisation", SecretString=json.dumps({"key": "moto-secret-key-0123456789"}))

@@ -144,16 +144,10 @@ def test_ground_truth_lines_are_one_json_object_per_label():
     assert labels.ground_truth_key("2026-01-05") == "2026/01/05/00/churn-labels-2026-01-05.jsonl"
 
 
-def test_ground_truth_goes_to_s3_as_one_object(monkeypatch):
+def test_ground_truth_goes_to_s3_as_one_object(fake_aws_credentials):
     import boto3
     from moto import mock_aws
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="ml-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})

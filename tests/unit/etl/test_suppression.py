@@ -106,16 +106,10 @@ def test_the_list_holds_pseudonyms_only(tmp_path: Path) -> None:
     assert suppression.read(str(tmp_path / "missing")) == frozenset()
 
 
-def test_the_list_on_s3(monkeypatch) -> None:
+def test_the_list_on_s3(fake_aws_credentials) -> None:
     import boto3
     from moto import mock_aws
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
     with mock_aws():
         boto3.client("s3").create_bucket(
             Bucket="curated", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}

@@ -173,13 +173,8 @@ def test_labels_read_parquet_and_partition_date(tmp_path) -> None:
     assert labels.to_dict("records")[0]["label_date"] == "2026-11-30" and bool(labels["churned"].iloc[0])
 
 
-def test_metrics_published_under_model_monitor_names_read_back_from_cloudwatch(scored, tmp_path, monkeypatch) -> None:
-    for key, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
+def test_metrics_published_under_model_monitor_names_read_back_from_cloudwatch(scored, tmp_path,
+                                                                              fake_aws_credentials) -> None:
     baseline_dir, capture, labels = scored
     labels_dir = write_labels(labels, tmp_path / "labels", with_ids=True)
     argv = [

@@ -22,11 +22,7 @@ EVENT = {
 
 
 @pytest.fixture
-def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def sagemaker(fake_aws_credentials: None) -> Iterator[Any]:
     handler._sagemaker.cache_clear()
     with mock_aws():
         client = boto3.client("sagemaker")
