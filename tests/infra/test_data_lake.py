@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +28,27 @@ def lake(assembly: Assembly, stage: str = "Dev") -> Template:
 def by_prefix(resources: dict[str, Any], prefix: str) -> dict[str, Any]:
     (match,) = [r for k, r in resources.items() if k.startswith(prefix)]
     return match
+
+
+def shipped_library(assembly: Assembly, resources_of, job_prefix: str) -> Path:
+    """The staged --extra-py-files asset of a Dev Glue job."""
+    job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), job_prefix)
+    asset_hash = job["Properties"]["DefaultArguments"]["--extra-py-files"].rsplit("/", 1)[1].removesuffix(".zip")
+    return assembly.outdir / f"asset.{asset_hash}"
+
+
+def import_from_library_alone(library: Path, imports: str, from_library: str, cwd: Path) -> None:
+    """In a fresh Python with only `library` (not this repository) on its path: `import {imports}` succeeds and
+    the modules in `from_library` come from the library. -B: importing from the staged asset must not write a
+    __pycache__ into what is shipped."""
+    code = (
+        "import sys; sys.path = [p for p in sys.path if p not in ('', sys.argv[1])]; sys.path.insert(0, sys.argv[2]); "
+        f"import {imports}; "
+        f"assert all(m.__file__.startswith(sys.argv[2]) for m in ({from_library},))"
+    )
+    result = subprocess.run([sys.executable, "-B", "-c", code, str(ROOT), str(library)], cwd=cwd,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def statements_of(resources_of, stage: str, role_prefix: str) -> list[dict[str, Any]]:
@@ -263,20 +287,8 @@ def test_glue_gets_the_schema_as_equivalent_json(assembly: Assembly, resources_o
 
 def test_glue_entry_points_import_from_the_shipped_library_alone(assembly: Assembly, resources_of, tmp_path) -> None:
     """The --extra-py-files zip must hold every module the entry points import (nothing from the repo)."""
-    import subprocess
-    import sys
-
-    job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), "ConformSubscribersJob")
-    asset_hash = job["Properties"]["DefaultArguments"]["--extra-py-files"].rsplit("/", 1)[1].removesuffix(".zip")
-    library = assembly.outdir / f"asset.{asset_hash}"
+    library = shipped_library(assembly, resources_of, "ConformSubscribersJob")
     shipped = sorted(p.relative_to(library).as_posix() for p in library.rglob("*.py"))
     assert shipped and all(p.startswith(("dataset/", "etl/")) for p in shipped), shipped
-    code = (
-        "import sys; sys.path = [p for p in sys.path if p not in ('', sys.argv[1])]; sys.path.insert(0, sys.argv[2]); "
-        "import etl.glue_conform, etl.glue_features, etl.preflight; "
-        "assert all(m.__file__.startswith(sys.argv[2]) for m in (etl.glue_conform, etl.preflight))"
-    )
-    # -B: importing from the staged asset must not write a __pycache__ into what is shipped.
-    result = subprocess.run([sys.executable, "-B", "-c", code, str(ROOT), str(library)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
+    import_from_library_alone(library, "etl.glue_conform, etl.glue_features, etl.preflight",
+                              "etl.glue_conform, etl.preflight", tmp_path)

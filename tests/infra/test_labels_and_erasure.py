@@ -13,7 +13,7 @@ from dataset.schema_labels import CONTRACT_COLUMNS, labels_contract
 from infra.config import ConfigError, load_all, load_environment
 from tests.conftest import ROOT
 from tests.infra.conftest import Assembly
-from tests.infra.test_data_lake import by_prefix, statements_of
+from tests.infra.test_data_lake import by_prefix, import_from_library_alone, shipped_library, statements_of
 
 CONFIGS = {c.stage_name: c for c in load_all(ROOT / "config")}
 
@@ -252,24 +252,10 @@ def test_sagemaker_reads_labels_and_nothing_else_of_the_curated_zone(resources_o
 
 
 def test_labels_and_erasure_scripts_import_from_the_shipped_library_alone(assembly: Assembly, resources_of, tmp_path):
-    import subprocess
-    import sys
-
-    job = by_prefix(resources_of("Dev", "DataLake", "AWS::Glue::Job"), "EraseSubscriberJob")
-    asset_hash = job["Properties"]["DefaultArguments"]["--extra-py-files"].rsplit("/", 1)[1].removesuffix(".zip")
-    library = assembly.outdir / f"asset.{asset_hash}"
+    library = shipped_library(assembly, resources_of, "EraseSubscriberJob")
     assert (library / "dataset" / "schema_labels.py").is_file()
-    code = (
-        "import sys; sys.path = [p for p in sys.path if p not in ('', sys.argv[1])]; sys.path.insert(0, sys.argv[2]); "
-        "import etl.labels, etl.erasure, dataset.schema_labels; "
-        "assert all(m.__file__.startswith(sys.argv[2]) for m in (etl.labels, etl.erasure, dataset.schema_labels))"
-    )
-    # -B: importing from the staged asset must not write a __pycache__ into what is shipped.
-    result = subprocess.run(
-        [sys.executable, "-B", "-c", code, str(ROOT), str(library)], cwd=tmp_path, capture_output=True, text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    modules = "etl.labels, etl.erasure, dataset.schema_labels"
+    import_from_library_alone(library, modules, modules, tmp_path)
 
 
 @pytest.mark.parametrize("stage", ["Dev", "Staging", "Prod"])
