@@ -70,22 +70,20 @@ class StableIdStack(cdk.Stack):
 
 def logical_id_of(element: cdk.CfnElement) -> str:
     """The logical id `element` will have in its template, also before the synth-time override is applied."""
-    stack = cdk.Stack.of(element)
+    return _logical_id_in(cdk.Stack.of(element), element)
+
+
+def logical_ids_in(stack: cdk.Stack) -> set[str]:
+    """The logical ids of every element now in `stack` (one walk of its tree: each id costs calls into jsii)."""
+    return {_logical_id_in(stack, e) for e in stack.node.find_all() if isinstance(e, cdk.CfnElement)}
+
+
+def _logical_id_in(stack: cdk.Stack, element: cdk.CfnElement) -> str:
     if isinstance(stack, StableIdStack):
         stable = stack.stable_logical_id(element.node.path)
         if stable is not None:
             return stable
     return str(stack.resolve(element.logical_id))
-
-
-def logical_ids_in(stack: cdk.Stack) -> set[str]:
-    """The logical ids of every element now in `stack` (one walk of its tree: each id costs calls into jsii)."""
-    ids = set()
-    for element in stack.node.find_all():
-        if isinstance(element, cdk.CfnElement):
-            stable = stack.stable_logical_id(element.node.path) if isinstance(stack, StableIdStack) else None
-            ids.add(stable if stable is not None else str(stack.resolve(element.logical_id)))
-    return ids
 
 
 @jsii.implements(cdk.IAspect)
