@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -523,7 +524,7 @@ def _target_of(construct: IConstruct) -> _Target:
     if construct in _TARGETS:
         return _TARGETS[construct]
     resource = construct
-    while (child := resource.node.default_child) is not None:
+    while not isinstance(resource, cdk.CfnResource) and (child := resource.node.default_child) is not None:
         resource = child
     stack = cdk.Stack.of(resource)
     if stack not in _ACKNOWLEDGEMENTS_OFF:
@@ -535,12 +536,14 @@ def _target_of(construct: IConstruct) -> _Target:
 
 
 def _acknowledge(construct: IConstruct, rules: list[tuple[str, Finding]]) -> None:
+    if not rules:
+        return
     target = _target_of(construct)
     if target.validations is None:
         SKIPPED_ACKNOWLEDGEMENTS.extend((target.path, rule_id) for rule_id, _ in rules)
         return
-    for rule_id, finding in rules:
-        target.validations.acknowledge(cdk.Acknowledgment(id=rule_id, reason=finding.reason))
+    # One call into jsii for all of them (the method takes any number).
+    target.validations.acknowledge(*(cdk.Acknowledgment(id=rule_id, reason=f.reason) for rule_id, f in rules))
 
 
 _GRANT_POLICIES: weakref.WeakKeyDictionary[iam.IRole, IConstruct] = weakref.WeakKeyDictionary()
@@ -551,11 +554,19 @@ def grant_policy_of(role: iam.IRole) -> IConstruct:
     Remembered once found: CDK adds every later grant to that same policy."""
     if role in _GRANT_POLICIES:
         return _GRANT_POLICIES[role]
+    if (default := role.node.try_find_child("DefaultPolicy")) is not None:
+        _GRANT_POLICIES[role] = default
+        return default
     for child in role.node.children:
-        if child.node.id == "DefaultPolicy" or isinstance(child, iam.Policy):
+        if isinstance(child, iam.Policy):
             _GRANT_POLICIES[role] = child
             return child
     raise ValueError(f"{role.node.path}: no grant policy yet (make the grants first)")
+
+
+def has_grant_policy(role: iam.IRole) -> bool:
+    """Whether grant_policy_of(role) has been found already (then it costs nothing)."""
+    return role in _GRANT_POLICIES
 
 
 def acknowledge_grant_policy(role: iam.IRole, *extra: Finding) -> None:
@@ -566,6 +577,11 @@ def acknowledge_grant_policy(role: iam.IRole, *extra: Finding) -> None:
 def acknowledge_resource_wildcard(policy: IConstruct, resource: str, finding: Finding) -> None:
     """AwsSolutions-IAM5 is acknowledged per resource string, exactly as cdk-nag renders it."""
     _acknowledge(policy, [(f"{_AWS}IAM5[Resource::{resource}]", finding)])
+
+
+def acknowledge_resource_wildcards(policy: IConstruct, resources: Iterable[str], finding: Finding) -> None:
+    """acknowledge_resource_wildcard for each of `resources` (one call into jsii for all)."""
+    _acknowledge(policy, [(f"{_AWS}IAM5[Resource::{resource}]", finding) for resource in resources])
 
 
 def acknowledge_action_wildcard(policy: IConstruct, action: str, finding: Finding) -> None:

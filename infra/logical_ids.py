@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import weakref
 
 import aws_cdk as cdk
 import jsii
@@ -68,9 +69,21 @@ class StableIdStack(cdk.Stack):
         return None if len(kept) == len(below_stack) else make_logical_id(kept)
 
 
+# A construct's stack never changes: found once per construct (Stack.of is a call into jsii, and the grant
+# helpers ask it of the same roles, policies and buckets many times).
+_STACKS: weakref.WeakKeyDictionary[IConstruct, cdk.Stack] = weakref.WeakKeyDictionary()
+
+
+def stack_of(construct: IConstruct) -> cdk.Stack:
+    """cdk.Stack.of(construct), remembered."""
+    if construct not in _STACKS:
+        _STACKS[construct] = cdk.Stack.of(construct)
+    return _STACKS[construct]
+
+
 def logical_id_of(element: cdk.CfnElement) -> str:
     """The logical id `element` will have in its template, also before the synth-time override is applied."""
-    return _logical_id_in(cdk.Stack.of(element), element)
+    return _logical_id_in(stack_of(element), element)
 
 
 def logical_ids_in(stack: cdk.Stack) -> set[str]:

@@ -13,7 +13,8 @@ from constructs import IConstruct
 
 def _cfn(construct: IConstruct) -> cdk.CfnResource:
     target = construct
-    while target.node.default_child is not None:
+    # A CloudFormation resource has no default child: stop there (each step is two calls into jsii).
+    while not isinstance(target, cdk.CfnResource) and target.node.default_child is not None:
         target = target.node.default_child
     if not isinstance(target, cdk.CfnResource):
         raise TypeError(f"{construct.node.path} is not a CloudFormation resource")

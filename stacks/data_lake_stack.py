@@ -33,7 +33,7 @@ from infra.constructs.lake.lake_etl import LakeEtl, LakeLocations
 from infra.constructs.lake.lake_formation import LakeGovernance
 from infra.constructs.lake.lake_orchestration import LakeOrchestration
 from infra.constructs.lake.lake_zones import LakeZones
-from infra.grants import grant_key, grant_prefix, grant_versions, s3_context
+from infra.grants import add_statements, grant_key, grant_prefix, grant_versions, s3_context
 from infra.logical_ids import StableIdStack
 from infra.sagemaker_role import import_sagemaker_role
 from infra.template_hygiene import drop_cdk_handler_role_dependency
@@ -256,17 +256,14 @@ class DataLakeStack(StableIdStack):
         schema_of = {conform: schema, features: schema, labels: self.etl.labels_schema}
         for job_role in (conform, features, labels):
             job_schema = schema_of[job_role]
-            job_role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[job_schema.bucket.arn_for_objects(job_schema.s3_object_key)]
-                )
+            schema_file = iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[job_schema.bucket.arn_for_objects(job_schema.s3_object_key)]
             )
-            job_role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[secret.secret_arn],
-                )
+            pseudonym_secret = iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[secret.secret_arn],
             )
+            add_statements(job_role, [schema_file, pseudonym_secret])
             secret_context = ("SecretARN", [secret.secret_arn])
             grant_key(job_role, secrets_key, via="secretsmanager", write=False, context=secret_context)
         # The erasure job derives a pseudonym from a clear id in a request object, under its own role.
@@ -349,19 +346,13 @@ class DataLakeStack(StableIdStack):
             (labels, [cat.labels_table]),
         ]
         for reader, tables in readers:
-            reader.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=CATALOG_READ_ACTIONS,
-                    resources=[cat.catalog_arn, cat.database_arn, *(cat.table_arn(t) for t in tables)],
-                )
+            catalog = iam.PolicyStatement(
+                actions=CATALOG_READ_ACTIONS,
+                resources=[cat.catalog_arn, cat.database_arn, *(cat.table_arn(t) for t in tables)],
             )
-            reader.add_to_principal_policy(
-                iam.PolicyStatement(
-                    # GetDataAccess has no resource-level permissions; Lake Formation grants scope it.
-                    actions=["lakeformation:GetDataAccess"],
-                    resources=["*"],
-                )
-            )
+            # GetDataAccess has no resource-level permissions; Lake Formation grants scope it.
+            data_access = iam.PolicyStatement(actions=["lakeformation:GetDataAccess"], resources=["*"])
+            add_statements(reader, [catalog, data_access])
 
     def _govern_scores(self) -> None:
         """The scores table's folder registered with Lake Formation (the same data-access role as the zones),

@@ -26,7 +26,7 @@ from infra.constructs.ml.job_access import network_interfaces_arn
 from infra.constructs.ml.pipeline_code import PipelineCode
 from infra.constructs.ml.sagemaker_pipeline import SageMakerPipeline, notify_failed_executions
 from infra.constructs.ml.training_trigger import retrain_alarm_prefix
-from infra.constructs.monitoring.drift_dashboard import DriftDashboard, alarm_arn, dashboard_body
+from infra.constructs.monitoring.drift_dashboard import DriftDashboard, alarm_arns, dashboard_body
 from infra.constructs.monitoring.drift_schedule import DriftSchedule
 from infra.constructs.monitoring.drift_window import DriftWindowFunction
 from infra.constructs.monitoring.model_monitor_jobs import (
@@ -148,7 +148,7 @@ class MonitoringStack(StableIdStack):
                 feature_psi=thresholds.feature_psi,
                 prediction_psi=thresholds.prediction_psi,
                 min_auc=min_auc,
-                alarm_arns=[alarm_arn(self, name) for name in self.alarms.alarm_names],
+                alarm_arns=alarm_arns(self, self.alarms.alarm_names),
             ),
         )
 

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from infra.config import NotificationConfig
 from infra.constructs.foundation.encryption_keys import key_policy
+from infra.grants import add_statements
 
 # (service principal, ARN service, whether its ARNs name a region, resource pattern of this account's publishers)
 SERVICE_PUBLISHERS = (
@@ -106,14 +107,12 @@ class OpsNotifications(Construct):
         """sns:Publish on this topic and use of its key, in `role`'s own policy."""
         stack = cdk.Stack.of(role)
         topic_arn = stack.format_arn(service="sns", resource=ops_topic_name(self.env_name))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic_arn]))
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=KEY_USE_FOR_PUBLISHING,
-                resources=[self.key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
-            )
+        key_use = iam.PolicyStatement(
+            actions=KEY_USE_FOR_PUBLISHING,
+            resources=[self.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
         )
+        add_statements(role, [iam.PolicyStatement(actions=["sns:Publish"], resources=[topic_arn]), key_use])
 
 
 def alarm_on_dead_letters(scope: Construct, queue: sqs.IQueue, description: str, ops_topic: sns.ITopic

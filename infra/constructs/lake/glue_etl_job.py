@@ -16,11 +16,11 @@ from constructs import Construct
 from infra.compliance import (
     Finding,
     acknowledge_grant_policy,
-    acknowledge_resource_wildcard,
+    acknowledge_resource_wildcards,
     grant_policy_of,
 )
 from infra.constructs.lake.glue_network import GlueNetwork
-from infra.grants import grant_key
+from infra.grants import add_statements, grant_key
 from infra.logical_ids import logical_id_of
 from infra.runtime_code import REPO_ROOT, runtime_path
 
@@ -140,12 +140,10 @@ class GlueEtlJob(Construct):
             self.job.add_resource_dependency(network.connection)
 
     def _grant_code_and_logs(self, library: GlueJobLibrary, security: GlueSecurity, logs_key: kms.IKey) -> None:
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="JobCode",
-                actions=["s3:GetObject"],
-                resources=[asset.bucket.arn_for_objects(asset.s3_object_key) for asset in (self.script, library.asset)],
-            )
+        code = iam.PolicyStatement(
+            sid="JobCode",
+            actions=["s3:GetObject"],
+            resources=[asset.bucket.arn_for_objects(asset.s3_object_key) for asset in (self.script, library.asset)],
         )
         stack = cdk.Stack.of(self)
 
@@ -159,29 +157,27 @@ class GlueEtlJob(Construct):
             )
 
         log_groups = log_groups_of(self.role.role_name)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="GlueJobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-                resources=[log_groups, f"{log_groups}:*"],
-            )
+        logs = iam.PolicyStatement(
+            sid="GlueJobLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
+            resources=[log_groups, f"{log_groups}:*"],
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="GlueJobMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
-            )
+        metrics = iam.PolicyStatement(
+            sid="GlueJobMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
         )
+        add_statements(self.role, [code, logs, metrics])
         grant_key(self.role, logs_key, via="logs", write=True)
         policy = grant_policy_of(self.role)
         # cdk-nag renders the role name (a Ref) as <logical id>.
         cfn_role = self.role.node.default_child
         assert isinstance(cfn_role, iam.CfnRole)
         as_nag_renders = log_groups_of(f"<{logical_id_of(cfn_role)}>")
-        for resource in (as_nag_renders, f"{as_nag_renders}:*"):
-            acknowledge_resource_wildcard(policy, stack.resolve(resource), Finding.GLUE_JOB_LOG_GROUPS)
+        acknowledge_resource_wildcards(
+            policy, [stack.resolve(r) for r in (as_nag_renders, f"{as_nag_renders}:*")], Finding.GLUE_JOB_LOG_GROUPS
+        )
         acknowledge_grant_policy(self.role, Finding.APIS_WITHOUT_RESOURCE_PERMISSIONS)
 
     @property

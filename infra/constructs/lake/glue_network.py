@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.compliance import Finding, acknowledge_resource_wildcard, grant_policy_of
+from infra.grants import add_statements
 
 # What a Glue 5 job of this lake calls besides S3 (gateway endpoint, always present).
 GLUE_ENDPOINTS = (
@@ -104,6 +105,5 @@ class GlueNetwork(Construct):
                 conditions={"ForAllValues:StringEquals": {"aws:TagKeys": [GLUE_TAG_KEY]}},
             ),
         ]
-        for statement in statements:
-            role.add_to_principal_policy(statement)
+        add_statements(role, statements)
         acknowledge_resource_wildcard(grant_policy_of(role), stack.resolve(interfaces), Finding.GLUE_WORKER_INTERFACES)

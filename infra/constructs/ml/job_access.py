@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
 from infra.config import IMAGE_URI
+from infra.grants import add_statements
 
 JOB_KINDS = ("ProcessingJobs", "TrainingJobs")
 
@@ -92,14 +93,14 @@ def grant_network_interfaces(role: iam.IRole, vpc: ec2.IVpc, security_group: ec2
     group = stack.format_arn(service="ec2", resource="security-group", resource_name=security_group.security_group_id)
     interfaces = network_interfaces_arn(stack)
     in_vpc = {"ArnEquals": {"ec2:Vpc": stack.format_arn(service="ec2", resource="vpc", resource_name=vpc.vpc_id)}}
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["ec2:CreateNetworkInterface"], resources=[*subnets, group, interfaces])
-    )
     changes = ["ec2:DeleteNetworkInterface"]
     changes += (["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"] if lambda_service else
                 ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterfacePermission"])
-    role.add_to_principal_policy(iam.PolicyStatement(actions=changes, resources=[interfaces], conditions=in_vpc))
     describe = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
     if not lambda_service:
         describe += ["ec2:DescribeDhcpOptions", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"]
-    role.add_to_principal_policy(iam.PolicyStatement(actions=describe, resources=["*"]))
+    add_statements(role, [
+        iam.PolicyStatement(actions=["ec2:CreateNetworkInterface"], resources=[*subnets, group, interfaces]),
+        iam.PolicyStatement(actions=changes, resources=[interfaces], conditions=in_vpc),
+        iam.PolicyStatement(actions=describe, resources=["*"]),
+    ])

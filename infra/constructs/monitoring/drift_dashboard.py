@@ -130,6 +130,7 @@ class DriftDashboard(Construct):
         self.dashboard_name = dashboard_name
 
 
-def alarm_arn(stack: cdk.Stack, alarm_name: str) -> str:
-    """A literal ARN, so the body stays one JSON string: every supported region is in the `aws` partition."""
-    return f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm_name}"
+def alarm_arns(stack: cdk.Stack, alarm_names: list[str]) -> list[str]:
+    """Literal ARNs, so the body stays one JSON string: every supported region is in the `aws` partition."""
+    prefix = f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:"
+    return [prefix + name for name in alarm_names]

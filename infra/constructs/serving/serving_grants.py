@@ -19,8 +19,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import IConstruct
 
-from infra.compliance import Finding, acknowledge_grant_policy, acknowledge_resource_wildcard, grant_policy_of
-from infra.grants import grant_key, s3_context
+from infra.compliance import (
+    Finding,
+    acknowledge_grant_policy,
+    acknowledge_resource_wildcard,
+    acknowledge_resource_wildcards,
+    grant_policy_of,
+)
+from infra.grants import add_statements, grant_key, s3_context
 from infra.logical_ids import logical_id_of, logical_ids_in, make_logical_id
 from infra.pipeline.churn import BASELINE_PREDICTIONS
 from infra.template_hygiene import keep_only_dependencies
@@ -47,8 +53,9 @@ def sagemaker_arns(stack: ServingStack, group: str) -> dict[str, str]:
     }
 
 
-def alarm_arn(stack: ServingStack, name: str) -> str:
-    return f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"
+def alarm_arns(stack: ServingStack, names: list[str]) -> list[str]:
+    prefix = f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:"
+    return [prefix + name for name in names]
 
 
 def monitoring_arns(stack: ServingStack) -> dict[str, list[str]]:
@@ -71,21 +78,23 @@ def _lower(name: str) -> str:
 def _grant_follow_up(stack: ServingStack, ml_key: kms.IKey, fn: Mapping[str, iam.IRole]) -> None:
     """Current baseline (read the package's baselines, write one prefix), schedules, the batch scoring start."""
     role, bucket = fn["follow_up"], stack.ml_artifacts
-    role.add_to_principal_policy(iam.PolicyStatement(
-        actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{p}*") for p in stack.baseline_source_prefixes]))
     # The package's baseline predictions: only objects of that one name, under the evaluate steps' outputs.
     predictions = [f"{p}*/{BASELINE_PREDICTIONS}" for p in stack.predictions_source_prefixes]
-    role.add_to_principal_policy(iam.PolicyStatement(
-        actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key) for key in predictions]))
-    role.add_to_principal_policy(iam.PolicyStatement(
-        actions=["s3:PutObject", "s3:DeleteObject"],
-        resources=[bucket.arn_for_objects(f"{stack.current_baseline_prefix}*")]))
+    add_statements(role, [
+        iam.PolicyStatement(actions=["s3:GetObject"],
+                            resources=[bucket.arn_for_objects(f"{p}*") for p in stack.baseline_source_prefixes]),
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key) for key in predictions]),
+        iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject"],
+                            resources=[bucket.arn_for_objects(f"{stack.current_baseline_prefix}*")]),
+    ])
     grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
     rendered = cross_stack_arn_as_nag_renders(bucket)
-    for prefix in (*stack.baseline_source_prefixes, stack.current_baseline_prefix):
-        acknowledge_resource_wildcard(grant_policy_of(role), f"{rendered}/{prefix}*", Finding.DEPLOYER_NAMED_PREFIXES)
-    for key in predictions:
-        acknowledge_resource_wildcard(grant_policy_of(role), f"{rendered}/{key}", Finding.DEPLOYER_NAMED_PREFIXES)
+    acknowledge_resource_wildcards(
+        grant_policy_of(role),
+        [*(f"{rendered}/{p}*" for p in (*stack.baseline_source_prefixes, stack.current_baseline_prefix)),
+         *(f"{rendered}/{key}" for key in predictions)],
+        Finding.DEPLOYER_NAMED_PREFIXES,
+    )
     monitoring = monitoring_arns(stack)
     if monitoring["schedules"]:
         keep = ["sagemaker:DescribeMonitoringSchedule", "sagemaker:CreateMonitoringSchedule",
@@ -107,10 +116,8 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
     fn = {name: f.role for name, f in deployer.functions.items()}
     fn["teardown"] = deployer.teardown.role
     arn = sagemaker_arns(stack, group)
-    tracking_alarms = alarm_arn(stack, f"TargetTracking-endpoint/{stack.endpoint_name}/*")
-    own_alarms = [tracking_alarms]
-    if stack.config.mode == "async":
-        own_alarms.append(alarm_arn(stack, stack.wake_alarm_name))
+    own_alarms = alarm_arns(stack, [f"TargetTracking-endpoint/{stack.endpoint_name}/*"]
+                            + ([stack.wake_alarm_name] if stack.config.mode == "async" else []))
     tagged = {"StringEquals": {f"aws:ResourceTag/{TAG}": stack.endpoint_name}}
     state_machine = deployer.state_machine
     states = f"arn:{stack.partition}:states:{stack.region}:{stack.account}"
@@ -125,7 +132,7 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
         (("prepare", "start", "check", "scale", "teardown"), ["sagemaker:DescribeEndpoint"], [arn["endpoint"]], None),
         (("start",), ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint",
                       "sagemaker:AddTags"], [arn["endpoint"], arn["configs"]], None),
-        (("start",), ["cloudwatch:DescribeAlarms"], [alarm_arn(stack, n) for n in stack.rollback.alarm_names], None),
+        (("start",), ["cloudwatch:DescribeAlarms"], alarm_arns(stack, stack.rollback.alarm_names), None),
         (("prepare",), ["iam:PassRole"], [stack.sagemaker_role.role_arn],
          {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
         (("prepare", "start"), ["kms:DescribeKey"], [ml_key.key_arn],
@@ -153,25 +160,29 @@ def grant_deployer(stack: ServingStack, ml_key: kms.IKey, group: str) -> None:
         (("teardown",), ["states:ListExecutions"], [state_machine.state_machine_arn], None),
         (("teardown",), ["states:StopExecution"], [executions], None),
     ]
+    statements: dict[str, list[iam.PolicyStatement]] = {name: [] for name in fn}
     for who, actions, resources, conditions in table:
         for name in who:
-            fn[name].add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources,
-                                                                 conditions=conditions))
+            statements[name].append(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
+    for name, role in fn.items():
+        add_statements(role, statements[name])
     _grant_follow_up(stack, ml_key, fn)
     ledger = deployer.ledger
+    ledger_key_conditions = {"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com",
+                                              "kms:EncryptionContext:aws:dynamodb:tableName": ledger.table_name}}
     for role in fn.values():
-        role.add_to_principal_policy(iam.PolicyStatement(actions=LEDGER_ACTIONS, resources=[ledger.table_arn]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[ml_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com",
-                                         "kms:EncryptionContext:aws:dynamodb:tableName": ledger.table_name}}))
+        add_statements(role, [
+            iam.PolicyStatement(actions=LEDGER_ACTIONS, resources=[ledger.table_arn]),
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[ml_key.key_arn],
+                                conditions=ledger_key_conditions),
+        ])
     for function in [*deployer.functions.values(), deployer.teardown]:
         # The function already references its role (GetAtt); it waits for the role's policy, nothing else.
         keep_only_dependencies(function.function, grant_policy_of(function.role))
     for role in fn.values():
         acknowledge_grant_policy(role, Finding.DEPLOYER_APIS_WITHOUT_RESOURCE_PERMISSIONS)
-        for resource in _named_wildcards(stack, role):
-            acknowledge_resource_wildcard(grant_policy_of(role), resource, Finding.DEPLOYER_NAMED_PREFIXES)
+        acknowledge_resource_wildcards(grant_policy_of(role), _named_wildcards(stack, role),
+                                       Finding.DEPLOYER_NAMED_PREFIXES)
 
 
 def grant_promotion(stack: ServingStack, ml_key: kms.IKey, promotion: PromotionConfig, group: str) -> None:
@@ -200,23 +211,21 @@ def grant_promotion(stack: ServingStack, ml_key: kms.IKey, promotion: PromotionC
         iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                             resources=[bucket.arn_for_objects(f"{stack.promoted_prefix}*")]),
     ]
-    for statement in statements:
-        role.add_to_principal_policy(statement)
+    add_statements(role, statements)
     grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
     keep_only_dependencies(stack.promotion.function, grant_policy_of(role))
     policy = grant_policy_of(role)
     acknowledge_grant_policy(role, Finding.DEPLOYER_APIS_WITHOUT_RESOURCE_PERMISSIONS)
     acknowledge_resource_wildcard(policy, f"{cross_stack_arn_as_nag_renders(bucket)}/{stack.promoted_prefix}*",
                                   Finding.PROMOTION_READS_THE_SOURCE_ACCOUNT)
-    for resource in _named_wildcards(stack, role):
-        acknowledge_resource_wildcard(policy, resource, Finding.PROMOTION_READS_THE_SOURCE_ACCOUNT)
+    acknowledge_resource_wildcards(policy, _named_wildcards(stack, role), Finding.PROMOTION_READS_THE_SOURCE_ACCOUNT)
 
 
 def acknowledge_state_machine_invocations(stack: ServingStack) -> None:
     """Step Functions' LambdaInvoke grants each function and its versions (`<function ARN>:*`)."""
     role = stack.deployer.state_machine.role
-    for resource in _named_wildcards(stack, role):
-        acknowledge_resource_wildcard(grant_policy_of(role), resource, Finding.STATE_MACHINE_INVOKES_ITS_FUNCTIONS)
+    acknowledge_resource_wildcards(grant_policy_of(role), _named_wildcards(stack, role),
+                                   Finding.STATE_MACHINE_INVOKES_ITS_FUNCTIONS)
 
 
 def _named_wildcards(stack: ServingStack, role: iam.IRole) -> list[str]:
@@ -276,11 +285,12 @@ def grant_sagemaker_role(stack: ServingStack, ml_key: kms.IKey) -> None:
         topics = [stack.async_topics.success.topic_arn, stack.async_topics.error.topic_arn]
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=topics))
         grant_key(role, ml_key, via="sns", write=True)
-    role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                                                     resources=[bucket.arn_for_objects(f"{p}*") for p in writes]))
+    objects = [iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                                   resources=[bucket.arn_for_objects(f"{p}*") for p in writes])]
     if reads:
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"],
-                                                         resources=[bucket.arn_for_objects(f"{p}*") for p in reads]))
+        objects.append(iam.PolicyStatement(actions=["s3:GetObject"],
+                                           resources=[bucket.arn_for_objects(f"{p}*") for p in reads]))
+    add_statements(role, objects)
     grant_key(role, ml_key, via="s3", write=True, context=s3_context(bucket))
     if stack.security_group is not None:
         _grant_endpoint_interfaces(stack)
@@ -289,10 +299,11 @@ def grant_sagemaker_role(stack: ServingStack, ml_key: kms.IKey) -> None:
         acknowledge_grant_policy(role)
     policy = grant_policy_of(role)
     rendered_bucket = cross_stack_arn_as_nag_renders(bucket)
-    for prefix in writes + reads:
-        acknowledge_resource_wildcard(policy, f"{rendered_bucket}/{prefix}*", Finding.SERVING_PREFIXES_AND_INTERFACES)
-    for resource in _named_wildcards(stack, role):
-        acknowledge_resource_wildcard(policy, resource, Finding.SERVING_PREFIXES_AND_INTERFACES)
+    acknowledge_resource_wildcards(
+        policy,
+        [*(f"{rendered_bucket}/{prefix}*" for prefix in writes + reads), *_named_wildcards(stack, role)],
+        Finding.SERVING_PREFIXES_AND_INTERFACES,
+    )
 
 
 def cross_stack_arn_as_nag_renders(resource: IConstruct) -> str:
@@ -317,13 +328,13 @@ def _grant_endpoint_interfaces(stack: ServingStack) -> None:
     ec2_arn = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}"
     interfaces = f"{ec2_arn}:network-interface/*"
     subnets = [f"{ec2_arn}:subnet/{s.subnet_id}" for s in vpc.isolated_subnets]
-    role.add_to_principal_policy(iam.PolicyStatement(
-        actions=["ec2:CreateNetworkInterface"],
-        resources=[interfaces, *subnets, f"{ec2_arn}:security-group/{group.security_group_id}"]))
-    role.add_to_principal_policy(iam.PolicyStatement(
-        actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-                 "ec2:DeleteNetworkInterfacePermission"],
-        resources=[interfaces],
-        conditions={"ArnEquals": {"ec2:Vpc": f"{ec2_arn}:vpc/{vpc.vpc_id}"}}))
-    role.add_to_principal_policy(iam.PolicyStatement(actions=ENI_DESCRIBE, resources=["*"]))
+    add_statements(role, [
+        iam.PolicyStatement(actions=["ec2:CreateNetworkInterface"],
+                            resources=[interfaces, *subnets, f"{ec2_arn}:security-group/{group.security_group_id}"]),
+        iam.PolicyStatement(actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                                     "ec2:DeleteNetworkInterfacePermission"],
+                            resources=[interfaces],
+                            conditions={"ArnEquals": {"ec2:Vpc": f"{ec2_arn}:vpc/{vpc.vpc_id}"}}),
+        iam.PolicyStatement(actions=ENI_DESCRIBE, resources=["*"]),
+    ])
 
