@@ -64,8 +64,16 @@ help:
 
 # Also writes Spark's class-data archive (etl/spark_session.py) once, in a process of its own; the JVM's log4j
 # lines go to build/spark-cds.log, shown only if that fails.
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(VENV)/.optimized-bytecode
 	@mkdir -p build && $(PY) -m etl.spark_session 2>build/spark-cds.log || { cat build/spark-cds.log >&2; exit 1; }
+
+# cdk.json runs the app as `python -O` (docs/decisions/synth-without-runtime-type-checks.md), and uv writes the
+# libraries' bytecode for plain python only: this writes the -O bytecode of everything the app imports, once per
+# install (about 10 s), so that no synth compiles aws_cdk from source again (about 6 s each time, wherever
+# PYTHONDONTWRITEBYTECODE is set).
+$(VENV)/.optimized-bytecode: $(VENV)/.installed node_modules/.installed
+	$(PY) -O -c "import app"
+	@touch $@
 
 # Bootstraps uv itself: the version and hashes pinned in the lock, installed with the venv's pip.
 $(UV):
