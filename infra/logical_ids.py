@@ -57,6 +57,10 @@ class StableIdStack(cdk.Stack):
         self._transparent: set[tuple[str, ...]] = set()
         self._stack_depth = len(self.node.path.split("/"))
 
+    @property
+    def has_transparent_groups(self) -> bool:
+        return bool(self._transparent)
+
     def register_transparent(self, group: TransparentGroup) -> None:
         self._transparent.add(tuple(group.node.path.split("/")[self._stack_depth :]))
 
@@ -87,8 +91,15 @@ def logical_id_of(element: cdk.CfnElement) -> str:
 
 
 def logical_ids_in(stack: cdk.Stack) -> set[str]:
-    """The logical ids of every element now in `stack` (one walk of its tree: each id costs calls into jsii)."""
-    return {_logical_id_in(stack, e) for e in stack.node.find_all() if isinstance(e, cdk.CfnElement)}
+    """The logical ids of every element now in `stack`: one walk of its tree, and the ids that no transparent
+    group changes resolved in one call (each call into jsii is a round trip to Node)."""
+    elements = [e for e in stack.node.find_all() if isinstance(e, cdk.CfnElement)]
+    stable: list[str | None] = [None] * len(elements)
+    if isinstance(stack, StableIdStack) and stack.has_transparent_groups:
+        stable = [stack.stable_logical_id(e.node.path) for e in elements]
+    plain = [e.logical_id for e, s in zip(elements, stable, strict=True) if s is None]
+    resolved = stack.resolve(plain) if plain else []
+    return {s for s in stable if s is not None} | {str(r) for r in resolved}
 
 
 def _logical_id_in(stack: cdk.Stack, element: cdk.CfnElement) -> str:

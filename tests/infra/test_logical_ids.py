@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from constructs import Construct
 
-from infra.logical_ids import StableIdStack, TransparentGroup, logical_id_of, make_logical_id
+from infra.logical_ids import StableIdStack, TransparentGroup, logical_id_of, logical_ids_in, make_logical_id
 from tests.infra.conftest import Assembly
 
 STATEFUL_TYPES = (
@@ -104,3 +104,21 @@ def test_transparent_group_keeps_ids_and_plain_stack_refuses_it() -> None:
     assert [sorted(t) for t in templates] == [["Raw"], [make_logical_id(["AddedLater", "Resource"]), "Raw"]]
     with pytest.raises(TypeError, match="must live in a StableIdStack"):
         TransparentGroup(cdk.Stack(app, "Plain"), "Zones")
+
+
+def test_logical_ids_in_a_stack_are_those_its_template_will_have() -> None:
+    app = cdk.App()
+    grouped = StableIdStack(app, "Grouped")
+    s3.CfnBucket(grouped, "Plain")
+    s3.CfnBucket(TransparentGroup(grouped, "Zones"), "Raw")
+    s3.Bucket(grouped, "Versioned", versioned=True)
+    plain = cdk.Stack(app, "Plain")
+    s3.Bucket(plain, "Bucket")
+    cdk.CfnOutput(plain, "Name", value="x")
+    for stack in (grouped, plain):
+        found = logical_ids_in(stack)  # before synth, as the serving grants ask
+        template = Template.from_stack(stack).to_json()
+        assert set(template["Resources"]) <= found
+        assert found <= {key for section in template.values() if isinstance(section, dict) for key in section}
+    assert "Raw" in logical_ids_in(grouped)
+
