@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.yaml_file import read_yaml
+
+if TYPE_CHECKING:
+    from botocore.model import ServiceModel
 
 # Regions where every service this solution uses (SageMaker with Inferentia2, Glue 5,
 # Lake Formation, Firehose) is offered. Adding a region is a deliberate review step.
@@ -371,11 +374,16 @@ _ISO_DURATION = r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$"
 @cache
 def sagemaker_enum(shape: str) -> frozenset[str]:
     """The values botocore's SageMaker service model allows for an enum shape (data files only, no session)."""
+    return frozenset(_sagemaker_model().shape_for(shape).enum)
+
+
+@cache
+def _sagemaker_model() -> ServiceModel:
+    """botocore's SageMaker service model, read once (several MB of JSON)."""
     from botocore.loaders import Loader
     from botocore.model import ServiceModel
 
-    model = ServiceModel(Loader().load_service_model("sagemaker", "service-2"), "sagemaker")
-    return frozenset(model.shape_for(shape).enum)
+    return ServiceModel(Loader().load_service_model("sagemaker", "service-2"), "sagemaker")
 
 
 def _api_instance_type(value: str | None, shape: str, field: str) -> str | None:

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import yaml
 
+# libyaml's safe loader where PyYAML was built with it (the same documents, about ten times faster).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def read_yaml(path: Path, error: type[Exception], missing: str = "file not found") -> object:
     """The parsed content of `path`; `error` with one line when the file is missing or is not YAML."""
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_SAFE_LOADER)
     except FileNotFoundError:
         raise error(f"{path}: {missing}") from None
     except yaml.YAMLError as exc:
