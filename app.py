@@ -4,6 +4,15 @@
 
 from __future__ import annotations
 
+import gc
+
+if __name__ == "__main__":
+    # Run as a program (`cdk synth`), this is a short-lived process: it imports and creates a quarter of a
+    # million objects (jsii's generated bindings and proxies) and almost no reference cycles. The cyclic
+    # collector passed over them about 600 times per synth of all environments, for about 0.4 s, and reclaimed
+    # a few thousand objects. Imported (the tests), the collector stays on.
+    gc.disable()
+
 import json
 import sys
 from pathlib import Path
