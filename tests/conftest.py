@@ -29,7 +29,11 @@ if _PINNED_NODE.exists():
 # The app turns CDK's built-in template validator off (app.new_app, cfn-lint is the gate); the small apps tests
 # build for one construct do the same, so no test process compiles the validator's engine (1.6 s each).
 os.environ.setdefault("CDK_VALIDATION", "false")
-
+# A test process holds a million or more long-lived objects (aws_cdk's bindings, torch, pandas, pyspark, moto,
+# the shared synth). Python's default runs a full collection, which walks all of them, every ten
+# second-generation ones: about 20 per worker, 7 s of each worker's time. Every hundred: the same garbage is
+# collected, later.
+gc.set_threshold(700, 10, 100)
 
 
 def _share_botocore_loaders() -> None:
