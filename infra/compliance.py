@@ -26,6 +26,8 @@ from cdk_nag import (
 )
 from constructs import IConstruct
 
+from infra.logical_ids import resource_of
+
 # App context key: "off" synthesizes without acknowledgements, so a test can prove each one fires;
 # each would-be acknowledgement is then recorded here as (construct path, rule id) instead.
 ACKNOWLEDGEMENTS_CONTEXT = "compliance:acknowledgements"
@@ -523,9 +525,7 @@ _ACKNOWLEDGEMENTS_OFF: weakref.WeakKeyDictionary[cdk.Stack, bool] = weakref.Weak
 def _target_of(construct: IConstruct) -> _Target:
     if construct in _TARGETS:
         return _TARGETS[construct]
-    resource = construct
-    while not isinstance(resource, cdk.CfnResource) and (child := resource.node.default_child) is not None:
-        resource = child
+    resource = resource_of(construct)
     stack = cdk.Stack.of(resource)
     if stack not in _ACKNOWLEDGEMENTS_OFF:
         _ACKNOWLEDGEMENTS_OFF[stack] = stack.node.try_get_context(ACKNOWLEDGEMENTS_CONTEXT) == "off"
@@ -549,19 +549,25 @@ def _acknowledge(construct: IConstruct, rules: list[tuple[str, Finding]]) -> Non
 _GRANT_POLICIES: weakref.WeakKeyDictionary[iam.IRole, IConstruct] = weakref.WeakKeyDictionary()
 
 
-def grant_policy_of(role: iam.IRole) -> IConstruct:
-    """The policy CDK generated from grants to `role` (own role: DefaultPolicy; imported: Policy*).
-    Remembered once found: CDK adds every later grant to that same policy."""
+def find_grant_policy(role: iam.IRole) -> IConstruct | None:
+    """The policy CDK generated from grants to `role` (own role: DefaultPolicy; imported: Policy*), None while
+    there is none. Remembered once found: CDK adds every later grant to that same policy."""
     if role in _GRANT_POLICIES:
         return _GRANT_POLICIES[role]
-    if (default := role.node.try_find_child("DefaultPolicy")) is not None:
-        _GRANT_POLICIES[role] = default
-        return default
-    for child in role.node.children:
-        if isinstance(child, iam.Policy):
-            _GRANT_POLICIES[role] = child
-            return child
-    raise ValueError(f"{role.node.path}: no grant policy yet (make the grants first)")
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is None:
+        policy = next((child for child in role.node.children if isinstance(child, iam.Policy)), None)
+    if policy is not None:
+        _GRANT_POLICIES[role] = policy
+    return policy
+
+
+def grant_policy_of(role: iam.IRole) -> IConstruct:
+    """find_grant_policy, for a role that has been granted something already."""
+    policy = find_grant_policy(role)
+    if policy is None:
+        raise ValueError(f"{role.node.path}: no grant policy yet (make the grants first)")
+    return policy
 
 
 def has_grant_policy(role: iam.IRole) -> bool:

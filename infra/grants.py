@@ -15,8 +15,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
-from infra.compliance import Finding, acknowledge_resource_wildcard, grant_policy_of, has_grant_policy
-from infra.logical_ids import logical_id_of, stack_of
+from infra.compliance import (
+    Finding,
+    acknowledge_resource_wildcard,
+    find_grant_policy,
+    grant_policy_of,
+    has_grant_policy,
+)
+from infra.logical_ids import logical_id_of, resource_of, stack_of
 
 READ_ACTIONS = ["s3:GetObject"]
 WRITE_ACTIONS = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
@@ -32,11 +38,7 @@ def add_statements(role: iam.IRole, statements: Sequence[iam.PolicyStatement]) -
     rest = list(statements)
     if not has_grant_policy(role):
         added = role.add_to_principal_policy(rest.pop(0)).statement_added
-        try:
-            grant_policy_of(role)
-        except ValueError:
-            added = False
-        if not added:
+        if not added or find_grant_policy(role) is None:
             raise ValueError(f"{role.node.path}: the role keeps no policy, its statements would be lost")
     if rest:
         policy = grant_policy_of(role)
@@ -75,7 +77,7 @@ _BUCKET_RESOURCES: weakref.WeakKeyDictionary[s3.IBucket, tuple[cdk.Stack, str]] 
 def _bucket_resource(bucket: s3.IBucket) -> tuple[cdk.Stack, str]:
     """The stack and logical id of the bucket's AWS::S3::Bucket (an imported bucket has none: an error)."""
     if bucket not in _BUCKET_RESOURCES:
-        cfn_bucket = bucket.node.default_child
+        cfn_bucket = resource_of(bucket)
         if not isinstance(cfn_bucket, cdk.CfnResource):
             raise ValueError(f"{bucket.node.path}: expected a bucket defined in the role policy's stack")
         _BUCKET_RESOURCES[bucket] = (stack_of(cfn_bucket), logical_id_of(cfn_bucket))

@@ -85,6 +85,15 @@ def stack_of(construct: IConstruct) -> cdk.Stack:
     return _STACKS[construct]
 
 
+def resource_of(construct: IConstruct) -> IConstruct:
+    """The CloudFormation resource `construct` stands for: an L2's default child, recursively (itself when it has
+    none). The walk stops at a CfnResource, which has no default child (each step is two calls into jsii)."""
+    resource = construct
+    while not isinstance(resource, cdk.CfnResource) and (child := resource.node.default_child) is not None:
+        resource = child
+    return resource
+
+
 def logical_id_of(element: cdk.CfnElement) -> str:
     """The logical id `element` will have in its template, also before the synth-time override is applied."""
     return _logical_id_in(stack_of(element), element)

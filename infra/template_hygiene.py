@@ -10,12 +10,11 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import IConstruct
 
+from infra.logical_ids import resource_of
+
 
 def _cfn(construct: IConstruct) -> cdk.CfnResource:
-    target = construct
-    # A CloudFormation resource has no default child: stop there (each step is two calls into jsii).
-    while not isinstance(target, cdk.CfnResource) and target.node.default_child is not None:
-        target = target.node.default_child
+    target = resource_of(construct)
     if not isinstance(target, cdk.CfnResource):
         raise TypeError(f"{construct.node.path} is not a CloudFormation resource")
     return target
